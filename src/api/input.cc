@@ -1,0 +1,106 @@
+#include "api/input.h"
+
+#include <fmt/format.h>
+
+#include <boost/json/parse.hpp>
+#include <charconv>
+
+namespace chatd::api::input {
+
+namespace json = boost::json;
+
+namespace {
+
+Error invalid(std::string message) { return make_error(Errc::invalid_input, std::move(message)); }
+
+Error wrong_type(std::string_view name, std::string_view type) {
+  return invalid(fmt::format("{} must be {}", name, type));
+}
+
+const json::value* field(const json::object& body, std::string_view name) {
+  const auto* value = body.if_contains(name);
+  return value && !value->is_null() ? value : nullptr;
+}
+
+}  // namespace
+
+Result<json::object> body_object(const net::Request& request) {
+  const auto& body = request.message.body();
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object{};
+  json::error_code ec;
+  auto value = json::parse(body, ec);  // strict JSON, valid UTF-8 only
+  if (ec) return invalid("Malformed JSON body");
+  if (!value.is_object()) return invalid("The request body must be a JSON object");
+  return std::move(value.as_object());
+}
+
+Result<std::string> required_string(const json::object& body, std::string_view name) {
+  const auto* value = field(body, name);
+  if (!value) return invalid(fmt::format("{} is required", name));
+  if (!value->is_string()) return wrong_type(name, "a string");
+  return std::string(value->as_string());
+}
+
+Result<std::optional<std::string>> optional_string(const json::object& body,
+                                                   std::string_view name) {
+  const auto* value = field(body, name);
+  if (!value) return std::optional<std::string>();
+  if (!value->is_string()) return wrong_type(name, "a string");
+  return std::optional<std::string>(std::string(value->as_string()));
+}
+
+Result<std::string> id_or_object(const json::object& body, std::string_view name) {
+  const auto* value = field(body, name);
+  if (!value) return invalid(fmt::format("{} is required", name));
+  if (value->is_string()) return std::string(value->as_string());
+  if (value->is_object()) {
+    const auto* id = value->as_object().if_contains("_id");
+    if (id && id->is_string()) return std::string(id->as_string());
+  }
+  return wrong_type(name, "an id string or an object with an _id string");
+}
+
+Result<std::vector<std::string>> id_list(const json::object& body, std::string_view name) {
+  const auto* value = field(body, name);
+  if (!value) return invalid(fmt::format("{} is required", name));
+  json::value parsed;
+  if (value->is_string()) {
+    json::error_code ec;
+    parsed = json::parse(value->as_string(), ec);
+    if (ec) return wrong_type(name, "an array of user ids");
+    value = &parsed;
+  }
+  if (!value->is_array()) return wrong_type(name, "an array of user ids");
+  std::vector<std::string> ids;
+  for (const auto& item : value->as_array()) {
+    if (item.is_string()) {
+      ids.emplace_back(item.as_string());
+    } else if (item.is_object() && item.as_object().if_contains("_id") &&
+               item.as_object().at("_id").is_string()) {
+      ids.emplace_back(item.as_object().at("_id").as_string());  // full user objects
+    } else {
+      return wrong_type(name, "an array of user ids");
+    }
+  }
+  return ids;
+}
+
+Result<bool> required_bool(const json::object& body, std::string_view name) {
+  const auto* value = field(body, name);
+  if (!value) return invalid(fmt::format("{} is required", name));
+  if (!value->is_bool()) return wrong_type(name, "true or false");
+  return value->as_bool();
+}
+
+Result<std::optional<std::int64_t>> query_integer(const net::Request& request,
+                                                  std::string_view name) {
+  const auto raw = request.query_value(name);
+  if (!raw || raw->empty()) return std::optional<std::int64_t>();
+  std::int64_t value = 0;
+  const auto* end = raw->data() + raw->size();
+  const auto [ptr, ec] = std::from_chars(raw->data(), end, value);
+  if (ec != std::errc() || ptr != end) return wrong_type(name, "an integer");
+  return std::optional<std::int64_t>(value);
+}
+
+}  // namespace chatd::api::input

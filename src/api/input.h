@@ -1,0 +1,38 @@
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/http.h"
+#include "util/result.h"
+
+// Strict reading of untrusted request input: a field of the wrong JSON type is a 400, never
+// coerced and never passed on (an object where a string belongs, e.g. {"$gt": ""}, stops here).
+namespace chatd::api::input {
+
+// The request body as a JSON object. An empty body reads as {} (as Express's JSON parser does);
+// anything that is not one JSON object is `invalid_input`.
+Result<boost::json::object> body_object(const net::Request& request);
+
+// A string field that must be present.
+Result<std::string> required_string(const boost::json::object& body, std::string_view name);
+// A string field that may be absent or null.
+Result<std::optional<std::string>> optional_string(const boost::json::object& body,
+                                                   std::string_view name);
+// An id field given as a string or as an object with a string `_id` (classic clients send the whole
+// chat object as chatId).
+Result<std::string> id_or_object(const boost::json::object& body, std::string_view name);
+// An array of id strings, given as an array or as a string holding a JSON array (classic clients
+// send JSON.stringify(ids)).
+Result<std::vector<std::string>> id_list(const boost::json::object& body, std::string_view name);
+Result<bool> required_bool(const boost::json::object& body, std::string_view name);
+
+// An integer query parameter (absent: nullopt); anything else is `invalid_input`.
+Result<std::optional<std::int64_t>> query_integer(const net::Request& request,
+                                                  std::string_view name);
+
+}  // namespace chatd::api::input

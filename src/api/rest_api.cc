@@ -1,0 +1,290 @@
+#include "api/rest_api.h"
+
+#include <boost/json/serialize.hpp>
+
+#include "api/input.h"
+#include "api/wire.h"
+
+// Every handler reads its input strictly (api/input.h), calls one domain operation and writes one
+// wire shape (api/wire.h). Arguments to co_await are named variables (see util/async.h).
+namespace chatd::api {
+
+namespace json = boost::json;
+namespace http = net::http;
+using net::HttpResponse;
+using net::Request;
+
+namespace {
+
+HttpResponse ok(const json::value& body, http::status status = http::status::ok) {
+  return net::json_response(status, json::serialize(body));
+}
+
+template <class T>
+std::optional<int> as_int(const std::optional<T>& value) {
+  if (!value) return std::nullopt;
+  constexpr T kMax = 1'000'000'000;
+  return static_cast<int>(*value > kMax ? kMax : (*value < -kMax ? -kMax : *value));
+}
+
+}  // namespace
+
+http::status status_of(Errc code) {
+  switch (code) {
+    case Errc::invalid_input: return http::status::bad_request;
+    case Errc::unauthorized: return http::status::unauthorized;
+    case Errc::forbidden:
+    case Errc::not_member: return http::status::forbidden;
+    case Errc::not_found: return http::status::not_found;
+    case Errc::conflict: return http::status::conflict;
+    case Errc::too_large: return http::status::payload_too_large;
+    case Errc::rate_limited: return http::status::too_many_requests;
+    case Errc::internal: return http::status::internal_server_error;
+  }
+  return http::status::internal_server_error;
+}
+
+HttpResponse error(const Error& e) {
+  return net::error_response(status_of(e.code), errc_name(e.code), e.message);
+}
+
+RestApi::RestApi(chat::ChatService& chats) : chats_(chats) {}
+
+void RestApi::register_routes(net::Router& router) {
+  using http::verb;
+  const auto bind = [this](Response (RestApi::*handler)(Request&)) {
+    return [this, handler](Request& request) { return (this->*handler)(request); };
+  };
+  router.add(verb::post, "/api/user", bind(&RestApi::register_user));
+  router.add(verb::post, "/api/user/register", bind(&RestApi::register_user));
+  router.add(verb::post, "/api/user/login", bind(&RestApi::login));
+  router.add(verb::get, "/api/user", bind(&RestApi::search_users));
+  router.add(verb::post, "/api/chat", bind(&RestApi::access_chat));
+  router.add(verb::get, "/api/chat", bind(&RestApi::list_chats));
+  router.add(verb::post, "/api/chat/group", bind(&RestApi::create_group));
+  router.add(verb::put, "/api/chat/rename", bind(&RestApi::rename_group));
+  router.add(verb::put, "/api/chat/grouprename", bind(&RestApi::rename_group));  // + groupRename
+  router.add(verb::put, "/api/chat/groupadd", bind(&RestApi::add_to_group));
+  router.add(verb::put, "/api/chat/groupremove", bind(&RestApi::remove_from_group));
+  router.add(verb::put, "/api/chat/groupadmin", bind(&RestApi::set_group_admin));
+  router.add(verb::post, "/api/message", bind(&RestApi::send_message));
+  router.add(verb::get, "/api/message/:chatId", bind(&RestApi::history));
+  router.add(verb::get, "/api/message/:chatId/:messageId/status", bind(&RestApi::message_status));
+}
+
+boost::asio::awaitable<Result<chat::User>> RestApi::caller(const Request& request) {
+  const auto header = request.header("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) {
+    co_return make_error(Errc::unauthorized, "Not authorized, no token");
+  }
+  std::string token(header.substr(kBearer.size()));
+  co_return co_await chats_.authenticate(std::move(token));
+}
+
+// ---- Users -------------------------------------------------------------------------------------
+
+RestApi::Response RestApi::register_user(Request& request) {
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto name = input::required_string(*body, "name");
+  if (!name) co_return error(name.error());
+  auto email = input::required_string(*body, "email");
+  if (!email) co_return error(email.error());
+  auto password = input::required_string(*body, "password");
+  if (!password) co_return error(password.error());
+  auto pic = input::optional_string(*body, "pic");
+  if (!pic) co_return error(pic.error());
+  chat::Registration registration{std::move(*name), std::move(*email), std::move(*password),
+                                  std::move(*pic)};
+  auto session = co_await chats_.register_user(std::move(registration));
+  if (!session) co_return error(session.error());
+  co_return ok(wire::session(*session), http::status::created);
+}
+
+RestApi::Response RestApi::login(Request& request) {
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto email = input::required_string(*body, "email");
+  if (!email) co_return error(email.error());
+  auto password = input::required_string(*body, "password");
+  if (!password) co_return error(password.error());
+  auto session = co_await chats_.login(std::move(*email), std::move(*password));
+  if (!session) co_return error(session.error());
+  co_return ok(wire::session(*session));
+}
+
+RestApi::Response RestApi::search_users(Request& request) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  auto limit = input::query_integer(request, "limit");
+  if (!limit) co_return error(limit.error());
+  auto offset = input::query_integer(request, "offset");
+  if (!offset) co_return error(offset.error());
+  std::string query(request.query_value("search").value_or(""));
+  auto users = co_await chats_.search_users(std::move(*me), std::move(query), as_int(*limit),
+                                            as_int(*offset));
+  if (!users) co_return error(users.error());
+  json::array list;
+  list.reserve(users->size());
+  for (const auto& u : *users) list.push_back(wire::user(u));
+  co_return ok(list);
+}
+
+// ---- Chats -------------------------------------------------------------------------------------
+
+RestApi::Response RestApi::access_chat(Request& request) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto user_id = input::required_string(*body, "userId");
+  if (!user_id) co_return error(user_id.error());
+  auto chat = co_await chats_.access_direct_chat(std::move(*me), std::move(*user_id));
+  if (!chat) co_return error(chat.error());
+  co_return ok(wire::chat(*chat));
+}
+
+RestApi::Response RestApi::list_chats(Request& request) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  auto chats = co_await chats_.list_chats(std::move(*me));
+  if (!chats) co_return error(chats.error());
+  json::array list;
+  list.reserve(chats->size());
+  for (const auto& c : *chats) list.push_back(wire::chat(c));
+  co_return ok(list);
+}
+
+RestApi::Response RestApi::create_group(Request& request) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto name = input::required_string(*body, "name");
+  if (!name) co_return error(name.error());
+  auto users = input::id_list(*body, "users");
+  if (!users) co_return error(users.error());
+  auto chat = co_await chats_.create_group(std::move(*me), std::move(*name), std::move(*users));
+  if (!chat) {
+    // Classic clients render this one error's body as is: it is plain text (API.md).
+    if (chat.error().message == chat::kGroupTooSmall) {
+      co_return net::text_response(http::status::bad_request, chat::kGroupTooSmall);
+    }
+    co_return error(chat.error());
+  }
+  co_return ok(wire::chat(*chat));
+}
+
+RestApi::Response RestApi::rename_group(Request& request) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto chat_id = input::id_or_object(*body, "chatId");
+  if (!chat_id) co_return error(chat_id.error());
+  auto name = input::required_string(*body, "chatName");
+  if (!name) co_return error(name.error());
+  auto chat = co_await chats_.rename_group(std::move(*me), std::move(*chat_id), std::move(*name));
+  if (!chat) co_return error(chat.error());
+  co_return ok(wire::chat(*chat));
+}
+
+RestApi::Response RestApi::add_to_group(Request& request) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto chat_id = input::id_or_object(*body, "chatId");
+  if (!chat_id) co_return error(chat_id.error());
+  auto user_id = input::id_or_object(*body, "userId");
+  if (!user_id) co_return error(user_id.error());
+  auto chat =
+      co_await chats_.add_to_group(std::move(*me), std::move(*chat_id), std::move(*user_id));
+  if (!chat) co_return error(chat.error());
+  co_return ok(wire::chat(*chat));
+}
+
+RestApi::Response RestApi::remove_from_group(Request& request) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto chat_id = input::id_or_object(*body, "chatId");
+  if (!chat_id) co_return error(chat_id.error());
+  auto user_id = input::id_or_object(*body, "userId");
+  if (!user_id) co_return error(user_id.error());
+  auto chat =
+      co_await chats_.remove_from_group(std::move(*me), std::move(*chat_id), std::move(*user_id));
+  if (!chat) co_return error(chat.error());
+  co_return ok(wire::chat(*chat));
+}
+
+RestApi::Response RestApi::set_group_admin(Request& request) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto chat_id = input::id_or_object(*body, "chatId");
+  if (!chat_id) co_return error(chat_id.error());
+  auto user_id = input::id_or_object(*body, "userId");
+  if (!user_id) co_return error(user_id.error());
+  auto admin = input::required_bool(*body, "admin");
+  if (!admin) co_return error(admin.error());
+  auto chat = co_await chats_.set_group_admin(std::move(*me), std::move(*chat_id),
+                                              std::move(*user_id), *admin);
+  if (!chat) co_return error(chat.error());
+  co_return ok(wire::chat(*chat));
+}
+
+// ---- Messages ----------------------------------------------------------------------------------
+
+RestApi::Response RestApi::send_message(Request& request) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto content = input::required_string(*body, "content");
+  if (!content) co_return error(content.error());
+  auto chat_id = input::id_or_object(*body, "chatId");
+  if (!chat_id) co_return error(chat_id.error());
+  auto client_msg_id = input::optional_string(*body, "clientMsgId");
+  if (!client_msg_id) co_return error(client_msg_id.error());
+  auto sent = co_await chats_.send_message(std::move(*me), std::move(*chat_id),
+                                           std::move(*content), std::move(*client_msg_id));
+  if (!sent) co_return error(sent.error());
+  co_return ok(wire::message(sent->message, wire::chat_of_message(sent->chat)));
+}
+
+RestApi::Response RestApi::history(Request& request) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  auto before = input::query_integer(request, "before");
+  if (!before) co_return error(before.error());
+  auto after = input::query_integer(request, "after");
+  if (!after) co_return error(after.error());
+  auto limit = input::query_integer(request, "limit");
+  if (!limit) co_return error(limit.error());
+  chat::HistoryRequest page{*before, *after, as_int(*limit)};
+  std::string chat_id(request.param("chatId"));
+  auto history = co_await chats_.history(std::move(*me), std::move(chat_id), page);
+  if (!history) co_return error(history.error());
+  const auto chat = wire::chat_of_message(history->chat);
+  json::array list;
+  list.reserve(history->messages.size());
+  for (const auto& m : history->messages) list.push_back(wire::message(m, chat));
+  co_return ok(list);
+}
+
+RestApi::Response RestApi::message_status(Request& request) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  std::string chat_id(request.param("chatId"));
+  std::string message_id(request.param("messageId"));
+  auto status =
+      co_await chats_.message_status(std::move(*me), std::move(chat_id), std::move(message_id));
+  if (!status) co_return error(status.error());
+  co_return ok(wire::message_status(*status));
+}
+
+}  // namespace chatd::api

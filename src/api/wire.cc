@@ -1,0 +1,89 @@
+#include "api/wire.h"
+
+#include "util/clock.h"
+
+namespace chatd::api::wire {
+
+namespace json = boost::json;
+
+json::object user(const chat::User& u) {
+  return json::object{{"_id", u.id},
+                      {"name", u.name},
+                      {"email", u.email},
+                      {"pic", u.pic},
+                      {"isAdmin", u.is_admin}};
+}
+
+json::object session(const chat::Session& s) {
+  auto object = user(s.user);
+  object["token"] = s.token;
+  return object;
+}
+
+json::object sender(const chat::User& u) {
+  return json::object{{"_id", u.id}, {"name", u.name}, {"pic", u.pic}, {"email", u.email}};
+}
+
+json::object chat_of_message(const chat::ChatView& view) {
+  json::array users;
+  users.reserve(view.users.size());
+  for (const auto& u : view.users) users.push_back(user(u));
+  json::object object{{"_id", view.chat.id},
+                      {"chatName", view.chat.name},
+                      {"isGroupChat", view.chat.is_group},
+                      {"users", std::move(users)}};
+  if (view.group_admin) object["groupAdmin"] = user(*view.group_admin);
+  object["createdAt"] = clock::iso8601(view.chat.created_at);
+  object["updatedAt"] = clock::iso8601(view.chat.updated_at);
+  return object;
+}
+
+json::object chat(const chat::ChatView& view) {
+  auto object = chat_of_message(view);
+  if (view.chat.latest_message && view.latest_sender) {
+    const auto& m = *view.chat.latest_message;
+    object["latestMessage"] = json::object{{"_id", m.id},
+                                           {"seq", m.seq},
+                                           {"sender", sender(*view.latest_sender)},
+                                           {"content", m.content},
+                                           {"chat", m.chat_id},
+                                           {"createdAt", clock::iso8601(m.created_at)},
+                                           {"updatedAt", clock::iso8601(m.created_at)}};
+  }
+  return object;
+}
+
+json::object message(const chat::MessageView& view, const json::object& chat) {
+  const auto& m = view.message;
+  json::array read_by;
+  read_by.reserve(view.read_by.size());
+  for (const auto& id : view.read_by) read_by.emplace_back(id);
+  json::object object{{"_id", m.id}, {"seq", m.seq}};
+  if (m.client_msg_id) object["clientMsgId"] = *m.client_msg_id;
+  object["sender"] = sender(view.sender);
+  object["content"] = m.content;
+  object["chat"] = chat;
+  object["readBy"] = std::move(read_by);
+  const auto created = clock::iso8601(m.created_at);
+  object["createdAt"] = created;
+  object["updatedAt"] = created;
+  return object;
+}
+
+json::object message_status(const chat::MessageStatus& status) {
+  json::array members;
+  for (const auto& m : status.members) {
+    members.push_back(json::object{{"userId", m.user_id},
+                                   {"deliveredSeq", m.delivered_seq},
+                                   {"readSeq", m.read_seq},
+                                   {"delivered", m.delivered},
+                                   {"read", m.read}});
+  }
+  return json::object{{"messageId", status.message.id},
+                      {"chatId", status.message.chat_id},
+                      {"seq", status.message.seq},
+                      {"status", status.status},
+                      {"members", std::move(members)}};
+}
+
+}  // namespace chatd::api::wire

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <boost/json/value.hpp>
+
+#include "chat/views.h"
+
+// The one place that builds each wire shape of the REST API (API.md), so the MERN-compatible shapes
+// cannot drift apart between routes.
+namespace chatd::api::wire {
+
+// {_id, name, email, pic, isAdmin}: never a password hash.
+boost::json::object user(const chat::User& user);
+// user + token, as register and login answer.
+boost::json::object session(const chat::Session& session);
+// {_id, name, pic, email}: a message's sender.
+boost::json::object sender(const chat::User& user);
+// {_id, chatName, isGroupChat, users, groupAdmin (groups), latestMessage?, createdAt, updatedAt}.
+boost::json::object chat(const chat::ChatView& chat);
+// {_id, seq, clientMsgId?, sender, content, chat, readBy, createdAt, updatedAt}; `chat` is the
+// chat object embedded in it (built once per response, shared by a page of messages).
+boost::json::object message(const chat::MessageView& message, const boost::json::object& chat);
+// The chat as embedded in a message: chat() without latestMessage.
+boost::json::object chat_of_message(const chat::ChatView& chat);
+// {messageId, chatId, seq, status, members: [{userId, deliveredSeq, readSeq, delivered, read}]}.
+boost::json::object message_status(const chat::MessageStatus& status);
+
+}  // namespace chatd::api::wire

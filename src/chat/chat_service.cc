@@ -1,0 +1,407 @@
+#include "chat/chat_service.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "chat/validation.h"
+#include "util/text.h"
+
+// Note for every co_await below: arguments are named variables, never temporaries built inside the
+// co_await expression (g++ 12 can destroy such temporaries twice; see util/async.h).
+namespace chatd::chat {
+
+namespace {
+
+Error not_member() { return make_error(Errc::not_member, "You are not a member of this chat"); }
+
+Error invalid(std::string message) { return make_error(Errc::invalid_input, std::move(message)); }
+
+const store::Member* find_member(const store::Chat& chat, std::string_view user_id) {
+  for (const auto& m : chat.members) {
+    if (m.user_id == user_id) return &m;
+  }
+  return nullptr;
+}
+
+// The group's admin as classic clients show it: the longest-standing owner or admin.
+const store::Member* first_admin(const store::Chat& chat) {
+  for (const auto& m : chat.members) {
+    if (store::is_admin_role(m.role)) return &m;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> read_by(const store::Chat& chat, const Message& message) {
+  std::vector<std::string> ids;
+  for (const auto& m : chat.members) {
+    if (m.user_id != message.sender_id && m.read_seq >= message.seq) ids.push_back(m.user_id);
+  }
+  return ids;
+}
+
+std::map<std::string, User> by_id(std::vector<User> users) {
+  std::map<std::string, User> map;
+  for (auto& u : users) {
+    auto id = u.id;
+    map.emplace(std::move(id), std::move(u));
+  }
+  return map;
+}
+
+ChatView assemble(store::Chat chat, const std::map<std::string, User>& users) {
+  ChatView view;
+  for (const auto& m : chat.members) {
+    if (auto it = users.find(m.user_id); it != users.end()) view.users.push_back(it->second);
+  }
+  if (chat.is_group) {
+    if (const auto* admin = first_admin(chat)) {
+      if (auto it = users.find(admin->user_id); it != users.end()) view.group_admin = it->second;
+    }
+  }
+  if (chat.latest_message) {
+    if (auto it = users.find(chat.latest_message->sender_id); it != users.end()) {
+      view.latest_sender = it->second;
+    }
+  }
+  view.chat = std::move(chat);
+  return view;
+}
+
+// Every user a chat view needs: members and the latest message's sender.
+void collect_user_ids(const store::Chat& chat, std::set<std::string>& ids) {
+  for (const auto& m : chat.members) ids.insert(m.user_id);
+  if (chat.latest_message) ids.insert(chat.latest_message->sender_id);
+}
+
+}  // namespace
+
+ChatService::ChatService(store::Store& store, auth::PasswordHasher& hasher,
+                         const auth::TokenIssuer& tokens, Limits limits, std::string default_pic)
+    : store_(store),
+      hasher_(hasher),
+      tokens_(tokens),
+      limits_(limits),
+      default_pic_(std::move(default_pic)) {}
+
+// ---- Users -------------------------------------------------------------------------------------
+
+asio::awaitable<Result<Session>> ChatService::register_user(Registration registration) {
+  auto name = required_text(registration.name, "Name", limits_.name_max);
+  if (!name) co_return name.error();
+  auto email = valid_email(registration.email, limits_.email_max);
+  if (!email) co_return email.error();
+  if (auto ok = valid_password(registration.password, limits_.password_min, limits_.password_max);
+      !ok) {
+    co_return ok.error();
+  }
+  std::string pic = default_pic_;
+  if (registration.pic && !text::trim(*registration.pic).empty()) {
+    auto given = required_text(*registration.pic, "Picture", limits_.pic_max);
+    if (!given) co_return given.error();
+    pic = std::move(*given);
+  }
+  auto hash = co_await hasher_.hash(std::move(registration.password));
+  store::NewUser user{std::move(*name), std::move(*email), std::move(pic), std::move(hash)};
+  auto created = co_await store_.create_user(std::move(user));
+  if (!created) {
+    if (created.error().code == Errc::conflict) co_return invalid("User already exists");
+    co_return created.error();
+  }
+  auto token = tokens_.issue(created->id);
+  co_return Session{std::move(*created), std::move(token)};
+}
+
+asio::awaitable<Result<Session>> ChatService::login(std::string email, std::string password) {
+  const auto failed = make_error(Errc::unauthorized, "Invalid Email or Password");
+  const auto trimmed = std::string(text::trim(email));
+  std::string stored_hash;
+  std::optional<User> user;
+  if (!trimmed.empty() && password.size() <= limits_.password_max * 4) {
+    auto credentials = co_await store_.find_credentials(trimmed);
+    if (credentials) {
+      stored_hash = std::move(credentials->password_hash);
+      user = std::move(credentials->user);
+    } else if (credentials.error().code != Errc::not_found) {
+      co_return credentials.error();
+    }
+  }
+  // An unknown email costs one verification too (against a dummy hash): timing does not tell.
+  const bool match = co_await hasher_.verify(std::move(stored_hash), std::move(password));
+  if (!match || !user) co_return failed;
+  auto token = tokens_.issue(user->id);
+  co_return Session{std::move(*user), std::move(token)};
+}
+
+asio::awaitable<Result<User>> ChatService::authenticate(std::string token) {
+  auto id = tokens_.verify(token);
+  if (!id) co_return id.error();
+  auto user = co_await store_.find_user(std::move(*id));
+  if (!user) {
+    if (user.error().code == Errc::not_found) {
+      co_return make_error(Errc::unauthorized, "Not authorized, token failed");
+    }
+    co_return user.error();
+  }
+  co_return std::move(*user);
+}
+
+asio::awaitable<Result<std::vector<User>>> ChatService::search_users(User caller,
+                                                                     std::string query,
+                                                                     std::optional<int> limit,
+                                                                     std::optional<int> offset) {
+  if (!text::is_valid_utf8(query)) co_return invalid("search must be valid UTF-8");
+  if (limit && *limit < 1) co_return invalid("limit must be a positive integer");
+  if (offset && *offset < 0) co_return invalid("offset must not be negative");
+  store::UserSearch search{std::string(text::trim(query)), std::move(caller.id),
+                           std::min(limit.value_or(limits_.search_default), limits_.search_max),
+                           offset.value_or(0)};
+  co_return co_await store_.search_users(std::move(search));
+}
+
+// ---- Chats -------------------------------------------------------------------------------------
+
+asio::awaitable<Result<ChatView>> ChatService::view_of(store::Chat chat) {
+  std::set<std::string> ids;
+  collect_user_ids(chat, ids);
+  std::vector<std::string> wanted(ids.begin(), ids.end());
+  auto users = co_await store_.find_users(std::move(wanted));
+  if (!users) co_return users.error();
+  co_return assemble(std::move(chat), by_id(std::move(*users)));
+}
+
+asio::awaitable<Result<std::vector<ChatView>>> ChatService::views_of(
+    std::vector<store::Chat> chats) {
+  std::set<std::string> ids;
+  for (const auto& chat : chats) collect_user_ids(chat, ids);
+  std::vector<std::string> wanted(ids.begin(), ids.end());
+  auto users = co_await store_.find_users(std::move(wanted));
+  if (!users) co_return users.error();
+  const auto map = by_id(std::move(*users));
+  std::vector<ChatView> views;
+  views.reserve(chats.size());
+  for (auto& chat : chats) views.push_back(assemble(std::move(chat), map));
+  co_return views;
+}
+
+asio::awaitable<Result<ChatView>> ChatService::member_view(const User& caller,
+                                                           const std::string& chat_id) {
+  auto id = valid_id(chat_id, "Chat");
+  if (!id) co_return id.error();
+  auto chat = co_await store_.find_chat(std::move(*id));
+  if (!chat) co_return chat.error();
+  if (!find_member(*chat, caller.id)) co_return not_member();
+  co_return co_await view_of(std::move(*chat));
+}
+
+asio::awaitable<Result<store::Chat>> ChatService::group_for_admin(const User& caller,
+                                                                  const std::string& chat_id) {
+  auto id = valid_id(chat_id, "Chat");
+  if (!id) co_return id.error();
+  auto chat = co_await store_.find_chat(std::move(*id));
+  if (!chat) co_return chat.error();
+  const auto* member = find_member(*chat, caller.id);
+  if (!member) co_return not_member();
+  if (!chat->is_group) co_return invalid("This is not a group chat");
+  if (!store::is_admin_role(member->role)) {
+    co_return make_error(Errc::forbidden, "Only group admins can do this");
+  }
+  co_return chat;
+}
+
+asio::awaitable<Result<ChatView>> ChatService::access_direct_chat(User caller,
+                                                                  std::string other_user_id) {
+  auto other = valid_id(other_user_id, "User");
+  if (!other) co_return other.error();
+  if (*other == caller.id) co_return invalid("You cannot start a chat with yourself");
+  auto chat = co_await store_.find_or_create_direct_chat(std::move(caller.id), std::move(*other));
+  if (!chat) co_return chat.error();
+  co_return co_await view_of(std::move(*chat));
+}
+
+asio::awaitable<Result<std::vector<ChatView>>> ChatService::list_chats(User caller) {
+  auto chats = co_await store_.list_chats(std::move(caller.id));
+  if (!chats) co_return chats.error();
+  co_return co_await views_of(std::move(*chats));
+}
+
+asio::awaitable<Result<ChatView>> ChatService::create_group(User caller, std::string name,
+                                                            std::vector<std::string> user_ids) {
+  auto group_name = required_text(name, "Chat name", limits_.chat_name_max);
+  if (!group_name) co_return group_name.error();
+  std::set<std::string> others;
+  for (const auto& raw : user_ids) {
+    auto id = valid_id(raw, "User");
+    if (!id) co_return id.error();
+    if (*id != caller.id) others.insert(std::move(*id));
+  }
+  if (others.size() < 2) co_return invalid(kGroupTooSmall);
+  if (others.size() + 1 > static_cast<std::size_t>(limits_.group_max_members)) {
+    co_return invalid("A group can have at most " + std::to_string(limits_.group_max_members) +
+                      " members");
+  }
+  // Members join in the order the creator listed them.
+  std::vector<std::string> members;
+  std::set<std::string> seen;
+  for (const auto& raw : user_ids) {
+    auto id = text::ascii_lower(raw);
+    if (others.count(id) && seen.insert(id).second) members.push_back(std::move(id));
+  }
+  auto chat = co_await store_.create_group(std::move(*group_name), std::move(caller.id),
+                                           std::move(members));
+  if (!chat) co_return chat.error();
+  co_return co_await view_of(std::move(*chat));
+}
+
+asio::awaitable<Result<ChatView>> ChatService::rename_group(User caller, std::string chat_id,
+                                                            std::string name) {
+  auto new_name = required_text(name, "Chat name", limits_.chat_name_max);
+  if (!new_name) co_return new_name.error();
+  auto group = co_await group_for_admin(caller, chat_id);
+  if (!group) co_return group.error();
+  auto chat = co_await store_.rename_chat(std::move(group->id), std::move(*new_name));
+  if (!chat) co_return chat.error();
+  co_return co_await view_of(std::move(*chat));
+}
+
+asio::awaitable<Result<ChatView>> ChatService::add_to_group(User caller, std::string chat_id,
+                                                            std::string user_id) {
+  auto user = valid_id(user_id, "User");
+  if (!user) co_return user.error();
+  auto group = co_await group_for_admin(caller, chat_id);
+  if (!group) co_return group.error();
+  auto chat = co_await store_.add_member(std::move(group->id), std::move(*user),
+                                         limits_.group_max_members);
+  if (!chat) co_return chat.error();
+  co_return co_await view_of(std::move(*chat));
+}
+
+asio::awaitable<Result<ChatView>> ChatService::remove_from_group(User caller, std::string chat_id,
+                                                                 std::string user_id) {
+  auto user = valid_id(user_id, "User");
+  if (!user) co_return user.error();
+  auto id = valid_id(chat_id, "Chat");
+  if (!id) co_return id.error();
+  auto found = co_await store_.find_chat(std::move(*id));
+  if (!found) co_return found.error();
+  const auto* me = find_member(*found, caller.id);
+  if (!me) co_return not_member();
+  if (!found->is_group) co_return invalid("This is not a group chat");
+  // Anyone may leave; only admins remove others.
+  if (*user != caller.id && !store::is_admin_role(me->role)) {
+    co_return make_error(Errc::forbidden, "Only group admins can remove members");
+  }
+  auto chat = co_await store_.remove_member(std::move(found->id), std::move(*user));
+  if (!chat) co_return chat.error();
+  co_return co_await view_of(std::move(*chat));
+}
+
+asio::awaitable<Result<ChatView>> ChatService::set_group_admin(User caller, std::string chat_id,
+                                                               std::string user_id, bool admin) {
+  auto user = valid_id(user_id, "User");
+  if (!user) co_return user.error();
+  auto group = co_await group_for_admin(caller, chat_id);
+  if (!group) co_return group.error();
+  const auto* target = find_member(*group, *user);
+  if (!target) co_return make_error(Errc::not_member, "That user is not a member of this chat");
+  // Granting keeps an owner an owner; revoking makes anyone a plain member.
+  const auto role = admin ? (target->role == store::Role::owner ? store::Role::owner
+                                                                : store::Role::admin)
+                          : store::Role::member;
+  auto chat = co_await store_.set_role(std::move(group->id), std::move(*user), role);
+  if (!chat) co_return chat.error();
+  co_return co_await view_of(std::move(*chat));
+}
+
+// ---- Messages ----------------------------------------------------------------------------------
+
+asio::awaitable<Result<SentMessage>> ChatService::send_message(
+    User caller, std::string chat_id, std::string content,
+    std::optional<std::string> client_msg_id) {
+  auto id = valid_id(chat_id, "Chat");
+  if (!id) co_return id.error();
+  if (auto ok = valid_content(content, limits_.content_max); !ok) co_return ok.error();
+  if (client_msg_id) {
+    auto key = required_text(*client_msg_id, "clientMsgId", limits_.client_msg_id_max);
+    if (!key) co_return key.error();
+    if (*key != *client_msg_id) co_return invalid("clientMsgId must not start or end with spaces");
+  }
+  store::NewMessage message{*id, caller.id, std::move(content), std::move(client_msg_id)};
+  auto appended = co_await store_.append_message(std::move(message));
+  if (!appended) co_return appended.error();
+  auto chat = co_await store_.find_chat(std::move(*id));
+  if (!chat) co_return chat.error();
+  auto by = read_by(*chat, appended->message);
+  auto view = co_await view_of(std::move(*chat));
+  if (!view) co_return view.error();
+  MessageView sent{std::move(appended->message), std::move(caller), std::move(by)};
+  co_return SentMessage{std::move(sent), std::move(*view), appended->created};
+}
+
+asio::awaitable<Result<HistoryView>> ChatService::history(User caller, std::string chat_id,
+                                                          HistoryRequest request) {
+  if (request.before && request.after) co_return invalid("Use either before or after, not both");
+  if (request.limit && *request.limit < 1) co_return invalid("limit must be a positive integer");
+  if ((request.before && *request.before < 0) || (request.after && *request.after < 0)) {
+    co_return invalid("before and after must not be negative");
+  }
+  auto view = co_await member_view(caller, chat_id);
+  if (!view) co_return view.error();
+  store::HistoryQuery query{view->chat.id, request.before, request.after,
+                            std::min(request.limit.value_or(limits_.history_default),
+                                     limits_.history_max)};
+  auto page = co_await store_.list_messages(std::move(query));
+  if (!page) co_return page.error();
+
+  // Senders who left the chat are no longer among its users: look them up too.
+  std::map<std::string, User> users;
+  for (const auto& u : view->users) users.emplace(u.id, u);
+  std::vector<std::string> missing;
+  for (const auto& m : *page) {
+    if (!users.count(m.sender_id)) missing.push_back(m.sender_id);
+  }
+  if (!missing.empty()) {
+    auto former = co_await store_.find_users(std::move(missing));
+    if (!former) co_return former.error();
+    for (auto& u : *former) users.emplace(u.id, std::move(u));
+  }
+  HistoryView history{std::move(*view), {}};
+  history.messages.reserve(page->size());
+  for (auto& m : *page) {
+    auto sender = users.find(m.sender_id);
+    if (sender == users.end()) continue;  // a deleted user's messages are not shown
+    auto by = read_by(history.chat.chat, m);
+    history.messages.push_back(MessageView{std::move(m), sender->second, std::move(by)});
+  }
+  co_return history;
+}
+
+asio::awaitable<Result<MessageStatus>> ChatService::message_status(User caller,
+                                                                   std::string chat_id,
+                                                                   std::string message_id) {
+  auto chat_key = valid_id(chat_id, "Chat");
+  if (!chat_key) co_return chat_key.error();
+  auto message_key = valid_id(message_id, "Message");
+  if (!message_key) co_return message_key.error();
+  auto chat = co_await store_.find_chat(*chat_key);
+  if (!chat) co_return chat.error();
+  if (!find_member(*chat, caller.id)) co_return not_member();
+  auto message = co_await store_.find_message(std::move(*chat_key), std::move(*message_key));
+  if (!message) co_return message.error();
+
+  MessageStatus status{std::move(*message), "read", {}};
+  bool all_delivered = true;
+  bool all_read = true;
+  for (const auto& m : chat->members) {
+    if (m.user_id == status.message.sender_id) continue;
+    MemberStatus member{m.user_id, m.delivered_seq, m.read_seq,
+                        m.delivered_seq >= status.message.seq, m.read_seq >= status.message.seq};
+    all_delivered = all_delivered && member.delivered;
+    all_read = all_read && member.read;
+    status.members.push_back(std::move(member));
+  }
+  status.status = all_read ? "read" : all_delivered ? "delivered" : "sent";
+  co_return status;
+}
+
+}  // namespace chatd::chat

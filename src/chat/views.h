@@ -1,0 +1,63 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+
+// What the domain hands to the wire layer: stored records joined with the users they name, so that
+// api/ can build the MERN shapes (which embed full user objects) without asking the store again.
+namespace chatd::chat {
+
+using store::Message;
+using store::User;
+
+struct ChatView {
+  store::Chat chat;
+  std::vector<User> users;            // the members, in joining order
+  std::optional<User> group_admin;    // groups: the longest-standing owner/admin
+  std::optional<User> latest_sender;  // set when chat.latest_message is
+};
+
+struct MessageView {
+  Message message;
+  User sender;
+  std::vector<std::string> read_by;  // members other than the sender with read_seq >= seq
+};
+
+// A page of history: the messages and the chat they belong to (every message embeds it).
+struct HistoryView {
+  ChatView chat;
+  std::vector<MessageView> messages;
+};
+
+struct SentMessage {
+  MessageView message;
+  ChatView chat;
+  bool created = true;  // false for a retry of a clientMsgId: the original is returned
+};
+
+// A user with a fresh token, as register and login return.
+struct Session {
+  User user;
+  std::string token;
+};
+
+struct MemberStatus {
+  std::string user_id;
+  std::int64_t delivered_seq = 0;
+  std::int64_t read_seq = 0;
+  bool delivered = false;
+  bool read = false;
+};
+
+// Where a message stands for its sender: sent (committed), delivered (every other current member
+// has it) or read (every other current member read it).
+struct MessageStatus {
+  Message message;
+  std::string status;  // "sent" | "delivered" | "read"
+  std::vector<MemberStatus> members;
+};
+
+}  // namespace chatd::chat

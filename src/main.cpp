@@ -1,0 +1,209 @@
+// chatd: configuration and wiring, nothing else.
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/rest_api.h"
+#include "auth/password.h"
+#include "auth/token.h"
+#include "chat/chat_service.h"
+#include "net/http_server.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Config {
+  chatd::net::HttpServerOptions http;
+  std::string cors_origins;
+  std::string web_root;
+  std::string data_dir = "./data";
+  std::string jwt_secret;
+  long jwt_lifetime_s = 30L * 24 * 3600;  // classic backends issue "30d" tokens
+  std::string log_level = "info";
+  std::string sqlite_synchronous = "full";
+  std::size_t sqlite_readers = 2;
+  std::size_t sqlite_max_batch = 512;
+  unsigned long long hash_ops = 2;
+  std::size_t hash_memory_kib = 64 * 1024;
+  std::size_t hash_threads = 2;
+  std::int64_t idle_timeout_ms = 60'000;
+  std::int64_t read_timeout_ms = 15'000;
+  std::int64_t write_timeout_ms = 15'000;
+  std::int64_t shutdown_grace_ms = 10'000;
+  chatd::chat::Limits limits;
+  std::string default_pic =
+      "https://icon-library.com/images/anonymous-avatar-icon/anonymous-avatar-icon-25.jpg";
+};
+
+// Every option has a --flag and a CHATD_* environment variable (the flag wins).
+void define_options(CLI::App& app, Config& c) {
+  auto& h = c.http;
+  auto& l = h.limits;
+  app.add_option("--host", h.host, "Address to listen on")->envname("CHATD_HOST")
+      ->capture_default_str();
+  app.add_option("--port", h.port, "Port to listen on (0: any free port)")->envname("CHATD_PORT")
+      ->capture_default_str();
+  app.add_option("--threads", h.threads, "Network threads (0: one per core)")
+      ->envname("CHATD_THREADS")->capture_default_str();
+  app.add_option("--data-dir", c.data_dir, "Directory for the database and the generated secret")
+      ->envname("CHATD_DATA_DIR")->capture_default_str();
+  app.add_option("--jwt-secret", c.jwt_secret,
+                 "HS256 secret for tokens (also JWT_SECRET); generated and kept in the data dir "
+                 "when absent")
+      ->envname("CHATD_JWT_SECRET");
+  app.add_option("--jwt-lifetime-s", c.jwt_lifetime_s, "Token lifetime in seconds")
+      ->envname("CHATD_JWT_LIFETIME_S")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--cors-origin", c.cors_origins,
+                 "Comma-separated origins allowed to call from browsers (default: any)")
+      ->envname("CHATD_CORS_ORIGIN");
+  app.add_option("--web-root", c.web_root,
+                 "Serve a built frontend from this directory (SPA fallback to index.html)")
+      ->envname("CHATD_WEB_ROOT")->check(CLI::ExistingDirectory);
+  app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error or off")
+      ->envname("CHATD_LOG_LEVEL")->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--sqlite-synchronous", c.sqlite_synchronous,
+                 "full: a commit survives power loss; normal: it survives kill -9 only")
+      ->envname("CHATD_SQLITE_SYNCHRONOUS")->capture_default_str()
+      ->check(CLI::IsMember({"full", "normal"}));
+  app.add_option("--sqlite-readers", c.sqlite_readers, "SQLite reader threads")
+      ->envname("CHATD_SQLITE_READERS")->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--sqlite-max-batch", c.sqlite_max_batch, "Writes committed together at most")
+      ->envname("CHATD_SQLITE_MAX_BATCH")->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_option("--password-hash-ops", c.hash_ops, "Argon2id passes")
+      ->envname("CHATD_PASSWORD_HASH_OPS")->check(CLI::Range(1, 100))->capture_default_str();
+  app.add_option("--password-hash-memory-kib", c.hash_memory_kib, "Argon2id memory in KiB")
+      ->envname("CHATD_PASSWORD_HASH_MEMORY_KIB")->check(CLI::Range(8, 4 * 1024 * 1024))
+      ->capture_default_str();
+  app.add_option("--password-hash-threads", c.hash_threads, "Threads that hash passwords")
+      ->envname("CHATD_PASSWORD_HASH_THREADS")->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--max-body-bytes", l.max_body_bytes, "Largest request body (413 above)")
+      ->envname("CHATD_MAX_BODY_BYTES")->capture_default_str();
+  app.add_option("--max-header-bytes", l.max_header_bytes, "Largest request head (413 above)")
+      ->envname("CHATD_MAX_HEADER_BYTES")->capture_default_str();
+  app.add_option("--max-connections", l.max_connections, "Open connections at most")
+      ->envname("CHATD_MAX_CONNECTIONS")->capture_default_str();
+  app.add_option("--idle-timeout-ms", c.idle_timeout_ms, "Close a keep-alive connection idle this long")
+      ->envname("CHATD_IDLE_TIMEOUT_MS")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--read-timeout-ms", c.read_timeout_ms,
+                 "A whole request must arrive within this time from its first byte")
+      ->envname("CHATD_READ_TIMEOUT_MS")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--write-timeout-ms", c.write_timeout_ms, "A response must be taken within this")
+      ->envname("CHATD_WRITE_TIMEOUT_MS")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--shutdown-grace-ms", c.shutdown_grace_ms,
+                 "On SIGTERM, requests in flight get this long to finish")
+      ->envname("CHATD_SHUTDOWN_GRACE_MS")->check(CLI::NonNegativeNumber)->capture_default_str();
+  auto& d = c.limits;
+  app.add_option("--limit-name", d.name_max, "User name length at most")
+      ->envname("CHATD_LIMIT_NAME")->capture_default_str();
+  app.add_option("--limit-email", d.email_max, "Email length at most")
+      ->envname("CHATD_LIMIT_EMAIL")->capture_default_str();
+  app.add_option("--limit-password-min", d.password_min, "Password length at least")
+      ->envname("CHATD_LIMIT_PASSWORD_MIN")->check(CLI::Range(1, 1024))->capture_default_str();
+  app.add_option("--limit-password-max", d.password_max, "Password length at most")
+      ->envname("CHATD_LIMIT_PASSWORD_MAX")->check(CLI::Range(1, 4096))->capture_default_str();
+  app.add_option("--limit-content", d.content_max, "Message length at most (characters)")
+      ->envname("CHATD_LIMIT_CONTENT")->capture_default_str();
+  app.add_option("--limit-chat-name", d.chat_name_max, "Chat name length at most")
+      ->envname("CHATD_LIMIT_CHAT_NAME")->capture_default_str();
+  app.add_option("--limit-group-members", d.group_max_members, "Members of a group at most")
+      ->envname("CHATD_LIMIT_GROUP_MEMBERS")->check(CLI::Range(3, 1000000))->capture_default_str();
+  app.add_option("--default-pic", c.default_pic, "Avatar URL for users who give none")
+      ->envname("CHATD_DEFAULT_PIC")->capture_default_str();
+}
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const auto comma = list.find(',', start);
+    auto item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (!item.empty()) items.push_back(std::move(item));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return items;
+}
+
+int serve(Config& config) {
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  fs::create_directories(config.data_dir);
+  ::chmod(config.data_dir.c_str(), 0700);
+
+  if (config.jwt_secret.empty()) {
+    if (const char* classic = std::getenv("JWT_SECRET")) config.jwt_secret = classic;
+  }
+  if (config.jwt_secret.empty()) config.jwt_secret = chatd::auth::load_or_create_secret(config.data_dir);
+
+  auto& limits = config.http.limits;
+  limits.idle_timeout = std::chrono::milliseconds(config.idle_timeout_ms);
+  limits.read_timeout = std::chrono::milliseconds(config.read_timeout_ms);
+  limits.write_timeout = std::chrono::milliseconds(config.write_timeout_ms);
+  limits.shutdown_grace = std::chrono::milliseconds(config.shutdown_grace_ms);
+  config.http.cors = chatd::net::CorsPolicy(split_list(config.cors_origins));
+  if (!config.web_root.empty()) config.http.web_root = config.web_root;
+
+  // The server owns the event loops, so it is built first and destroyed last: everything that
+  // completes onto them (store, hasher) is gone before they are.
+  chatd::net::Router router;
+  chatd::net::HttpServer server(config.http, router);
+
+  chatd::store::sqlite::SqliteOptions sqlite{
+      (fs::path(config.data_dir) / "chatd.db").string(),
+      config.sqlite_synchronous == "normal" ? chatd::store::sqlite::Synchronous::normal
+                                            : chatd::store::sqlite::Synchronous::full,
+      config.sqlite_readers, config.sqlite_max_batch};
+  auto store = std::make_unique<chatd::store::sqlite::SqliteStore>(sqlite);
+  auto hasher = std::make_unique<chatd::auth::PasswordHasher>(
+      chatd::auth::PasswordCost{config.hash_ops, config.hash_memory_kib * 1024},
+      config.hash_threads);
+  chatd::auth::TokenIssuer tokens(config.jwt_secret, std::chrono::seconds(config.jwt_lifetime_s));
+  chatd::chat::ChatService chats(*store, *hasher, tokens, config.limits, config.default_pic);
+  chatd::api::RestApi rest(chats);
+  rest.register_routes(router);
+
+  const auto port = server.listen();
+  boost::asio::signal_set signals(server.executor(), SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (!ec) {
+      spdlog::info("chatd: signal {} received, shutting down", signal);
+      server.stop();
+    }
+  });
+  spdlog::info("chatd listening on http://{}:{} (data in {})", config.http.host, port,
+               config.data_dir);
+  server.run();
+
+  hasher.reset();
+  store.reset();  // commits queued writes and closes the database
+  spdlog::info("chatd: stopped cleanly");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config config;
+  CLI::App app{"chatd: a real-time chat backend (REST API of the classic MERN chat apps)"};
+  app.option_defaults()->always_capture_default();
+  define_options(app, config);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return serve(config);
+  } catch (const std::exception& e) {
+    spdlog::critical("chatd: {}", e.what());
+    return 1;
+  }
+}

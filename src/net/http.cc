@@ -1,0 +1,57 @@
+#include "net/http.h"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+namespace chatd::net {
+
+namespace {
+
+std::string_view find_value(const std::vector<std::pair<std::string, std::string>>& pairs,
+                            std::string_view name) {
+  for (const auto& [key, value] : pairs) {
+    if (key == name) return value;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string_view Request::param(std::string_view name) const { return find_value(params, name); }
+
+std::optional<std::string_view> Request::query_value(std::string_view name) const {
+  for (const auto& [key, value] : query) {
+    if (key == name) return std::string_view(value);
+  }
+  return std::nullopt;
+}
+
+std::string_view Request::header(std::string_view name) const {
+  const auto it = message.find(name);
+  if (it == message.end()) return {};
+  return std::string_view(it->value().data(), it->value().size());
+}
+
+HttpResponse json_response(http::status status, std::string body) {
+  HttpResponse response(status, 11);
+  response.set(http::field::content_type, "application/json; charset=utf-8");
+  response.body() = std::move(body);
+  return response;
+}
+
+HttpResponse error_response(http::status status, std::string_view code, std::string_view message) {
+  boost::json::object body;
+  body["message"] = message;
+  body["code"] = code;
+  return json_response(status, boost::json::serialize(body));
+}
+
+HttpResponse text_response(http::status status, std::string body) {
+  HttpResponse response(status, 11);
+  response.set(http::field::content_type, "text/plain; charset=utf-8");
+  response.body() = std::move(body);
+  return response;
+}
+
+}  // namespace chatd::net

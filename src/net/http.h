@@ -1,0 +1,47 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace chatd::net {
+
+namespace http = boost::beast::http;
+
+using HttpRequest = http::request<http::string_body>;
+using HttpResponse = http::response<http::string_body>;
+
+// What a handler sees of a request: the message, and the target already parsed and
+// percent-decoded.
+struct Request {
+  HttpRequest message;
+  std::string path;                                         // decoded, as sent
+  std::vector<std::pair<std::string, std::string>> params;  // from the route's :names, decoded
+  std::vector<std::pair<std::string, std::string>> query;   // decoded, in order
+
+  // The route parameter `name` (empty when the route has none of that name).
+  std::string_view param(std::string_view name) const;
+  // The first query value named `name`.
+  std::optional<std::string_view> query_value(std::string_view name) const;
+  std::string_view header(std::string_view name) const;
+};
+
+using Handler = std::function<boost::asio::awaitable<HttpResponse>(Request&)>;
+
+// A response with a JSON body (already serialized).
+HttpResponse json_response(http::status status, std::string body);
+
+// The error shape of every chatd error: {"message": ..., "code": ...}. This is the one place that
+// builds it, for the transport's own errors (413, unknown route) and for the API's.
+HttpResponse error_response(http::status status, std::string_view code, std::string_view message);
+
+HttpResponse text_response(http::status status, std::string body);
+
+}  // namespace chatd::net

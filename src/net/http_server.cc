@@ -1,0 +1,293 @@
+#include "net/http_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
+#include <set>
+#include <thread>
+
+#include "util/async.h"
+
+namespace chatd::net {
+
+namespace beast = boost::beast;
+using boost::asio::ip::tcp;
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+struct HttpServer::Worker {
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
+  std::set<Connection*> connections;  // touched only on this worker's thread
+};
+
+// A connection as the shutdown sees it: idle ones (between requests) are closed at once.
+struct HttpServer::Connection {
+  beast::tcp_stream* stream;
+  bool idle = true;
+};
+
+namespace {
+
+// Logs a coroutine that ended with an exception; a connection's failure never ends the server.
+void log_failure(std::exception_ptr failure) {
+  if (!failure) return;
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    spdlog::error("http: connection failed: {}", e.what());
+  }
+}
+
+bool is_api_path(std::string_view path) { return path == "/api" || path.starts_with("/api/"); }
+
+// "/app/settings" is a client-side route; "/assets/app.js" is a file that is missing.
+bool names_a_file(std::string_view path) {
+  const auto last = path.substr(path.rfind('/') + 1);
+  return last.find('.') != std::string_view::npos;
+}
+
+}  // namespace
+
+HttpServer::HttpServer(HttpServerOptions options, const Router& router)
+    : options_(std::move(options)),
+      router_(router),
+      acceptor_([this]() -> asio::io_context& {
+        const std::size_t threads =
+            options_.threads ? options_.threads : std::max(1U, std::thread::hardware_concurrency());
+        for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
+        return workers_.front()->io;
+      }()) {
+  if (options_.web_root) static_files_.emplace(*options_.web_root);
+}
+
+HttpServer::~HttpServer() { file_pool_.join(); }
+
+asio::any_io_executor HttpServer::executor() { return workers_.front()->io.get_executor(); }
+
+std::uint16_t HttpServer::listen() {
+  const tcp::endpoint endpoint(asio::ip::make_address(options_.host), options_.port);
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  return acceptor_.local_endpoint().port();
+}
+
+void HttpServer::run() {
+  asio::co_spawn(workers_.front()->io, accept_loop(), log_failure);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < workers_.size(); ++i) {
+    threads.emplace_back([worker = workers_[i].get()] { worker->io.run(); });
+  }
+  workers_.front()->io.run();
+  for (auto& t : threads) t.join();
+}
+
+void HttpServer::stop() {
+  asio::post(workers_.front()->io, [this] {
+    if (stopping_.exchange(true)) return;
+    spdlog::info("http: stopping: no new connections, finishing requests in flight");
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    for (auto& worker : workers_) {
+      asio::post(worker->io, [w = worker.get()] {
+        for (auto* connection : w->connections) {
+          if (connection->idle) connection->stream->socket().cancel();
+        }
+      });
+    }
+    asio::co_spawn(workers_.front()->io, drain_and_stop(), log_failure);
+  });
+}
+
+asio::awaitable<void> HttpServer::drain_and_stop() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const auto deadline = std::chrono::steady_clock::now() + options_.limits.shutdown_grace;
+  while (open_connections_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(kAsTuple);
+  }
+  if (open_connections_.load() > 0) {
+    spdlog::warn("http: {} connections still open after the grace period; closing them",
+                 open_connections_.load());
+  }
+  for (auto& worker : workers_) {
+    worker->guard.reset();
+    worker->io.stop();
+  }
+}
+
+asio::awaitable<void> HttpServer::accept_loop() {
+  while (!stopping_) {
+    auto& worker = *workers_[next_worker_];
+    next_worker_ = (next_worker_ + 1) % workers_.size();
+    auto [ec, socket] = co_await acceptor_.async_accept(worker.io, kAsTuple);
+    if (ec) {
+      if (stopping_ || ec == asio::error::operation_aborted) co_return;
+      spdlog::warn("http: accept failed: {}", ec.message());
+      // Out of file descriptors and the like: back off instead of spinning.
+      asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
+      co_await pause.async_wait(kAsTuple);
+      continue;
+    }
+    if (open_connections_.load() >= options_.limits.max_connections) {
+      spdlog::warn("http: connection limit ({}) reached; closing a new connection",
+                   options_.limits.max_connections);
+      continue;  // the socket closes as it goes out of scope
+    }
+    ++open_connections_;
+    asio::co_spawn(worker.io, serve(std::move(socket), worker), [this](std::exception_ptr e) {
+      --open_connections_;
+      log_failure(e);
+    });
+  }
+}
+
+asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  Connection connection{&stream};
+  worker.connections.insert(&connection);
+  struct Unregister {
+    Worker& worker;
+    Connection* connection;
+    ~Unregister() { worker.connections.erase(connection); }
+  } unregister{worker, &connection};
+  const auto& limits = options_.limits;
+
+  for (;;) {
+    connection.idle = true;
+    if (stopping_) break;
+    if (buffer.size() == 0) {
+      // Waiting for the next request: the idle timeout applies.
+      stream.expires_after(limits.idle_timeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kAsTuple);
+      if (ec) break;
+      buffer.commit(n);
+    }
+    connection.idle = false;
+    // From the first byte on, the whole request must arrive within read_timeout.
+    stream.expires_after(limits.read_timeout);
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    parser.body_limit(limits.max_body_bytes);
+    auto [header_ec, header_n] = co_await http::async_read_header(stream, buffer, parser, kAsTuple);
+    if (!header_ec && parser.get()[http::field::expect] == "100-continue") {
+      http::response<http::empty_body> go_on(http::status::continue_, 11);
+      auto [continue_ec, continue_n] = co_await http::async_write(stream, go_on, kAsTuple);
+      header_ec = continue_ec;
+    }
+    beast::error_code ec = header_ec;
+    if (!ec && !parser.is_done()) {
+      auto [body_ec, body_n] = co_await http::async_read(stream, buffer, parser, kAsTuple);
+      ec = body_ec;
+    }
+    HttpResponse response;
+    const auto started = std::chrono::steady_clock::now();
+    // Kept for the log line, which carries no header and no query string (they may hold tokens
+    // or searches).
+    const std::string method(parser.get().method_string());
+    const auto target = parser.get().target();
+    const std::string path(target.substr(0, target.find('?')));
+    if (ec == http::error::body_limit || ec == http::error::header_limit) {
+      response = error_response(http::status::payload_too_large, "too_large",
+                                ec == http::error::body_limit ? "Request body too large"
+                                                              : "Request headers too large");
+      response.keep_alive(false);  // the rest of the oversize request is never read
+    } else if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+               ec == asio::error::operation_aborted || ec == asio::error::eof ||
+               ec == asio::error::connection_reset) {
+      break;
+    } else if (ec) {
+      response = error_response(http::status::bad_request, "invalid_input", "Malformed request");
+      response.keep_alive(false);
+    } else {
+      const bool keep_alive = parser.get().keep_alive();
+      response = co_await respond(parser.release());
+      response.keep_alive(keep_alive && !stopping_);
+    }
+    response.prepare_payload();
+    stream.expires_after(limits.write_timeout);
+    auto [write_ec, written] = co_await http::async_write(stream, response, kAsTuple);
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - started)
+                            .count();
+    if (!ec) {
+      spdlog::info("{} {} {} {:.3f}ms", method, path, response.result_int(), micros / 1000.0);
+    } else {
+      spdlog::info("- - {} (refused: {})", response.result_int(), ec.message());
+    }
+    if (write_ec || !response.keep_alive()) break;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+asio::awaitable<HttpResponse> HttpServer::respond(HttpRequest message) {
+  Request request;
+  const auto parsed = boost::urls::parse_origin_form(message.target());
+  if (!parsed) {
+    co_return error_response(http::status::bad_request, "invalid_input", "Malformed request target");
+  }
+  const auto url = *parsed;
+  request.path = url.path();
+  for (const auto& param : url.params()) request.query.emplace_back(param.key, param.value);
+  std::vector<std::string> segments;
+  for (const auto& segment : url.segments()) segments.emplace_back(segment);
+  if (!segments.empty() && segments.back().empty()) segments.pop_back();  // optional trailing '/'
+  request.message = std::move(message);
+
+  HttpResponse response;
+  if (request.message.method() == http::verb::options &&
+      request.message.find(http::field::access_control_request_method) != request.message.end()) {
+    co_return options_.cors.preflight(request.message);
+  }
+  auto match = router_.match(request.message.method(), segments);
+  if (match.handler) {
+    request.params = std::move(match.params);
+    try {
+      response = co_await (*match.handler)(request);
+    } catch (const std::exception& e) {
+      spdlog::error("http: {} {} failed: {}", request.message.method_string(), request.path,
+                    e.what());
+      response = error_response(http::status::internal_server_error, "internal",
+                                "Internal server error");
+    }
+  } else if (static_files_ && !is_api_path(request.path) &&
+             (request.message.method() == http::verb::get ||
+              request.message.method() == http::verb::head)) {
+    response = co_await serve_static(request);
+  } else {
+    response = error_response(http::status::not_found, "not_found",
+                              "Not Found - " + std::string(request.path));
+  }
+  options_.cors.decorate(request.message, response);
+  co_return response;
+}
+
+asio::awaitable<HttpResponse> HttpServer::serve_static(const Request& request) {
+  const bool head = request.message.method() == http::verb::head;
+  auto work = [this, path = request.path, head]() -> HttpResponse {
+    auto file = static_files_->resolve(path);
+    if (!file && !names_a_file(path)) file = static_files_->spa_index();
+    if (!file) return error_response(http::status::not_found, "not_found", "Not Found - " + path);
+    return static_files_->read(*file, head);
+  };
+  co_return co_await run_elsewhere([this](auto job) { asio::post(file_pool_, std::move(job)); },
+                                   std::move(work));
+}
+
+}  // namespace chatd::net

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net/cors.h"
+#include "net/router.h"
+#include "net/static_files.h"
+
+namespace chatd::net {
+
+// Every limit of the HTTP layer, with its default. Enforced in http_server.cc only.
+struct HttpLimits {
+  std::size_t max_header_bytes = 16 * 1024;    // 413 above
+  std::size_t max_body_bytes = 1024 * 1024;    // 413 above
+  std::chrono::milliseconds idle_timeout{60'000};  // keep-alive connection with no request
+  std::chrono::milliseconds read_timeout{15'000};  // whole request, from its first byte: a client
+                                                   // trickling bytes (slowloris) is cut here
+  std::chrono::milliseconds write_timeout{15'000};
+  std::size_t max_connections = 10'000;            // further connections are closed at once
+  std::chrono::milliseconds shutdown_grace{10'000};  // in-flight requests get this long to finish
+};
+
+struct HttpServerOptions {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 5000;  // 0: any free port (tests)
+  std::size_t threads = 0;    // 0: one per core
+  HttpLimits limits;
+  CorsPolicy cors;
+  std::optional<std::filesystem::path> web_root;
+};
+
+// HTTP/1.1 with keep-alive over Boost.Beast. Threading: one io_context per thread, each connection
+// pinned to one of them for its whole life (shared-nothing: a connection's state is only ever
+// touched by its own thread, so it needs no lock or strand). The acceptor hands connections out
+// round-robin. Handlers are coroutines; anything that blocks runs elsewhere and resumes them.
+class HttpServer {
+ public:
+  HttpServer(HttpServerOptions options, const Router& router);
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+  ~HttpServer();
+
+  // Binds and listens (throws when it cannot); returns the bound port.
+  std::uint16_t listen();
+
+  // Serves on the calling thread and threads-1 more until stop() has finished; then returns.
+  void run();
+
+  // Graceful stop, callable from any thread: stops accepting, closes idle connections, lets
+  // requests in flight finish (up to shutdown_grace), then ends run().
+  void stop();
+
+  // The executor of the first event loop (signals and other server-wide work run there).
+  boost::asio::any_io_executor executor();
+
+  std::size_t open_connections() const { return open_connections_.load(); }
+
+ private:
+  struct Worker;
+  struct Connection;
+
+  boost::asio::awaitable<void> accept_loop();
+  boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, Worker& worker);
+  boost::asio::awaitable<HttpResponse> respond(HttpRequest message);
+  boost::asio::awaitable<HttpResponse> serve_static(const Request& request);
+  boost::asio::awaitable<void> drain_and_stop();
+
+  HttpServerOptions options_;
+  const Router& router_;
+  std::optional<StaticFiles> static_files_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::size_t next_worker_ = 0;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::thread_pool file_pool_{1};  // static file reads: blocking I/O off network threads
+  std::atomic<std::size_t> open_connections_{0};
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace chatd::net

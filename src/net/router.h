@@ -1,0 +1,39 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/http.h"
+
+namespace chatd::net {
+
+// Routes requests by method and path, the way Express does for the classic backends: literal
+// segments match case-insensitively, `:name` segments capture (decoded) values, and a trailing
+// slash is optional.
+class Router {
+ public:
+  void add(http::verb method, std::string_view pattern, Handler handler);
+
+  // No handler when nothing matches (a wrong method is no match either, as in Express).
+  struct Match {
+    const Handler* handler = nullptr;
+    std::vector<std::pair<std::string, std::string>> params;
+  };
+
+  // `segments` are the decoded path segments, a trailing empty one already dropped.
+  Match match(http::verb method, const std::vector<std::string>& segments) const;
+
+ private:
+  struct Route {
+    http::verb method;
+    std::vector<std::string> segments;  // ":name" captures
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+// Splits a route pattern into segments: "/api/user/" -> {"api", "user"}.
+std::vector<std::string> split_path(std::string_view path);
+
+}  // namespace chatd::net

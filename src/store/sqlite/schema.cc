@@ -1,0 +1,99 @@
+#include "store/sqlite/schema.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+namespace chatd::store::sqlite {
+
+namespace {
+
+// Append only: a released migration is never edited, a change is a new entry.
+constexpr std::array kMigrations = {
+    // 1: users, chats, members with roles and receipt cursors, messages with per-chat seq.
+    R"sql(
+CREATE TABLE users (
+  id            TEXT PRIMARY KEY,
+  name          TEXT NOT NULL,
+  email         TEXT NOT NULL,
+  email_key     TEXT NOT NULL UNIQUE,   -- lower-cased email: unique case-insensitively
+  pic           TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  is_admin      INTEGER NOT NULL DEFAULT 0,
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL
+);
+CREATE INDEX users_by_name ON users (name COLLATE NOCASE, id);
+
+CREATE TABLE chats (
+  id         TEXT PRIMARY KEY,
+  name       TEXT NOT NULL,
+  is_group   INTEGER NOT NULL,
+  direct_key TEXT UNIQUE,               -- "<smaller id>:<larger id>" for 1:1 chats, NULL for groups
+  last_seq   INTEGER NOT NULL DEFAULT 0,
+  activity   INTEGER NOT NULL,          -- store-wide counter bumped on every change: list order
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE chat_members (
+  chat_id       TEXT NOT NULL REFERENCES chats (id),
+  user_id       TEXT NOT NULL REFERENCES users (id),
+  role          INTEGER NOT NULL,       -- 0 owner, 1 admin, 2 member
+  position      INTEGER NOT NULL,       -- joining order within the chat
+  joined_at     INTEGER NOT NULL,
+  delivered_seq INTEGER NOT NULL DEFAULT 0,
+  read_seq      INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (chat_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX members_by_user ON chat_members (user_id, chat_id);
+
+-- Clustered by (chat_id, seq): a history page is one contiguous range of the table.
+CREATE TABLE messages (
+  chat_id       TEXT NOT NULL REFERENCES chats (id),
+  seq           INTEGER NOT NULL,
+  id            TEXT NOT NULL UNIQUE,
+  sender_id     TEXT NOT NULL REFERENCES users (id),
+  content       TEXT NOT NULL,
+  client_msg_id TEXT,
+  created_at    INTEGER NOT NULL,
+  PRIMARY KEY (chat_id, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX messages_by_client_id ON messages (sender_id, client_msg_id)
+  WHERE client_msg_id IS NOT NULL;
+)sql",
+};
+
+int user_version(Connection& connection) {
+  auto stmt = connection.prepare("PRAGMA user_version");
+  stmt.step();
+  return static_cast<int>(stmt.int64(0));
+}
+
+}  // namespace
+
+int schema_version() { return static_cast<int>(kMigrations.size()); }
+
+void migrate(Connection& connection) {
+  int version = user_version(connection);
+  if (version > schema_version()) {
+    throw SqliteError(SQLITE_ERROR,
+                      fmt::format("database schema version {} is newer than this chatd ({})",
+                                  version, schema_version()));
+  }
+  for (; version < schema_version(); ++version) {
+    connection.exec("BEGIN IMMEDIATE");
+    try {
+      connection.exec(kMigrations[static_cast<std::size_t>(version)]);
+      connection.exec(fmt::format("PRAGMA user_version = {}", version + 1).c_str());
+      connection.exec("COMMIT");
+    } catch (...) {
+      connection.exec("ROLLBACK");
+      throw;
+    }
+    spdlog::info("store: migrated to schema version {}", version + 1);
+  }
+}
+
+}  // namespace chatd::store::sqlite

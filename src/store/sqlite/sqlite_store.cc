@@ -1,0 +1,581 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <optional>
+#include <set>
+
+#include "store/sqlite/connection.h"
+#include "store/sqlite/schema.h"
+#include "store/sqlite/workers.h"
+#include "util/clock.h"
+#include "util/object_id.h"
+#include "util/text.h"
+
+namespace chatd::store::sqlite {
+
+namespace {
+
+// ---- Handing results back to the awaiting coroutine -------------------------------------------
+
+// Holds the coroutine's completion handler and keeps its event loop alive until the result is
+// posted back to it.
+template <class T, class Handler>
+class Completion {
+ public:
+  explicit Completion(Handler handler)
+      : handler_(std::move(handler)),
+        guard_(asio::make_work_guard(asio::get_associated_executor(handler_))) {}
+
+  void complete(Result<T> result) {
+    auto executor = guard_.get_executor();
+    asio::post(executor, [handler = std::move(handler_), guard = std::move(guard_),
+                          result = std::move(result)]() mutable {
+      std::move(handler)(std::move(result));
+    });
+  }
+
+ private:
+  Handler handler_;
+  asio::executor_work_guard<asio::associated_executor_t<Handler>> guard_;
+};
+
+Error internal_error() { return make_error(Errc::internal, "Internal server error"); }
+
+// SQL failures end here: logged in full, reported as a bare internal error.
+template <class T, class Fn>
+Result<T> run_guarded(Fn& fn, Connection& connection) {
+  try {
+    return fn(connection);
+  } catch (const std::exception& e) {
+    spdlog::error("store: {}", e.what());
+    return internal_error();
+  }
+}
+
+template <class T, class Fn, class Handler>
+class ReadJobImpl final : public ReadJob {
+ public:
+  ReadJobImpl(Fn fn, Handler handler) : fn_(std::move(fn)), completion_(std::move(handler)) {}
+  void run(Connection& connection) override {
+    completion_.complete(run_guarded<T>(fn_, connection));
+  }
+  void abandon() override { completion_.complete(internal_error()); }
+
+ private:
+  Fn fn_;
+  Completion<T, Handler> completion_;
+};
+
+template <class T, class Fn, class Handler>
+class WriteJobImpl final : public WriteJob {
+ public:
+  WriteJobImpl(Fn fn, Handler handler) : fn_(std::move(fn)), completion_(std::move(handler)) {}
+  bool execute(Connection& connection) override {
+    result_.emplace(run_guarded<T>(fn_, connection));
+    return result_->ok();
+  }
+  void finish(bool committed) override {
+    if (!result_ || !committed) result_.emplace(internal_error());
+    completion_.complete(std::move(*result_));
+  }
+
+ private:
+  Fn fn_;
+  Completion<T, Handler> completion_;
+  std::optional<Result<T>> result_;
+};
+
+// ---- Rows --------------------------------------------------------------------------------------
+
+constexpr const char* kUserColumns = "id, name, email, pic, is_admin, created_at, updated_at";
+
+User read_user(const Statement& s, int first = 0) {
+  User u;
+  u.id = s.text(first);
+  u.name = s.text(first + 1);
+  u.email = s.text(first + 2);
+  u.pic = s.text(first + 3);
+  u.is_admin = s.int64(first + 4) != 0;
+  u.created_at = s.int64(first + 5);
+  u.updated_at = s.int64(first + 6);
+  return u;
+}
+
+// Columns: chat_id, seq, id, sender_id, content, client_msg_id, created_at.
+Message read_message(const Statement& s) {
+  Message m;
+  m.chat_id = s.text(0);
+  m.seq = s.int64(1);
+  m.id = s.text(2);
+  m.sender_id = s.text(3);
+  m.content = s.text(4);
+  m.client_msg_id = s.optional_text(5);
+  m.created_at = s.int64(6);
+  return m;
+}
+
+std::optional<User> select_user(Connection& c, std::string_view id) {
+  auto s = c.prepare(
+      "SELECT id, name, email, pic, is_admin, created_at, updated_at FROM users WHERE id = ?");
+  s.bind_all(id);
+  if (!s.step()) return std::nullopt;
+  return read_user(s);
+}
+
+bool user_exists(Connection& c, std::string_view id) {
+  auto s = c.prepare("SELECT 1 FROM users WHERE id = ?");
+  s.bind_all(id);
+  return s.step();
+}
+
+std::optional<Message> select_message_by_seq(Connection& c, std::string_view chat_id,
+                                             std::int64_t seq) {
+  auto s = c.prepare(
+      "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
+      "WHERE chat_id = ? AND seq = ?");
+  s.bind_all(chat_id, seq);
+  if (!s.step()) return std::nullopt;
+  return read_message(s);
+}
+
+std::vector<Member> select_members(Connection& c, std::string_view chat_id) {
+  auto s = c.prepare(
+      "SELECT user_id, role, joined_at, delivered_seq, read_seq FROM chat_members "
+      "WHERE chat_id = ? ORDER BY position");
+  s.bind_all(chat_id);
+  std::vector<Member> members;
+  while (s.step()) {
+    members.push_back(Member{s.text(0), static_cast<Role>(s.int64(1)), s.int64(2), s.int64(3),
+                             s.int64(4)});
+  }
+  return members;
+}
+
+std::optional<Chat> select_chat(Connection& c, std::string_view chat_id) {
+  auto s = c.prepare(
+      "SELECT id, name, is_group, last_seq, created_at, updated_at FROM chats WHERE id = ?");
+  s.bind_all(chat_id);
+  if (!s.step()) return std::nullopt;
+  Chat chat;
+  chat.id = s.text(0);
+  chat.name = s.text(1);
+  chat.is_group = s.int64(2) != 0;
+  chat.last_seq = s.int64(3);
+  chat.created_at = s.int64(4);
+  chat.updated_at = s.int64(5);
+  chat.members = select_members(c, chat.id);
+  if (chat.last_seq > 0) chat.latest_message = select_message_by_seq(c, chat.id, chat.last_seq);
+  return chat;
+}
+
+Result<Chat> load_chat(Connection& c, std::string_view chat_id) {
+  auto chat = select_chat(c, chat_id);
+  if (!chat) return make_error(Errc::not_found, "Chat not found");
+  return std::move(*chat);
+}
+
+const Member* find_member(const Chat& chat, std::string_view user_id) {
+  for (const auto& m : chat.members) {
+    if (m.user_id == user_id) return &m;
+  }
+  return nullptr;
+}
+
+// Marks a chat as changed: it moves to the top of its members' chat lists.
+void touch_chat(Connection& c, std::string_view chat_id, std::int64_t activity, std::int64_t now) {
+  auto s = c.prepare("UPDATE chats SET activity = ?, updated_at = ? WHERE id = ?");
+  s.bind_all(activity, now, chat_id).run();
+}
+
+void insert_member(Connection& c, std::string_view chat_id, std::string_view user_id, Role role,
+                   std::int64_t now, std::int64_t start_seq) {
+  auto s = c.prepare(
+      "INSERT INTO chat_members (chat_id, user_id, role, position, joined_at, delivered_seq, "
+      "read_seq) VALUES (?1, ?2, ?3, (SELECT coalesce(max(position), 0) + 1 FROM chat_members "
+      "WHERE chat_id = ?1), ?4, ?5, ?5)");
+  s.bind_all(chat_id, user_id, static_cast<int>(role), now, start_seq).run();
+}
+
+std::string insert_chat(Connection& c, std::string_view name, bool is_group,
+                        const std::optional<std::string>& direct_key, std::int64_t activity,
+                        std::int64_t now) {
+  std::string id = new_object_id();
+  auto s = c.prepare(
+      "INSERT INTO chats (id, name, is_group, direct_key, activity, created_at, updated_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  s.bind_all(id, name, is_group ? 1 : 0, direct_key, activity, now, now).run();
+  return id;
+}
+
+std::int64_t max_activity(Connection& c) {
+  auto s = c.prepare("SELECT coalesce(max(activity), 0) FROM chats");
+  s.step();
+  return s.int64(0);
+}
+
+void apply_synchronous(Connection& c, Synchronous mode) {
+  c.exec(mode == Synchronous::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+}
+
+}  // namespace
+
+// ---- Set-up ------------------------------------------------------------------------------------
+
+namespace {
+
+std::unique_ptr<Connection> open_writer(const SqliteOptions& options, std::int64_t& activity) {
+  if (options.path.empty() || options.path == ":memory:") {
+    throw SqliteError(SQLITE_MISUSE, "sqlite: the store needs a database file");
+  }
+  auto connection = std::make_unique<Connection>(options.path, /*read_only=*/false);
+  connection->exec("PRAGMA journal_mode = WAL");
+  apply_synchronous(*connection, options.synchronous);
+  migrate(*connection);
+  activity = max_activity(*connection);
+  return connection;
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(const SqliteOptions& options) {
+  std::int64_t activity = 0;
+  auto writer_connection = open_writer(options, activity);
+  activity_.store(activity);
+  writer_ = std::make_unique<Writer>(std::move(writer_connection), options.max_batch);
+  readers_ = std::make_unique<ReaderPool>(options.path, std::max<std::size_t>(1, options.reader_threads));
+}
+
+SqliteStore::~SqliteStore() {
+  readers_.reset();
+  writer_.reset();  // drains and commits queued writes
+}
+
+template <class T, class Fn>
+asio::awaitable<Result<T>> SqliteStore::read(Fn fn) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<T>)>(
+      [this](auto handler, Fn fn) {
+        using Job = ReadJobImpl<T, Fn, decltype(handler)>;
+        readers_->submit(std::make_unique<Job>(std::move(fn), std::move(handler)));
+      },
+      asio::use_awaitable, std::move(fn));
+}
+
+template <class T, class Fn>
+asio::awaitable<Result<T>> SqliteStore::write(Fn fn) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<T>)>(
+      [this](auto handler, Fn fn) {
+        using Job = WriteJobImpl<T, Fn, decltype(handler)>;
+        writer_->submit(std::make_unique<Job>(std::move(fn), std::move(handler)));
+      },
+      asio::use_awaitable, std::move(fn));
+}
+
+// ---- Users -------------------------------------------------------------------------------------
+
+asio::awaitable<Result<User>> SqliteStore::create_user(NewUser user) {
+  return write<User>([user = std::move(user)](Connection& c) -> Result<User> {
+    const std::string email_key = text::ascii_lower(user.email);
+    auto taken = c.prepare("SELECT 1 FROM users WHERE email_key = ?");
+    taken.bind_all(email_key);
+    if (taken.step()) return make_error(Errc::conflict, "User already exists");
+    const auto now = clock::now_ms();
+    User created{new_object_id(), user.name, user.email, user.pic, false, now, now};
+    auto s = c.prepare(
+        "INSERT INTO users (id, name, email, email_key, pic, password_hash, created_at, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    s.bind_all(created.id, created.name, created.email, email_key, created.pic,
+               user.password_hash, now, now)
+        .run();
+    return created;
+  });
+}
+
+asio::awaitable<Result<User>> SqliteStore::find_user(std::string id) {
+  return read<User>([id = std::move(id)](Connection& c) -> Result<User> {
+    auto user = select_user(c, id);
+    if (!user) return make_error(Errc::not_found, "User not found");
+    return std::move(*user);
+  });
+}
+
+asio::awaitable<Result<UserCredentials>> SqliteStore::find_credentials(std::string email) {
+  return read<UserCredentials>([email = std::move(email)](Connection& c) -> Result<UserCredentials> {
+    auto s = c.prepare(
+        "SELECT id, name, email, pic, is_admin, created_at, updated_at, password_hash FROM users "
+        "WHERE email_key = ?");
+    s.bind_all(text::ascii_lower(email));
+    if (!s.step()) return make_error(Errc::not_found, "User not found");
+    return UserCredentials{read_user(s), s.text(7)};
+  });
+}
+
+asio::awaitable<Result<std::vector<User>>> SqliteStore::find_users(std::vector<std::string> ids) {
+  return read<std::vector<User>>(
+      [ids = std::move(ids)](Connection& c) -> Result<std::vector<User>> {
+        std::vector<User> users;
+        users.reserve(ids.size());
+        for (const auto& id : std::set<std::string>(ids.begin(), ids.end())) {
+          if (auto user = select_user(c, id)) users.push_back(std::move(*user));
+        }
+        return users;
+      });
+}
+
+asio::awaitable<Result<std::vector<User>>> SqliteStore::search_users(UserSearch search) {
+  return read<std::vector<User>>(
+      [search = std::move(search)](Connection& c) -> Result<std::vector<User>> {
+        // instr() rather than LIKE: the query is matched literally, '%' and '_' included.
+        auto s = c.prepare(
+            "SELECT id, name, email, pic, is_admin, created_at, updated_at FROM users "
+            "WHERE id <> ?1 AND (?2 = '' OR instr(lower(name), ?2) > 0 OR "
+            "instr(email_key, ?2) > 0) ORDER BY name COLLATE NOCASE, id LIMIT ?3 OFFSET ?4");
+        s.bind_all(search.exclude_id, text::ascii_lower(search.query), search.limit,
+                   search.offset);
+        std::vector<User> users;
+        while (s.step()) users.push_back(read_user(s));
+        return users;
+      });
+}
+
+// ---- Chats -------------------------------------------------------------------------------------
+
+asio::awaitable<Result<Chat>> SqliteStore::find_or_create_direct_chat(std::string user_a,
+                                                                      std::string user_b) {
+  return write<Chat>([this, a = std::move(user_a), b = std::move(user_b)](Connection& c) -> Result<Chat> {
+    if (!user_exists(c, a) || !user_exists(c, b)) return make_error(Errc::not_found, "User not found");
+    const std::string key = a < b ? a + ":" + b : b + ":" + a;
+    auto existing = c.prepare("SELECT id FROM chats WHERE direct_key = ?");
+    existing.bind_all(key);
+    if (existing.step()) return load_chat(c, existing.text(0));
+    const auto now = clock::now_ms();
+    const auto id = insert_chat(c, "sender", false, key, ++activity_, now);
+    insert_member(c, id, a, Role::member, now, 0);
+    insert_member(c, id, b, Role::member, now, 0);
+    return load_chat(c, id);
+  });
+}
+
+asio::awaitable<Result<Chat>> SqliteStore::create_group(std::string name, std::string creator_id,
+                                                        std::vector<std::string> members) {
+  return write<Chat>([this, name = std::move(name), creator = std::move(creator_id),
+                      members = std::move(members)](Connection& c) -> Result<Chat> {
+    if (!user_exists(c, creator)) return make_error(Errc::not_found, "User not found");
+    for (const auto& m : members) {
+      if (!user_exists(c, m)) return make_error(Errc::not_found, "User not found");
+    }
+    const auto now = clock::now_ms();
+    const auto id = insert_chat(c, name, true, std::nullopt, ++activity_, now);
+    insert_member(c, id, creator, Role::owner, now, 0);
+    std::set<std::string> seen{creator};
+    for (const auto& m : members) {
+      if (seen.insert(m).second) insert_member(c, id, m, Role::member, now, 0);
+    }
+    return load_chat(c, id);
+  });
+}
+
+asio::awaitable<Result<Chat>> SqliteStore::find_chat(std::string chat_id) {
+  return read<Chat>([id = std::move(chat_id)](Connection& c) { return load_chat(c, id); });
+}
+
+asio::awaitable<Result<std::vector<Chat>>> SqliteStore::list_chats(std::string user_id) {
+  return read<std::vector<Chat>>([user = std::move(user_id)](Connection& c)
+                                     -> Result<std::vector<Chat>> {
+    auto s = c.prepare(
+        "SELECT c.id FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = ? "
+        "ORDER BY c.activity DESC");
+    s.bind_all(user);
+    std::vector<std::string> ids;
+    while (s.step()) ids.push_back(s.text(0));
+    std::vector<Chat> chats;
+    chats.reserve(ids.size());
+    for (const auto& id : ids) {
+      if (auto chat = select_chat(c, id)) chats.push_back(std::move(*chat));
+    }
+    return chats;
+  });
+}
+
+asio::awaitable<Result<Chat>> SqliteStore::rename_chat(std::string chat_id, std::string name) {
+  return write<Chat>([this, id = std::move(chat_id), name = std::move(name)](Connection& c) -> Result<Chat> {
+    auto s = c.prepare("UPDATE chats SET name = ?, activity = ?, updated_at = ? WHERE id = ?");
+    s.bind_all(name, ++activity_, clock::now_ms(), id).run();
+    if (sqlite3_changes(c.handle()) == 0) return make_error(Errc::not_found, "Chat not found");
+    return load_chat(c, id);
+  });
+}
+
+asio::awaitable<Result<Chat>> SqliteStore::add_member(std::string chat_id, std::string user_id,
+                                                      int max_members) {
+  return write<Chat>([this, id = std::move(chat_id), user = std::move(user_id),
+                      max_members](Connection& c) -> Result<Chat> {
+    auto chat = load_chat(c, id);
+    if (!chat) return chat;
+    if (find_member(*chat, user)) return chat;
+    if (!user_exists(c, user)) return make_error(Errc::not_found, "User not found");
+    if (static_cast<int>(chat->members.size()) >= max_members) {
+      return make_error(Errc::invalid_input,
+                        "A group can have at most " + std::to_string(max_members) + " members");
+    }
+    const auto now = clock::now_ms();
+    insert_member(c, id, user, Role::member, now, chat->last_seq);
+    touch_chat(c, id, ++activity_, now);
+    return load_chat(c, id);
+  });
+}
+
+asio::awaitable<Result<Chat>> SqliteStore::remove_member(std::string chat_id, std::string user_id) {
+  return write<Chat>([this, id = std::move(chat_id), user = std::move(user_id)](Connection& c)
+                         -> Result<Chat> {
+    auto chat = load_chat(c, id);
+    if (!chat) return chat;
+    if (!find_member(*chat, user)) return chat;
+    auto del = c.prepare("DELETE FROM chat_members WHERE chat_id = ? AND user_id = ?");
+    del.bind_all(id, user).run();
+    // Promote the longest-standing member when no owner or admin is left.
+    auto promote = c.prepare(
+        "UPDATE chat_members SET role = 1 WHERE chat_id = ?1 AND NOT EXISTS (SELECT 1 FROM "
+        "chat_members WHERE chat_id = ?1 AND role IN (0, 1)) AND user_id = (SELECT user_id FROM "
+        "chat_members WHERE chat_id = ?1 ORDER BY position LIMIT 1)");
+    promote.bind_all(id).run();
+    touch_chat(c, id, ++activity_, clock::now_ms());
+    return load_chat(c, id);
+  });
+}
+
+asio::awaitable<Result<Chat>> SqliteStore::set_role(std::string chat_id, std::string user_id,
+                                                    Role role) {
+  return write<Chat>([this, id = std::move(chat_id), user = std::move(user_id),
+                      role](Connection& c) -> Result<Chat> {
+    auto chat = load_chat(c, id);
+    if (!chat) return chat;
+    const Member* member = find_member(*chat, user);
+    if (!member) return make_error(Errc::not_member, "User is not a member of this chat");
+    if (member->role == role) return chat;
+    const auto admins = std::count_if(chat->members.begin(), chat->members.end(),
+                                      [](const Member& m) { return is_admin_role(m.role); });
+    if (is_admin_role(member->role) && !is_admin_role(role) && admins == 1) {
+      return make_error(Errc::conflict, "A group needs at least one admin");
+    }
+    auto s = c.prepare("UPDATE chat_members SET role = ? WHERE chat_id = ? AND user_id = ?");
+    s.bind_all(static_cast<int>(role), id, user).run();
+    touch_chat(c, id, ++activity_, clock::now_ms());
+    return load_chat(c, id);
+  });
+}
+
+// ---- Messages ----------------------------------------------------------------------------------
+
+asio::awaitable<Result<AppendedMessage>> SqliteStore::append_message(NewMessage message) {
+  return write<AppendedMessage>([this, m = std::move(message)](Connection& c) -> Result<AppendedMessage> {
+    if (m.client_msg_id) {
+      auto s = c.prepare(
+          "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
+          "WHERE sender_id = ? AND client_msg_id = ?");
+      s.bind_all(m.sender_id, *m.client_msg_id);
+      if (s.step()) {
+        auto original = read_message(s);
+        if (original.chat_id != m.chat_id) {
+          return make_error(Errc::conflict, "clientMsgId was already used in another chat");
+        }
+        return AppendedMessage{std::move(original), false};
+      }
+    }
+    auto member = c.prepare("SELECT 1 FROM chat_members WHERE chat_id = ? AND user_id = ?");
+    member.bind_all(m.chat_id, m.sender_id);
+    if (!member.step()) {
+      auto chat = c.prepare("SELECT 1 FROM chats WHERE id = ?");
+      chat.bind_all(m.chat_id);
+      if (!chat.step()) return make_error(Errc::not_found, "Chat not found");
+      return make_error(Errc::not_member, "You are not a member of this chat");
+    }
+    const auto now = clock::now_ms();
+    auto bump = c.prepare(
+        "UPDATE chats SET last_seq = last_seq + 1, activity = ?, updated_at = ? WHERE id = ? "
+        "RETURNING last_seq");
+    bump.bind_all(++activity_, now, m.chat_id);
+    bump.step();
+    Message stored{new_object_id(), m.chat_id, bump.int64(0), m.sender_id, m.content,
+                   m.client_msg_id, now};
+    bump.run();  // finish the statement before the next one
+    auto insert = c.prepare(
+        "INSERT INTO messages (chat_id, seq, id, sender_id, content, client_msg_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    insert.bind_all(stored.chat_id, stored.seq, stored.id, stored.sender_id, stored.content,
+                    stored.client_msg_id, stored.created_at)
+        .run();
+    // The sender has seen what they wrote.
+    auto cursors = c.prepare(
+        "UPDATE chat_members SET delivered_seq = ?1, read_seq = ?1 WHERE chat_id = ?2 AND "
+        "user_id = ?3");
+    cursors.bind_all(stored.seq, stored.chat_id, stored.sender_id).run();
+    return AppendedMessage{std::move(stored), true};
+  });
+}
+
+asio::awaitable<Result<std::vector<Message>>> SqliteStore::list_messages(HistoryQuery query) {
+  return read<std::vector<Message>>([q = std::move(query)](Connection& c)
+                                        -> Result<std::vector<Message>> {
+    std::vector<Message> page;
+    if (q.after) {
+      auto s = c.prepare(
+          "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
+          "WHERE chat_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?");
+      s.bind_all(q.chat_id, *q.after, q.limit);
+      while (s.step()) page.push_back(read_message(s));
+      return page;
+    }
+    auto s = c.prepare(
+        "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
+        "WHERE chat_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?");
+    s.bind_all(q.chat_id, q.before.value_or(INT64_MAX), q.limit);
+    while (s.step()) page.push_back(read_message(s));
+    std::reverse(page.begin(), page.end());
+    return page;
+  });
+}
+
+asio::awaitable<Result<Message>> SqliteStore::find_message(std::string chat_id,
+                                                           std::string message_id) {
+  return read<Message>([chat = std::move(chat_id), id = std::move(message_id)](Connection& c)
+                           -> Result<Message> {
+    auto s = c.prepare(
+        "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
+        "WHERE id = ? AND chat_id = ?");
+    s.bind_all(id, chat);
+    if (!s.step()) return make_error(Errc::not_found, "Message not found");
+    return read_message(s);
+  });
+}
+
+asio::awaitable<Result<Member>> SqliteStore::advance_cursors(std::string chat_id,
+                                                             std::string user_id,
+                                                             std::int64_t delivered_seq,
+                                                             std::int64_t read_seq) {
+  return write<Member>([chat_id = std::move(chat_id), user_id = std::move(user_id), delivered_seq,
+                        read_seq](Connection& c) -> Result<Member> {
+    auto chat = load_chat(c, chat_id);
+    if (!chat) return chat.error();
+    const Member* found = find_member(*chat, user_id);
+    if (!found) return make_error(Errc::not_member, "You are not a member of this chat");
+    Member member = *found;
+    const auto last = chat->last_seq;
+    member.read_seq = std::max(member.read_seq, std::min(read_seq, last));
+    member.delivered_seq =
+        std::max({member.delivered_seq, std::min(delivered_seq, last), member.read_seq});
+    if (member.read_seq != found->read_seq || member.delivered_seq != found->delivered_seq) {
+      auto s = c.prepare(
+          "UPDATE chat_members SET delivered_seq = ?, read_seq = ? WHERE chat_id = ? AND "
+          "user_id = ?");
+      s.bind_all(member.delivered_seq, member.read_seq, chat_id, user_id).run();
+    }
+    return member;
+  });
+}
+
+}  // namespace chatd::store::sqlite

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+namespace chatd::store::sqlite {
+
+class Writer;
+class ReaderPool;
+
+// How much a commit survives. Both run SQLite in WAL mode.
+//  full:   every commit is fsynced before it is acknowledged: survives kill -9, OS crash and power
+//          loss. The default: an acked message is never lost.
+//  normal: the WAL is fsynced only at checkpoints: survives kill -9 (the data is in the OS page
+//          cache), may lose the last commits on an OS crash or power loss.
+enum class Synchronous { full, normal };
+
+struct SqliteOptions {
+  std::string path;  // the database file; ":memory:" is refused (readers need a shared file)
+  Synchronous synchronous = Synchronous::full;
+  std::size_t reader_threads = 2;
+  std::size_t max_batch = 512;  // writes committed together at most
+};
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating if needed) and migrates the database; throws on failure.
+  explicit SqliteStore(const SqliteOptions& options);
+  // Finishes every queued write, then closes the connections.
+  ~SqliteStore() override;
+
+  asio::awaitable<Result<User>> create_user(NewUser user) override;
+  asio::awaitable<Result<User>> find_user(std::string id) override;
+  asio::awaitable<Result<UserCredentials>> find_credentials(std::string email) override;
+  asio::awaitable<Result<std::vector<User>>> find_users(std::vector<std::string> ids) override;
+  asio::awaitable<Result<std::vector<User>>> search_users(UserSearch search) override;
+
+  asio::awaitable<Result<Chat>> find_or_create_direct_chat(std::string user_a,
+                                                           std::string user_b) override;
+  asio::awaitable<Result<Chat>> create_group(std::string name, std::string creator_id,
+                                             std::vector<std::string> members) override;
+  asio::awaitable<Result<Chat>> find_chat(std::string chat_id) override;
+  asio::awaitable<Result<std::vector<Chat>>> list_chats(std::string user_id) override;
+  asio::awaitable<Result<Chat>> rename_chat(std::string chat_id, std::string name) override;
+  asio::awaitable<Result<Chat>> add_member(std::string chat_id, std::string user_id,
+                                           int max_members) override;
+  asio::awaitable<Result<Chat>> remove_member(std::string chat_id, std::string user_id) override;
+  asio::awaitable<Result<Chat>> set_role(std::string chat_id, std::string user_id,
+                                         Role role) override;
+
+  asio::awaitable<Result<AppendedMessage>> append_message(NewMessage message) override;
+  asio::awaitable<Result<std::vector<Message>>> list_messages(HistoryQuery query) override;
+  asio::awaitable<Result<Message>> find_message(std::string chat_id,
+                                                std::string message_id) override;
+  asio::awaitable<Result<Member>> advance_cursors(std::string chat_id, std::string user_id,
+                                                  std::int64_t delivered_seq,
+                                                  std::int64_t read_seq) override;
+
+ private:
+  template <class T, class Fn>
+  asio::awaitable<Result<T>> read(Fn fn);
+  template <class T, class Fn>
+  asio::awaitable<Result<T>> write(Fn fn);
+
+  // Bumped on every chat change to order chat lists. Only the writer thread changes it; atomic so
+  // that the constructor's initial value is published to that thread.
+  std::atomic<std::int64_t> activity_{0};
+  std::unique_ptr<Writer> writer_;
+  std::unique_ptr<ReaderPool> readers_;
+};
+
+}  // namespace chatd::store::sqlite

@@ -1,0 +1,119 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/sqlite/connection.h"
+
+// The threads that own SQLite connections. Network threads never touch SQLite: they queue a job
+// here and are resumed with its result (see sqlite_store.cc).
+namespace chatd::store::sqlite {
+
+class ReadJob {
+ public:
+  virtual ~ReadJob() = default;
+  // Runs the query and hands the result back to whoever waits for it.
+  virtual void run(Connection& connection) = 0;
+  // The store is closing and the job will never run.
+  virtual void abandon() = 0;
+};
+
+class WriteJob {
+ public:
+  virtual ~WriteJob() = default;
+  // Runs inside the batch's transaction, in a savepoint of its own; false means "my writes must be
+  // rolled back" (the job failed), without disturbing the rest of the batch.
+  virtual bool execute(Connection& connection) = 0;
+  // Called once the batch's transaction has ended: only now may results be handed out, so nobody
+  // is ever told about a write that a failed commit took back.
+  virtual void finish(bool committed) = 0;
+};
+
+// A closable multi-producer queue of jobs.
+template <class Job>
+class JobQueue {
+ public:
+  // False when the queue is closed: the caller keeps ownership and must abandon the job.
+  bool push(std::unique_ptr<Job>& job) {
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_) return false;
+      jobs_.push_back(std::move(job));
+    }
+    ready_.notify_one();
+    return true;
+  }
+
+  // Waits for at least one job and takes up to `max` of them; empty once closed and drained.
+  std::vector<std::unique_ptr<Job>> pop(std::size_t max) {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return closed_ || !jobs_.empty(); });
+    std::vector<std::unique_ptr<Job>> taken;
+    while (!jobs_.empty() && taken.size() < max) {
+      taken.push_back(std::move(jobs_.front()));
+      jobs_.pop_front();
+    }
+    return taken;
+  }
+
+  void close() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
+    ready_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::unique_ptr<Job>> jobs_;
+  bool closed_ = false;
+};
+
+// The single writer: takes every queued write job (up to max_batch) and commits them in one
+// transaction (group commit), so one fsync covers the whole batch. While it commits, new jobs pile
+// up and form the next batch: the busier the store, the larger the batches.
+class Writer {
+ public:
+  Writer(std::unique_ptr<Connection> connection, std::size_t max_batch);
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+  // Commits what is queued, then stops.
+  ~Writer();
+
+  void submit(std::unique_ptr<WriteJob> job);
+
+ private:
+  void loop();
+  void commit_batch(std::vector<std::unique_ptr<WriteJob>>& batch);
+
+  std::unique_ptr<Connection> connection_;
+  std::size_t max_batch_;
+  JobQueue<WriteJob> queue_;
+  std::thread thread_;
+};
+
+// Reader threads, each with its own connection; in WAL mode they read committed data while the
+// writer writes.
+class ReaderPool {
+ public:
+  ReaderPool(const std::string& path, std::size_t threads);
+  ReaderPool(const ReaderPool&) = delete;
+  ReaderPool& operator=(const ReaderPool&) = delete;
+  ~ReaderPool();
+
+  void submit(std::unique_ptr<ReadJob> job);
+
+ private:
+  JobQueue<ReadJob> queue_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace chatd::store::sqlite

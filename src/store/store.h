@@ -1,0 +1,149 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/result.h"
+
+// The storage interface: the only way chat/ reaches persisted state. Backends (store/sqlite today,
+// store/postgres next) implement it and run the same conformance suite (store/store_conformance.h).
+// Every call is a coroutine that completes on the caller's executor; backends never block it.
+namespace chatd::store {
+
+namespace asio = boost::asio;
+
+struct User {
+  std::string id;
+  std::string name;
+  std::string email;  // as typed (trimmed); unique case-insensitively
+  std::string pic;
+  bool is_admin = false;
+  std::int64_t created_at = 0;  // epoch ms
+  std::int64_t updated_at = 0;
+};
+
+struct UserCredentials {
+  User user;
+  std::string password_hash;
+};
+
+struct NewUser {
+  std::string name;
+  std::string email;
+  std::string pic;
+  std::string password_hash;
+};
+
+// A member's role in a chat. The creator of a group is its owner; owners and admins may change the
+// group. 1:1 chats have two plain members.
+enum class Role { owner = 0, admin = 1, member = 2 };
+
+inline bool is_admin_role(Role r) { return r == Role::owner || r == Role::admin; }
+
+struct Member {
+  std::string user_id;
+  Role role = Role::member;
+  std::int64_t joined_at = 0;
+  std::int64_t delivered_seq = 0;  // everything up to this seq reached one of the member's clients
+  std::int64_t read_seq = 0;       // everything up to this seq was read; read_seq <= delivered_seq
+};
+
+struct Message {
+  std::string id;
+  std::string chat_id;
+  std::int64_t seq = 0;  // gapless and strictly increasing per chat, from 1
+  std::string sender_id;
+  std::string content;
+  std::optional<std::string> client_msg_id;
+  std::int64_t created_at = 0;
+};
+
+struct Chat {
+  std::string id;
+  std::string name;
+  bool is_group = false;
+  std::int64_t last_seq = 0;
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;  // moves on every change: a message, a rename, a membership change
+  std::vector<Member> members;  // in joining order: the first is the longest-standing
+  std::optional<Message> latest_message;
+};
+
+struct NewMessage {
+  std::string chat_id;
+  std::string sender_id;
+  std::string content;
+  std::optional<std::string> client_msg_id;
+};
+
+struct AppendedMessage {
+  Message message;
+  bool created = true;  // false when (sender, client_msg_id) was already stored: nothing was written
+};
+
+// One page of a chat's history: messages with seq in (after, before), the newest `limit` of them
+// when only `before` or nothing is set, the oldest `limit` when `after` is set; always ascending.
+struct HistoryQuery {
+  std::string chat_id;
+  std::optional<std::int64_t> before;
+  std::optional<std::int64_t> after;
+  int limit = 50;
+};
+
+struct UserSearch {
+  std::string query;       // substring of name or email, case-insensitive; '%' and '_' are literal
+  std::string exclude_id;  // the caller
+  int limit = 50;
+  int offset = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Users. create_user fails with `conflict` when the email is taken (case-insensitively).
+  virtual asio::awaitable<Result<User>> create_user(NewUser user) = 0;
+  virtual asio::awaitable<Result<User>> find_user(std::string id) = 0;
+  virtual asio::awaitable<Result<UserCredentials>> find_credentials(std::string email) = 0;
+  // The users that exist among `ids`, in no particular order.
+  virtual asio::awaitable<Result<std::vector<User>>> find_users(std::vector<std::string> ids) = 0;
+  virtual asio::awaitable<Result<std::vector<User>>> search_users(UserSearch search) = 0;
+
+  // Chats. The 1:1 chat of two users is unique: concurrent calls return the same chat.
+  virtual asio::awaitable<Result<Chat>> find_or_create_direct_chat(std::string user_a,
+                                                                   std::string user_b) = 0;
+  // `members` excludes the creator, who joins as owner; the others join as members.
+  virtual asio::awaitable<Result<Chat>> create_group(std::string name, std::string creator_id,
+                                                     std::vector<std::string> members) = 0;
+  virtual asio::awaitable<Result<Chat>> find_chat(std::string chat_id) = 0;
+  // The user's chats, most recently changed first.
+  virtual asio::awaitable<Result<std::vector<Chat>>> list_chats(std::string user_id) = 0;
+  virtual asio::awaitable<Result<Chat>> rename_chat(std::string chat_id, std::string name) = 0;
+  // Adding a member twice is a no-op. A new member starts with both cursors at the chat's last seq.
+  // `max_members` bounds the group's size (`invalid_input` above it).
+  virtual asio::awaitable<Result<Chat>> add_member(std::string chat_id, std::string user_id,
+                                                   int max_members) = 0;
+  // Removing a non-member is a no-op. When the last owner/admin leaves, the longest-standing
+  // remaining member becomes admin.
+  virtual asio::awaitable<Result<Chat>> remove_member(std::string chat_id, std::string user_id) = 0;
+  virtual asio::awaitable<Result<Chat>> set_role(std::string chat_id, std::string user_id,
+                                                 Role role) = 0;
+
+  // Messages. In one transaction: checks membership (`not_member`), assigns the next seq, inserts,
+  // moves the chat up. A repeated (sender, client_msg_id) in the same chat returns the original
+  // message with created=false; in another chat it is a `conflict`.
+  virtual asio::awaitable<Result<AppendedMessage>> append_message(NewMessage message) = 0;
+  virtual asio::awaitable<Result<std::vector<Message>>> list_messages(HistoryQuery query) = 0;
+  virtual asio::awaitable<Result<Message>> find_message(std::string chat_id,
+                                                        std::string message_id) = 0;
+  // Moves a member's cursors forward (never back), clamped to the chat's last seq; read implies
+  // delivered. Returns the member as stored afterwards.
+  virtual asio::awaitable<Result<Member>> advance_cursors(std::string chat_id, std::string user_id,
+                                                          std::int64_t delivered_seq,
+                                                          std::int64_t read_seq) = 0;
+};
+
+}  // namespace chatd::store

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+// The behaviour every Store backend must show. A backend's test binary compiles
+// store_conformance.cc and instantiates the suite with a factory of its own:
+//
+//   INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, testing::Values(&make_sqlite_backend));
+namespace chatd::store::conformance {
+
+// A fresh, empty store, and a way to close and open it again on the same data.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::unique_ptr<Store> open() = 0;
+};
+
+using BackendFactory = std::unique_ptr<Backend> (*)();
+
+class StoreConformance : public ::testing::TestWithParam<BackendFactory> {
+ protected:
+  void SetUp() override;
+  void reopen();
+
+  // Runs one store call to completion.
+  template <class T>
+  T run(boost::asio::awaitable<T> task);
+
+  User make_user(const std::string& name, const std::string& email);
+
+  boost::asio::io_context io_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Store> store_;
+};
+
+}  // namespace chatd::store::conformance
