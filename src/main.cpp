@@ -34,7 +34,7 @@ struct Config {
   std::size_t sqlite_readers = 2;
   std::size_t sqlite_max_batch = 512;
   unsigned long long hash_ops = 2;
-  std::size_t hash_memory_kib = 64 * 1024;
+  std::size_t hash_memory_kib = 64UL * 1024;
   std::size_t hash_threads = 2;
   std::int64_t idle_timeout_ms = 60'000;
   std::int64_t read_timeout_ms = 15'000;
@@ -49,77 +49,118 @@ struct Config {
 void define_options(CLI::App& app, Config& c) {
   auto& h = c.http;
   auto& l = h.limits;
-  app.add_option("--host", h.host, "Address to listen on")->envname("CHATD_HOST")
+  app.add_option("--host", h.host, "Address to listen on")
+      ->envname("CHATD_HOST")
       ->capture_default_str();
-  app.add_option("--port", h.port, "Port to listen on (0: any free port)")->envname("CHATD_PORT")
+  app.add_option("--port", h.port, "Port to listen on (0: any free port)")
+      ->envname("CHATD_PORT")
       ->capture_default_str();
   app.add_option("--threads", h.threads, "Network threads (0: one per core)")
-      ->envname("CHATD_THREADS")->capture_default_str();
+      ->envname("CHATD_THREADS")
+      ->capture_default_str();
   app.add_option("--data-dir", c.data_dir, "Directory for the database and the generated secret")
-      ->envname("CHATD_DATA_DIR")->capture_default_str();
+      ->envname("CHATD_DATA_DIR")
+      ->capture_default_str();
   app.add_option("--jwt-secret", c.jwt_secret,
                  "HS256 secret for tokens (also JWT_SECRET); generated and kept in the data dir "
                  "when absent")
       ->envname("CHATD_JWT_SECRET");
   app.add_option("--jwt-lifetime-s", c.jwt_lifetime_s, "Token lifetime in seconds")
-      ->envname("CHATD_JWT_LIFETIME_S")->check(CLI::PositiveNumber)->capture_default_str();
+      ->envname("CHATD_JWT_LIFETIME_S")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--cors-origin", c.cors_origins,
                  "Comma-separated origins allowed to call from browsers (default: any)")
       ->envname("CHATD_CORS_ORIGIN");
   app.add_option("--web-root", c.web_root,
                  "Serve a built frontend from this directory (SPA fallback to index.html)")
-      ->envname("CHATD_WEB_ROOT")->check(CLI::ExistingDirectory);
+      ->envname("CHATD_WEB_ROOT")
+      ->check(CLI::ExistingDirectory);
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error or off")
-      ->envname("CHATD_LOG_LEVEL")->capture_default_str()
+      ->envname("CHATD_LOG_LEVEL")
+      ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_option("--sqlite-synchronous", c.sqlite_synchronous,
                  "full: a commit survives power loss; normal: it survives kill -9 only")
-      ->envname("CHATD_SQLITE_SYNCHRONOUS")->capture_default_str()
+      ->envname("CHATD_SQLITE_SYNCHRONOUS")
+      ->capture_default_str()
       ->check(CLI::IsMember({"full", "normal"}));
   app.add_option("--sqlite-readers", c.sqlite_readers, "SQLite reader threads")
-      ->envname("CHATD_SQLITE_READERS")->check(CLI::Range(1, 64))->capture_default_str();
+      ->envname("CHATD_SQLITE_READERS")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   app.add_option("--sqlite-max-batch", c.sqlite_max_batch, "Writes committed together at most")
-      ->envname("CHATD_SQLITE_MAX_BATCH")->check(CLI::Range(1, 100000))->capture_default_str();
+      ->envname("CHATD_SQLITE_MAX_BATCH")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   app.add_option("--password-hash-ops", c.hash_ops, "Argon2id passes")
-      ->envname("CHATD_PASSWORD_HASH_OPS")->check(CLI::Range(1, 100))->capture_default_str();
+      ->envname("CHATD_PASSWORD_HASH_OPS")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   app.add_option("--password-hash-memory-kib", c.hash_memory_kib, "Argon2id memory in KiB")
-      ->envname("CHATD_PASSWORD_HASH_MEMORY_KIB")->check(CLI::Range(8, 4 * 1024 * 1024))
+      ->envname("CHATD_PASSWORD_HASH_MEMORY_KIB")
+      ->check(CLI::Range(8, 4 * 1024 * 1024))
       ->capture_default_str();
   app.add_option("--password-hash-threads", c.hash_threads, "Threads that hash passwords")
-      ->envname("CHATD_PASSWORD_HASH_THREADS")->check(CLI::Range(1, 64))->capture_default_str();
+      ->envname("CHATD_PASSWORD_HASH_THREADS")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   app.add_option("--max-body-bytes", l.max_body_bytes, "Largest request body (413 above)")
-      ->envname("CHATD_MAX_BODY_BYTES")->capture_default_str();
+      ->envname("CHATD_MAX_BODY_BYTES")
+      ->capture_default_str();
   app.add_option("--max-header-bytes", l.max_header_bytes, "Largest request head (413 above)")
-      ->envname("CHATD_MAX_HEADER_BYTES")->capture_default_str();
+      ->envname("CHATD_MAX_HEADER_BYTES")
+      ->capture_default_str();
   app.add_option("--max-connections", l.max_connections, "Open connections at most")
-      ->envname("CHATD_MAX_CONNECTIONS")->capture_default_str();
-  app.add_option("--idle-timeout-ms", c.idle_timeout_ms, "Close a keep-alive connection idle this long")
-      ->envname("CHATD_IDLE_TIMEOUT_MS")->check(CLI::PositiveNumber)->capture_default_str();
+      ->envname("CHATD_MAX_CONNECTIONS")
+      ->capture_default_str();
+  app.add_option("--idle-timeout-ms", c.idle_timeout_ms,
+                 "Close a keep-alive connection idle this long")
+      ->envname("CHATD_IDLE_TIMEOUT_MS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--read-timeout-ms", c.read_timeout_ms,
                  "A whole request must arrive within this time from its first byte")
-      ->envname("CHATD_READ_TIMEOUT_MS")->check(CLI::PositiveNumber)->capture_default_str();
+      ->envname("CHATD_READ_TIMEOUT_MS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--write-timeout-ms", c.write_timeout_ms, "A response must be taken within this")
-      ->envname("CHATD_WRITE_TIMEOUT_MS")->check(CLI::PositiveNumber)->capture_default_str();
+      ->envname("CHATD_WRITE_TIMEOUT_MS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--shutdown-grace-ms", c.shutdown_grace_ms,
                  "On SIGTERM, requests in flight get this long to finish")
-      ->envname("CHATD_SHUTDOWN_GRACE_MS")->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->envname("CHATD_SHUTDOWN_GRACE_MS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   auto& d = c.limits;
   app.add_option("--limit-name", d.name_max, "User name length at most")
-      ->envname("CHATD_LIMIT_NAME")->capture_default_str();
+      ->envname("CHATD_LIMIT_NAME")
+      ->capture_default_str();
   app.add_option("--limit-email", d.email_max, "Email length at most")
-      ->envname("CHATD_LIMIT_EMAIL")->capture_default_str();
+      ->envname("CHATD_LIMIT_EMAIL")
+      ->capture_default_str();
   app.add_option("--limit-password-min", d.password_min, "Password length at least")
-      ->envname("CHATD_LIMIT_PASSWORD_MIN")->check(CLI::Range(1, 1024))->capture_default_str();
+      ->envname("CHATD_LIMIT_PASSWORD_MIN")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
   app.add_option("--limit-password-max", d.password_max, "Password length at most")
-      ->envname("CHATD_LIMIT_PASSWORD_MAX")->check(CLI::Range(1, 4096))->capture_default_str();
+      ->envname("CHATD_LIMIT_PASSWORD_MAX")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
   app.add_option("--limit-content", d.content_max, "Message length at most (characters)")
-      ->envname("CHATD_LIMIT_CONTENT")->capture_default_str();
+      ->envname("CHATD_LIMIT_CONTENT")
+      ->capture_default_str();
   app.add_option("--limit-chat-name", d.chat_name_max, "Chat name length at most")
-      ->envname("CHATD_LIMIT_CHAT_NAME")->capture_default_str();
+      ->envname("CHATD_LIMIT_CHAT_NAME")
+      ->capture_default_str();
   app.add_option("--limit-group-members", d.group_max_members, "Members of a group at most")
-      ->envname("CHATD_LIMIT_GROUP_MEMBERS")->check(CLI::Range(3, 1000000))->capture_default_str();
+      ->envname("CHATD_LIMIT_GROUP_MEMBERS")
+      ->check(CLI::Range(3, 1000000))
+      ->capture_default_str();
   app.add_option("--default-pic", c.default_pic, "Avatar URL for users who give none")
-      ->envname("CHATD_DEFAULT_PIC")->capture_default_str();
+      ->envname("CHATD_DEFAULT_PIC")
+      ->capture_default_str();
 }
 
 std::vector<std::string> split_list(const std::string& list) {
@@ -145,7 +186,8 @@ int serve(Config& config) {
   if (config.jwt_secret.empty()) {
     if (const char* classic = std::getenv("JWT_SECRET")) config.jwt_secret = classic;
   }
-  if (config.jwt_secret.empty()) config.jwt_secret = chatd::auth::load_or_create_secret(config.data_dir);
+  if (config.jwt_secret.empty())
+    config.jwt_secret = chatd::auth::load_or_create_secret(config.data_dir);
 
   auto& limits = config.http.limits;
   limits.idle_timeout = std::chrono::milliseconds(config.idle_timeout_ms);
@@ -160,11 +202,11 @@ int serve(Config& config) {
   chatd::net::Router router;
   chatd::net::HttpServer server(config.http, router);
 
-  chatd::store::sqlite::SqliteOptions sqlite{
-      (fs::path(config.data_dir) / "chatd.db").string(),
-      config.sqlite_synchronous == "normal" ? chatd::store::sqlite::Synchronous::normal
-                                            : chatd::store::sqlite::Synchronous::full,
-      config.sqlite_readers, config.sqlite_max_batch};
+  chatd::store::sqlite::SqliteOptions sqlite{(fs::path(config.data_dir) / "chatd.db").string(),
+                                             config.sqlite_synchronous == "normal"
+                                                 ? chatd::store::sqlite::Synchronous::normal
+                                                 : chatd::store::sqlite::Synchronous::full,
+                                             config.sqlite_readers, config.sqlite_max_batch};
   auto store = std::make_unique<chatd::store::sqlite::SqliteStore>(sqlite);
   auto hasher = std::make_unique<chatd::auth::PasswordHasher>(
       chatd::auth::PasswordCost{config.hash_ops, config.hash_memory_kib * 1024},

@@ -11,7 +11,9 @@ namespace json = boost::json;
 
 namespace {
 
-Error invalid(std::string message) { return make_error(Errc::invalid_input, std::move(message)); }
+Error invalid(std::string message) {
+  return make_error(Errc::invalid_input, std::move(message));
+}
 
 Error wrong_type(std::string_view name, std::string_view type) {
   return invalid(fmt::format("{} must be {}", name, type));

@@ -31,15 +31,23 @@ std::optional<int> as_int(const std::optional<T>& value) {
 
 http::status status_of(Errc code) {
   switch (code) {
-    case Errc::invalid_input: return http::status::bad_request;
-    case Errc::unauthorized: return http::status::unauthorized;
+    case Errc::invalid_input:
+      return http::status::bad_request;
+    case Errc::unauthorized:
+      return http::status::unauthorized;
     case Errc::forbidden:
-    case Errc::not_member: return http::status::forbidden;
-    case Errc::not_found: return http::status::not_found;
-    case Errc::conflict: return http::status::conflict;
-    case Errc::too_large: return http::status::payload_too_large;
-    case Errc::rate_limited: return http::status::too_many_requests;
-    case Errc::internal: return http::status::internal_server_error;
+    case Errc::not_member:
+      return http::status::forbidden;
+    case Errc::not_found:
+      return http::status::not_found;
+    case Errc::conflict:
+      return http::status::conflict;
+    case Errc::too_large:
+      return http::status::payload_too_large;
+    case Errc::rate_limited:
+      return http::status::too_many_requests;
+    case Errc::internal:
+      return http::status::internal_server_error;
   }
   return http::status::internal_server_error;
 }
@@ -250,8 +258,8 @@ RestApi::Response RestApi::send_message(Request& request) {
   if (!chat_id) co_return error(chat_id.error());
   auto client_msg_id = input::optional_string(*body, "clientMsgId");
   if (!client_msg_id) co_return error(client_msg_id.error());
-  auto sent = co_await chats_.send_message(std::move(*me), std::move(*chat_id),
-                                           std::move(*content), std::move(*client_msg_id));
+  auto sent = co_await chats_.send_message(std::move(*me), std::move(*chat_id), std::move(*content),
+                                           std::move(*client_msg_id));
   if (!sent) co_return error(sent.error());
   co_return ok(wire::message(sent->message, wire::chat_of_message(sent->chat)));
 }

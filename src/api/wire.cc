@@ -7,11 +7,8 @@ namespace chatd::api::wire {
 namespace json = boost::json;
 
 json::object user(const chat::User& u) {
-  return json::object{{"_id", u.id},
-                      {"name", u.name},
-                      {"email", u.email},
-                      {"pic", u.pic},
-                      {"isAdmin", u.is_admin}};
+  return json::object{
+      {"_id", u.id}, {"name", u.name}, {"email", u.email}, {"pic", u.pic}, {"isAdmin", u.is_admin}};
 }
 
 json::object session(const chat::Session& s) {

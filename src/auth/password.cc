@@ -14,7 +14,9 @@ PasswordHasher::PasswordHasher(PasswordCost cost, std::size_t threads)
   dummy_hash_ = hash_now("chatd dummy password, never a real one");
 }
 
-PasswordHasher::~PasswordHasher() { pool_.join(); }
+PasswordHasher::~PasswordHasher() {
+  pool_.join();
+}
 
 std::string PasswordHasher::hash_now(std::string_view password) const {
   char encoded[crypto_pwhash_STRBYTES];
@@ -27,7 +29,8 @@ std::string PasswordHasher::hash_now(std::string_view password) const {
 
 bool PasswordHasher::verify_now(const std::string& encoded, std::string_view password) const {
   const std::string& against = encoded.empty() ? dummy_hash_ : encoded;
-  const bool match = crypto_pwhash_str_verify(against.c_str(), password.data(), password.size()) == 0;
+  const bool match =
+      crypto_pwhash_str_verify(against.c_str(), password.data(), password.size()) == 0;
   return match && !encoded.empty();
 }
 

@@ -9,8 +9,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
@@ -24,7 +24,9 @@ namespace {
 
 using JwtPtr = std::unique_ptr<jwt_t, decltype(&jwt_free)>;
 
-Error token_failed() { return make_error(Errc::unauthorized, "Not authorized, token failed"); }
+Error token_failed() {
+  return make_error(Errc::unauthorized, "Not authorized, token failed");
+}
 
 std::int64_t unix_now_s() {
   using namespace std::chrono;
@@ -72,8 +74,7 @@ std::string TokenIssuer::issue_at(std::string_view user_id, std::int64_t issued_
       jwt_add_grant_int(jwt.get(), "iat", static_cast<long>(issued_at_s)) != 0 ||
       jwt_add_grant_int(jwt.get(), "exp", static_cast<long>(issued_at_s + lifetime_.count())) !=
           0 ||
-      jwt_set_alg(jwt.get(), JWT_ALG_HS256,
-                  reinterpret_cast<const unsigned char*>(secret_.data()),
+      jwt_set_alg(jwt.get(), JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(secret_.data()),
                   static_cast<int>(secret_.size())) != 0) {
     throw std::runtime_error("jwt: cannot build a token");
   }

@@ -26,8 +26,8 @@ std::string forge(jwt_alg_t alg, const std::string& key, const std::string& payl
   jwt_t* jwt = nullptr;
   jwt_new(&jwt);
   jwt_add_grants_json(jwt, payload_json.c_str());
-  jwt_set_alg(jwt, alg, alg == JWT_ALG_NONE ? nullptr
-                                             : reinterpret_cast<const unsigned char*>(key.data()),
+  jwt_set_alg(jwt, alg,
+              alg == JWT_ALG_NONE ? nullptr : reinterpret_cast<const unsigned char*>(key.data()),
               alg == JWT_ALG_NONE ? 0 : static_cast<int>(key.size()));
   char* s = jwt_encode_str(jwt);
   std::string token(s ? s : "");

@@ -13,9 +13,13 @@ namespace chatd::chat {
 
 namespace {
 
-Error not_member() { return make_error(Errc::not_member, "You are not a member of this chat"); }
+Error not_member() {
+  return make_error(Errc::not_member, "You are not a member of this chat");
+}
 
-Error invalid(std::string message) { return make_error(Errc::invalid_input, std::move(message)); }
+Error invalid(std::string message) {
+  return make_error(Errc::invalid_input, std::move(message));
+}
 
 const store::Member* find_member(const store::Chat& chat, std::string_view user_id) {
   for (const auto& m : chat.members) {
@@ -146,8 +150,7 @@ asio::awaitable<Result<User>> ChatService::authenticate(std::string token) {
   co_return std::move(*user);
 }
 
-asio::awaitable<Result<std::vector<User>>> ChatService::search_users(User caller,
-                                                                     std::string query,
+asio::awaitable<Result<std::vector<User>>> ChatService::search_users(User caller, std::string query,
                                                                      std::optional<int> limit,
                                                                      std::optional<int> offset) {
   if (!text::is_valid_utf8(query)) co_return invalid("search must be valid UTF-8");
@@ -270,8 +273,8 @@ asio::awaitable<Result<ChatView>> ChatService::add_to_group(User caller, std::st
   if (!user) co_return user.error();
   auto group = co_await group_for_admin(caller, chat_id);
   if (!group) co_return group.error();
-  auto chat = co_await store_.add_member(std::move(group->id), std::move(*user),
-                                         limits_.group_max_members);
+  auto chat =
+      co_await store_.add_member(std::move(group->id), std::move(*user), limits_.group_max_members);
   if (!chat) co_return chat.error();
   co_return co_await view_of(std::move(*chat));
 }
@@ -305,9 +308,9 @@ asio::awaitable<Result<ChatView>> ChatService::set_group_admin(User caller, std:
   const auto* target = find_member(*group, *user);
   if (!target) co_return make_error(Errc::not_member, "That user is not a member of this chat");
   // Granting keeps an owner an owner; revoking makes anyone a plain member.
-  const auto role = admin ? (target->role == store::Role::owner ? store::Role::owner
-                                                                : store::Role::admin)
-                          : store::Role::member;
+  const auto role =
+      admin ? (target->role == store::Role::owner ? store::Role::owner : store::Role::admin)
+            : store::Role::member;
   auto chat = co_await store_.set_role(std::move(group->id), std::move(*user), role);
   if (!chat) co_return chat.error();
   co_return co_await view_of(std::move(*chat));
@@ -347,9 +350,9 @@ asio::awaitable<Result<HistoryView>> ChatService::history(User caller, std::stri
   }
   auto view = co_await member_view(caller, chat_id);
   if (!view) co_return view.error();
-  store::HistoryQuery query{view->chat.id, request.before, request.after,
-                            std::min(request.limit.value_or(limits_.history_default),
-                                     limits_.history_max)};
+  store::HistoryQuery query{
+      view->chat.id, request.before, request.after,
+      std::min(request.limit.value_or(limits_.history_default), limits_.history_max)};
   auto page = co_await store_.list_messages(std::move(query));
   if (!page) co_return page.error();
 
@@ -376,8 +379,7 @@ asio::awaitable<Result<HistoryView>> ChatService::history(User caller, std::stri
   co_return history;
 }
 
-asio::awaitable<Result<MessageStatus>> ChatService::message_status(User caller,
-                                                                   std::string chat_id,
+asio::awaitable<Result<MessageStatus>> ChatService::message_status(User caller, std::string chat_id,
                                                                    std::string message_id) {
   auto chat_key = valid_id(chat_id, "Chat");
   if (!chat_key) co_return chat_key.error();

@@ -57,8 +57,8 @@ TEST_F(ChatServiceTest, RegisterLoginAndAuthenticate) {
   EXPECT_EQ(session->user.email, "Ann@Example.com");
   EXPECT_EQ(session->user.pic, "default.png");
 
-  auto again = run(chats_.register_user(
-      Registration{"Other", "ann@example.com", "password123", std::nullopt}));
+  auto again = run(
+      chats_.register_user(Registration{"Other", "ann@example.com", "password123", std::nullopt}));
   EXPECT_EQ(again.error().message, "User already exists");
 
   auto login = run(chats_.login("ANN@example.com", "password123"));
@@ -105,8 +105,7 @@ TEST_F(ChatServiceTest, GroupRulesAndRoles) {
   EXPECT_EQ(left->users.size(), 3U);
 
   auto direct = run(chats_.access_direct_chat(owner, b.id)).value();
-  EXPECT_EQ(run(chats_.rename_group(owner, direct.chat.id, "x")).error().code,
-            Errc::invalid_input);
+  EXPECT_EQ(run(chats_.rename_group(owner, direct.chat.id, "x")).error().code, Errc::invalid_input);
   EXPECT_EQ(run(chats_.access_direct_chat(owner, owner.id)).error().code, Errc::invalid_input);
 }
 
@@ -130,8 +129,7 @@ TEST_F(ChatServiceTest, MessagesHistoryAndStatus) {
   EXPECT_EQ(run(chats_.send_message(outsider, id, "x", std::nullopt)).error().code,
             Errc::not_member);
   EXPECT_EQ(run(chats_.history(outsider, id, {})).error().code, Errc::not_member);
-  EXPECT_EQ(run(chats_.send_message(a, id, "   ", std::nullopt)).error().code,
-            Errc::invalid_input);
+  EXPECT_EQ(run(chats_.send_message(a, id, "   ", std::nullopt)).error().code, Errc::invalid_input);
 
   auto status = run(chats_.message_status(b, id, sent->message.message.id)).value();
   EXPECT_EQ(status.status, "sent");

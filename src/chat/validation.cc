@@ -9,7 +9,9 @@ namespace chatd::chat {
 
 namespace {
 
-Error invalid(std::string message) { return make_error(Errc::invalid_input, std::move(message)); }
+Error invalid(std::string message) {
+  return make_error(Errc::invalid_input, std::move(message));
+}
 
 }  // namespace
 

@@ -7,8 +7,7 @@ namespace chatd::net {
 
 CorsPolicy::CorsPolicy(std::vector<std::string> allowed_origins)
     : any_(allowed_origins.empty() ||
-           std::find(allowed_origins.begin(), allowed_origins.end(), "*") !=
-               allowed_origins.end()),
+           std::find(allowed_origins.begin(), allowed_origins.end(), "*") != allowed_origins.end()),
       origins_(std::move(allowed_origins)) {}
 
 bool CorsPolicy::allows(std::string_view origin) const {

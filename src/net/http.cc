@@ -18,7 +18,9 @@ std::string_view find_value(const std::vector<std::pair<std::string, std::string
 
 }  // namespace
 
-std::string_view Request::param(std::string_view name) const { return find_value(params, name); }
+std::string_view Request::param(std::string_view name) const {
+  return find_value(params, name);
+}
 
 std::optional<std::string_view> Request::query_value(std::string_view name) const {
   for (const auto& [key, value] : query) {

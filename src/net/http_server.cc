@@ -2,9 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -42,7 +42,7 @@ struct HttpServer::Connection {
 namespace {
 
 // Logs a coroutine that ended with an exception; a connection's failure never ends the server.
-void log_failure(std::exception_ptr failure) {
+void log_failure(const std::exception_ptr& failure) {
   if (!failure) return;
   try {
     std::rethrow_exception(failure);
@@ -51,7 +51,9 @@ void log_failure(std::exception_ptr failure) {
   }
 }
 
-bool is_api_path(std::string_view path) { return path == "/api" || path.starts_with("/api/"); }
+bool is_api_path(std::string_view path) {
+  return path == "/api" || path.starts_with("/api/");
+}
 
 // "/app/settings" is a client-side route; "/assets/app.js" is a file that is missing.
 bool names_a_file(std::string_view path) {
@@ -62,9 +64,7 @@ bool names_a_file(std::string_view path) {
 }  // namespace
 
 HttpServer::HttpServer(HttpServerOptions options, const Router& router)
-    : options_(std::move(options)),
-      router_(router),
-      acceptor_([this]() -> asio::io_context& {
+    : options_(std::move(options)), router_(router), acceptor_([this]() -> asio::io_context& {
         const std::size_t threads =
             options_.threads ? options_.threads : std::max(1U, std::thread::hardware_concurrency());
         for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>());
@@ -73,9 +73,13 @@ HttpServer::HttpServer(HttpServerOptions options, const Router& router)
   if (options_.web_root) static_files_.emplace(*options_.web_root);
 }
 
-HttpServer::~HttpServer() { file_pool_.join(); }
+HttpServer::~HttpServer() {
+  file_pool_.join();
+}
 
-asio::any_io_executor HttpServer::executor() { return workers_.front()->io.get_executor(); }
+asio::any_io_executor HttpServer::executor() {
+  return workers_.front()->io.get_executor();
+}
 
 std::uint16_t HttpServer::listen() {
   const tcp::endpoint endpoint(asio::ip::make_address(options_.host), options_.port);
@@ -149,10 +153,11 @@ asio::awaitable<void> HttpServer::accept_loop() {
       continue;  // the socket closes as it goes out of scope
     }
     ++open_connections_;
-    asio::co_spawn(worker.io, serve(std::move(socket), worker), [this](std::exception_ptr e) {
-      --open_connections_;
-      log_failure(e);
-    });
+    asio::co_spawn(worker.io, serve(std::move(socket), worker),
+                   [this](const std::exception_ptr& e) {
+                     --open_connections_;
+                     log_failure(e);
+                   });
   }
 }
 
@@ -203,9 +208,9 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
     const auto target = parser.get().target();
     const std::string path(target.substr(0, target.find('?')));
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
-      response = error_response(http::status::payload_too_large, "too_large",
-                                ec == http::error::body_limit ? "Request body too large"
-                                                              : "Request headers too large");
+      response = error_response(
+          http::status::payload_too_large, "too_large",
+          ec == http::error::body_limit ? "Request body too large" : "Request headers too large");
       response.keep_alive(false);  // the rest of the oversize request is never read
     } else if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
                ec == asio::error::operation_aborted || ec == asio::error::eof ||
@@ -226,7 +231,8 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
                             std::chrono::steady_clock::now() - started)
                             .count();
     if (!ec) {
-      spdlog::info("{} {} {} {:.3f}ms", method, path, response.result_int(), micros / 1000.0);
+      spdlog::info("{} {} {} {:.3f}ms", method, path, response.result_int(),
+                   static_cast<double>(micros) / 1000.0);
     } else {
       spdlog::info("- - {} (refused: {})", response.result_int(), ec.message());
     }
@@ -240,9 +246,10 @@ asio::awaitable<HttpResponse> HttpServer::respond(HttpRequest message) {
   Request request;
   const auto parsed = boost::urls::parse_origin_form(message.target());
   if (!parsed) {
-    co_return error_response(http::status::bad_request, "invalid_input", "Malformed request target");
+    co_return error_response(http::status::bad_request, "invalid_input",
+                             "Malformed request target");
   }
-  const auto url = *parsed;
+  const auto& url = *parsed;
   request.path = url.path();
   for (const auto& param : url.params()) request.query.emplace_back(param.key, param.value);
   std::vector<std::string> segments;
@@ -263,8 +270,8 @@ asio::awaitable<HttpResponse> HttpServer::respond(HttpRequest message) {
     } catch (const std::exception& e) {
       spdlog::error("http: {} {} failed: {}", request.message.method_string(), request.path,
                     e.what());
-      response = error_response(http::status::internal_server_error, "internal",
-                                "Internal server error");
+      response =
+          error_response(http::status::internal_server_error, "internal", "Internal server error");
     }
   } else if (static_files_ && !is_api_path(request.path) &&
              (request.message.method() == http::verb::get ||

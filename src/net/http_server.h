@@ -22,13 +22,13 @@ namespace chatd::net {
 
 // Every limit of the HTTP layer, with its default. Enforced in http_server.cc only.
 struct HttpLimits {
-  std::size_t max_header_bytes = 16 * 1024;    // 413 above
-  std::size_t max_body_bytes = 1024 * 1024;    // 413 above
+  std::size_t max_header_bytes = 16UL * 1024;      // 413 above
+  std::size_t max_body_bytes = 1024UL * 1024;      // 413 above
   std::chrono::milliseconds idle_timeout{60'000};  // keep-alive connection with no request
   std::chrono::milliseconds read_timeout{15'000};  // whole request, from its first byte: a client
                                                    // trickling bytes (slowloris) is cut here
   std::chrono::milliseconds write_timeout{15'000};
-  std::size_t max_connections = 10'000;            // further connections are closed at once
+  std::size_t max_connections = 10'000;              // further connections are closed at once
   std::chrono::milliseconds shutdown_grace{10'000};  // in-flight requests get this long to finish
 };
 

@@ -28,8 +28,10 @@ Router::Match Router::match(http::verb method, const std::vector<std::string>& s
     for (std::size_t i = 0; i < segments.size() && matches; ++i) {
       const auto& want = route.segments[i];
       if (!want.empty() && want.front() == ':') {
-        if (segments[i].empty()) matches = false;
-        else params.emplace_back(want.substr(1), segments[i]);
+        if (segments[i].empty())
+          matches = false;
+        else
+          params.emplace_back(want.substr(1), segments[i]);
       } else {
         matches = text::iequals(want, segments[i]);
       }

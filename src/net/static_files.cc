@@ -62,7 +62,9 @@ std::optional<fs::path> StaticFiles::resolve(std::string_view decoded_path) cons
   return inside_root(root_ / relative);
 }
 
-std::optional<fs::path> StaticFiles::spa_index() const { return inside_root(root_ / "index.html"); }
+std::optional<fs::path> StaticFiles::spa_index() const {
+  return inside_root(root_ / "index.html");
+}
 
 HttpResponse StaticFiles::read(const fs::path& file, bool head) const {
   std::error_code ec;
@@ -83,8 +85,8 @@ HttpResponse StaticFiles::read(const fs::path& file, bool head) const {
   std::ifstream in(file, std::ios::binary);
   std::ostringstream body;
   body << in.rdbuf();
-  if (!in && !in.eof()) return error_response(http::status::internal_server_error, "internal",
-                                              "Internal server error");
+  if (!in && !in.eof())
+    return error_response(http::status::internal_server_error, "internal", "Internal server error");
   response.body() = std::move(body).str();
   return response;
 }

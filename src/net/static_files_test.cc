@@ -24,9 +24,7 @@ class StaticFilesTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(base_); }
 
-  static void write(const fs::path& p, std::string_view content) {
-    std::ofstream(p) << content;
-  }
+  static void write(const fs::path& p, std::string_view content) { std::ofstream(p) << content; }
 
   fs::path base_;
 };

@@ -41,7 +41,9 @@ struct NewUser {
 // group. 1:1 chats have two plain members.
 enum class Role { owner = 0, admin = 1, member = 2 };
 
-inline bool is_admin_role(Role r) { return r == Role::owner || r == Role::admin; }
+inline bool is_admin_role(Role r) {
+  return r == Role::owner || r == Role::admin;
+}
 
 struct Member {
   std::string user_id;
@@ -81,7 +83,8 @@ struct NewMessage {
 
 struct AppendedMessage {
   Message message;
-  bool created = true;  // false when (sender, client_msg_id) was already stored: nothing was written
+  bool created =
+      true;  // false when (sender, client_msg_id) was already stored: nothing was written
 };
 
 // One page of a chat's history: messages with seq in (after, before), the newest `limit` of them

@@ -36,12 +36,14 @@ namespace {
 
 std::vector<std::int64_t> seqs_of(const std::vector<Message>& messages) {
   std::vector<std::int64_t> seqs;
+  seqs.reserve(messages.size());
   for (const auto& m : messages) seqs.push_back(m.seq);
   return seqs;
 }
 
 std::vector<std::string> names_of(const std::vector<User>& users) {
   std::vector<std::string> names;
+  names.reserve(users.size());
   for (const auto& u : users) names.push_back(u.name);
   return names;
 }
@@ -361,15 +363,14 @@ TEST_P(StoreConformance, OnlyMembersAppend) {
   auto b = make_user("B", "b@x.io");
   auto outsider = make_user("O", "o@x.io");
   auto chat = run(store_->find_or_create_direct_chat(a.id, b.id)).value();
-  EXPECT_EQ(run(store_->append_message(NewMessage{chat.id, outsider.id, "x", std::nullopt}))
-                .error()
-                .code,
-            Errc::not_member);
-  EXPECT_EQ(run(store_->append_message(
-                    NewMessage{"000000000000000000000000", a.id, "x", std::nullopt}))
-                .error()
-                .code,
-            Errc::not_found);
+  EXPECT_EQ(
+      run(store_->append_message(NewMessage{chat.id, outsider.id, "x", std::nullopt})).error().code,
+      Errc::not_member);
+  EXPECT_EQ(
+      run(store_->append_message(NewMessage{"000000000000000000000000", a.id, "x", std::nullopt}))
+          .error()
+          .code,
+      Errc::not_found);
   EXPECT_EQ(run(store_->find_chat(chat.id))->last_seq, 0);
 }
 

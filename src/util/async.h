@@ -15,9 +15,9 @@ namespace chatd {
 namespace asio = boost::asio;
 
 // Runs `fn` on another thread and resumes the awaiting coroutine on its own executor with the
-// result. `submit` hands a `void()` callable to whatever owns that thread (a thread pool, the store's
-// writer queue, ...). This is how blocking work (argon2, SQLite, file reads) stays off network
-// threads: the network thread only ever sees the completion, posted back to it.
+// result. `submit` hands a `void()` callable to whatever owns that thread (a thread pool, the
+// store's writer queue, ...). This is how blocking work (argon2, SQLite, file reads) stays off
+// network threads: the network thread only ever sees the completion, posted back to it.
 //
 // g++ 12 mishandles temporaries with non-trivial destructors inside a co_await expression (they can
 // be destroyed twice): build such arguments as named variables first, as the callers here do.

@@ -1,9 +1,9 @@
 #include "util/clock.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <ctime>
-
-#include <fmt/format.h>
 
 namespace chatd::clock {
 

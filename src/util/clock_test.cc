@@ -11,7 +11,9 @@ TEST(Clock, FormatsIso8601WithMilliseconds) {
   EXPECT_EQ(iso8601(-1), "1969-12-31T23:59:59.999Z");
 }
 
-TEST(Clock, NowIsAfter2020) { EXPECT_GT(now_ms(), 1577836800000); }
+TEST(Clock, NowIsAfter2020) {
+  EXPECT_GT(now_ms(), 1577836800000);
+}
 
 }  // namespace
 }  // namespace chatd::clock

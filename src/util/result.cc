@@ -4,15 +4,24 @@ namespace chatd {
 
 const char* errc_name(Errc code) {
   switch (code) {
-    case Errc::invalid_input: return "invalid_input";
-    case Errc::unauthorized: return "unauthorized";
-    case Errc::forbidden: return "forbidden";
-    case Errc::not_member: return "not_member";
-    case Errc::not_found: return "not_found";
-    case Errc::conflict: return "conflict";
-    case Errc::too_large: return "too_large";
-    case Errc::rate_limited: return "rate_limited";
-    case Errc::internal: return "internal";
+    case Errc::invalid_input:
+      return "invalid_input";
+    case Errc::unauthorized:
+      return "unauthorized";
+    case Errc::forbidden:
+      return "forbidden";
+    case Errc::not_member:
+      return "not_member";
+    case Errc::not_found:
+      return "not_found";
+    case Errc::conflict:
+      return "conflict";
+    case Errc::too_large:
+      return "too_large";
+    case Errc::rate_limited:
+      return "rate_limited";
+    case Errc::internal:
+      return "internal";
   }
   return "internal";
 }

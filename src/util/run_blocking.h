@@ -16,9 +16,8 @@ T run_blocking(boost::asio::io_context& io, boost::asio::awaitable<T> task) {
   std::optional<T> result;
   std::exception_ptr failure;
   boost::asio::co_spawn(
-      io,
-      [&]() -> boost::asio::awaitable<void> { result.emplace(co_await std::move(task)); },
-      [&](std::exception_ptr e) { failure = e; });
+      io, [&]() -> boost::asio::awaitable<void> { result.emplace(co_await std::move(task)); },
+      [&](const std::exception_ptr& e) { failure = e; });
   io.restart();
   io.run();
   if (failure) std::rethrow_exception(failure);

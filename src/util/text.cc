@@ -16,7 +16,9 @@ int sequence_length(unsigned char lead) {
   return 0;
 }
 
-bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+bool is_continuation(unsigned char c) {
+  return (c & 0xC0) == 0x80;
+}
 
 }  // namespace
 
@@ -38,9 +40,8 @@ bool is_valid_utf8(std::string_view s) {
 }
 
 std::size_t utf8_length(std::string_view s) {
-  return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [](char c) {
-    return !is_continuation(static_cast<unsigned char>(c));
-  }));
+  return static_cast<std::size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return !is_continuation(static_cast<unsigned char>(c)); }));
 }
 
 std::string_view trim(std::string_view s) {

@@ -9,7 +9,8 @@ namespace chatd::text {
 // True when `s` is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
 bool is_valid_utf8(std::string_view s);
 
-// Number of code points in a valid UTF-8 string: limits are counted in characters, as users see them.
+// Number of code points in a valid UTF-8 string: limits are counted in characters, as users see
+// them.
 std::size_t utf8_length(std::string_view s);
 
 // `s` without leading and trailing ASCII white space.

@@ -8,10 +8,10 @@ namespace {
 TEST(Utf8, AcceptsWellFormedText) {
   EXPECT_TRUE(is_valid_utf8(""));
   EXPECT_TRUE(is_valid_utf8("plain ascii"));
-  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9"));                // é
-  EXPECT_TRUE(is_valid_utf8("\xe2\x82\xac"));               // €
-  EXPECT_TRUE(is_valid_utf8("\xf0\x9f\x98\x80"));           // 😀
-  EXPECT_TRUE(is_valid_utf8("\xf4\x8f\xbf\xbf"));           // U+10FFFF
+  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9"));       // é
+  EXPECT_TRUE(is_valid_utf8("\xe2\x82\xac"));      // €
+  EXPECT_TRUE(is_valid_utf8("\xf0\x9f\x98\x80"));  // 😀
+  EXPECT_TRUE(is_valid_utf8("\xf4\x8f\xbf\xbf"));  // U+10FFFF
 }
 
 TEST(Utf8, RejectsMalformedText) {
@@ -21,7 +21,7 @@ TEST(Utf8, RejectsMalformedText) {
   EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate U+D800
   EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
   EXPECT_FALSE(is_valid_utf8("\xff"));
-  EXPECT_FALSE(is_valid_utf8("a\x80z"));            // stray continuation byte
+  EXPECT_FALSE(is_valid_utf8("a\x80z"));  // stray continuation byte
 }
 
 TEST(Utf8, CountsCodePoints) {

@@ -8,8 +8,8 @@ namespace {
 
 [[noreturn]] void throw_error(sqlite3* db, int rc, std::string_view what) {
   const int extended = db ? sqlite3_extended_errcode(db) : rc;
-  throw SqliteError(extended, fmt::format("sqlite: {}: {}", what, db ? sqlite3_errmsg(db)
-                                                                     : sqlite3_errstr(rc)));
+  throw SqliteError(
+      extended, fmt::format("sqlite: {}: {}", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
 }
 
 }  // namespace
@@ -51,7 +51,9 @@ void Statement::run() {
   }
 }
 
-std::int64_t Statement::int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+std::int64_t Statement::int64(int column) const {
+  return sqlite3_column_int64(stmt_, column);
+}
 
 std::string Statement::text(int column) const {
   const auto* p = sqlite3_column_text(stmt_, column);
@@ -112,6 +114,8 @@ void Connection::exec(const char* sql) {
   }
 }
 
-void Connection::fail(int rc, std::string_view what) const { throw_error(db_, rc, what); }
+void Connection::fail(int rc, std::string_view what) const {
+  throw_error(db_, rc, what);
+}
 
 }  // namespace chatd::store::sqlite

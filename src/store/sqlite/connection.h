@@ -18,8 +18,10 @@ class SqliteError : public std::runtime_error {
   SqliteError(int extended_code, const std::string& what)
       : std::runtime_error(what), extended_code_(extended_code) {}
   int extended_code() const { return extended_code_; }
-  bool is_unique_violation() const { return extended_code_ == SQLITE_CONSTRAINT_UNIQUE ||
-                                            extended_code_ == SQLITE_CONSTRAINT_PRIMARYKEY; }
+  bool is_unique_violation() const {
+    return extended_code_ == SQLITE_CONSTRAINT_UNIQUE ||
+           extended_code_ == SQLITE_CONSTRAINT_PRIMARYKEY;
+  }
 
  private:
   int extended_code_;
@@ -35,7 +37,9 @@ class Statement {
   ~Statement();
 
   Statement& bind(int index, std::string_view value);
-  Statement& bind(int index, const std::string& value) { return bind(index, std::string_view(value)); }
+  Statement& bind(int index, const std::string& value) {
+    return bind(index, std::string_view(value));
+  }
   Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
   Statement& bind(int index, std::int64_t value);
   Statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }

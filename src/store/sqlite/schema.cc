@@ -73,7 +73,9 @@ int user_version(Connection& connection) {
 
 }  // namespace
 
-int schema_version() { return static_cast<int>(kMigrations.size()); }
+int schema_version() {
+  return static_cast<int>(kMigrations.size());
+}
 
 void migrate(Connection& connection) {
   int version = user_version(connection);

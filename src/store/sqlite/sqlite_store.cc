@@ -33,10 +33,9 @@ class Completion {
 
   void complete(Result<T> result) {
     auto executor = guard_.get_executor();
-    asio::post(executor, [handler = std::move(handler_), guard = std::move(guard_),
-                          result = std::move(result)]() mutable {
-      std::move(handler)(std::move(result));
-    });
+    asio::post(executor,
+               [handler = std::move(handler_), guard = std::move(guard_),
+                result = std::move(result)]() mutable { std::move(handler)(std::move(result)); });
   }
 
  private:
@@ -44,7 +43,9 @@ class Completion {
   asio::executor_work_guard<asio::associated_executor_t<Handler>> guard_;
 };
 
-Error internal_error() { return make_error(Errc::internal, "Internal server error"); }
+Error internal_error() {
+  return make_error(Errc::internal, "Internal server error");
+}
 
 // SQL failures end here: logged in full, reported as a bare internal error.
 template <class T, class Fn>
@@ -150,8 +151,8 @@ std::vector<Member> select_members(Connection& c, std::string_view chat_id) {
   s.bind_all(chat_id);
   std::vector<Member> members;
   while (s.step()) {
-    members.push_back(Member{s.text(0), static_cast<Role>(s.int64(1)), s.int64(2), s.int64(3),
-                             s.int64(4)});
+    members.push_back(
+        Member{s.text(0), static_cast<Role>(s.int64(1)), s.int64(2), s.int64(3), s.int64(4)});
   }
   return members;
 }
@@ -247,7 +248,8 @@ SqliteStore::SqliteStore(const SqliteOptions& options) {
   auto writer_connection = open_writer(options, activity);
   activity_.store(activity);
   writer_ = std::make_unique<Writer>(std::move(writer_connection), options.max_batch);
-  readers_ = std::make_unique<ReaderPool>(options.path, std::max<std::size_t>(1, options.reader_threads));
+  readers_ =
+      std::make_unique<ReaderPool>(options.path, std::max<std::size_t>(1, options.reader_threads));
 }
 
 SqliteStore::~SqliteStore() {
@@ -288,8 +290,8 @@ asio::awaitable<Result<User>> SqliteStore::create_user(NewUser user) {
     auto s = c.prepare(
         "INSERT INTO users (id, name, email, email_key, pic, password_hash, created_at, "
         "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    s.bind_all(created.id, created.name, created.email, email_key, created.pic,
-               user.password_hash, now, now)
+    s.bind_all(created.id, created.name, created.email, email_key, created.pic, user.password_hash,
+               now, now)
         .run();
     return created;
   });
@@ -304,7 +306,8 @@ asio::awaitable<Result<User>> SqliteStore::find_user(std::string id) {
 }
 
 asio::awaitable<Result<UserCredentials>> SqliteStore::find_credentials(std::string email) {
-  return read<UserCredentials>([email = std::move(email)](Connection& c) -> Result<UserCredentials> {
+  return read<UserCredentials>([email =
+                                    std::move(email)](Connection& c) -> Result<UserCredentials> {
     auto s = c.prepare(
         "SELECT id, name, email, pic, is_admin, created_at, updated_at, password_hash FROM users "
         "WHERE email_key = ?");
@@ -334,8 +337,7 @@ asio::awaitable<Result<std::vector<User>>> SqliteStore::search_users(UserSearch 
             "SELECT id, name, email, pic, is_admin, created_at, updated_at FROM users "
             "WHERE id <> ?1 AND (?2 = '' OR instr(lower(name), ?2) > 0 OR "
             "instr(email_key, ?2) > 0) ORDER BY name COLLATE NOCASE, id LIMIT ?3 OFFSET ?4");
-        s.bind_all(search.exclude_id, text::ascii_lower(search.query), search.limit,
-                   search.offset);
+        s.bind_all(search.exclude_id, text::ascii_lower(search.query), search.limit, search.offset);
         std::vector<User> users;
         while (s.step()) users.push_back(read_user(s));
         return users;
@@ -346,18 +348,20 @@ asio::awaitable<Result<std::vector<User>>> SqliteStore::search_users(UserSearch 
 
 asio::awaitable<Result<Chat>> SqliteStore::find_or_create_direct_chat(std::string user_a,
                                                                       std::string user_b) {
-  return write<Chat>([this, a = std::move(user_a), b = std::move(user_b)](Connection& c) -> Result<Chat> {
-    if (!user_exists(c, a) || !user_exists(c, b)) return make_error(Errc::not_found, "User not found");
-    const std::string key = a < b ? a + ":" + b : b + ":" + a;
-    auto existing = c.prepare("SELECT id FROM chats WHERE direct_key = ?");
-    existing.bind_all(key);
-    if (existing.step()) return load_chat(c, existing.text(0));
-    const auto now = clock::now_ms();
-    const auto id = insert_chat(c, "sender", false, key, ++activity_, now);
-    insert_member(c, id, a, Role::member, now, 0);
-    insert_member(c, id, b, Role::member, now, 0);
-    return load_chat(c, id);
-  });
+  return write<Chat>(
+      [this, a = std::move(user_a), b = std::move(user_b)](Connection& c) -> Result<Chat> {
+        if (!user_exists(c, a) || !user_exists(c, b))
+          return make_error(Errc::not_found, "User not found");
+        const std::string key = a < b ? a + ":" + b : b + ":" + a;
+        auto existing = c.prepare("SELECT id FROM chats WHERE direct_key = ?");
+        existing.bind_all(key);
+        if (existing.step()) return load_chat(c, existing.text(0));
+        const auto now = clock::now_ms();
+        const auto id = insert_chat(c, "sender", false, key, ++activity_, now);
+        insert_member(c, id, a, Role::member, now, 0);
+        insert_member(c, id, b, Role::member, now, 0);
+        return load_chat(c, id);
+      });
 }
 
 asio::awaitable<Result<Chat>> SqliteStore::create_group(std::string name, std::string creator_id,
@@ -384,30 +388,31 @@ asio::awaitable<Result<Chat>> SqliteStore::find_chat(std::string chat_id) {
 }
 
 asio::awaitable<Result<std::vector<Chat>>> SqliteStore::list_chats(std::string user_id) {
-  return read<std::vector<Chat>>([user = std::move(user_id)](Connection& c)
-                                     -> Result<std::vector<Chat>> {
-    auto s = c.prepare(
-        "SELECT c.id FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = ? "
-        "ORDER BY c.activity DESC");
-    s.bind_all(user);
-    std::vector<std::string> ids;
-    while (s.step()) ids.push_back(s.text(0));
-    std::vector<Chat> chats;
-    chats.reserve(ids.size());
-    for (const auto& id : ids) {
-      if (auto chat = select_chat(c, id)) chats.push_back(std::move(*chat));
-    }
-    return chats;
-  });
+  return read<std::vector<Chat>>(
+      [user = std::move(user_id)](Connection& c) -> Result<std::vector<Chat>> {
+        auto s = c.prepare(
+            "SELECT c.id FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = ? "
+            "ORDER BY c.activity DESC");
+        s.bind_all(user);
+        std::vector<std::string> ids;
+        while (s.step()) ids.push_back(s.text(0));
+        std::vector<Chat> chats;
+        chats.reserve(ids.size());
+        for (const auto& id : ids) {
+          if (auto chat = select_chat(c, id)) chats.push_back(std::move(*chat));
+        }
+        return chats;
+      });
 }
 
 asio::awaitable<Result<Chat>> SqliteStore::rename_chat(std::string chat_id, std::string name) {
-  return write<Chat>([this, id = std::move(chat_id), name = std::move(name)](Connection& c) -> Result<Chat> {
-    auto s = c.prepare("UPDATE chats SET name = ?, activity = ?, updated_at = ? WHERE id = ?");
-    s.bind_all(name, ++activity_, clock::now_ms(), id).run();
-    if (sqlite3_changes(c.handle()) == 0) return make_error(Errc::not_found, "Chat not found");
-    return load_chat(c, id);
-  });
+  return write<Chat>(
+      [this, id = std::move(chat_id), name = std::move(name)](Connection& c) -> Result<Chat> {
+        auto s = c.prepare("UPDATE chats SET name = ?, activity = ?, updated_at = ? WHERE id = ?");
+        s.bind_all(name, ++activity_, clock::now_ms(), id).run();
+        if (sqlite3_changes(c.handle()) == 0) return make_error(Errc::not_found, "Chat not found");
+        return load_chat(c, id);
+      });
 }
 
 asio::awaitable<Result<Chat>> SqliteStore::add_member(std::string chat_id, std::string user_id,
@@ -430,8 +435,8 @@ asio::awaitable<Result<Chat>> SqliteStore::add_member(std::string chat_id, std::
 }
 
 asio::awaitable<Result<Chat>> SqliteStore::remove_member(std::string chat_id, std::string user_id) {
-  return write<Chat>([this, id = std::move(chat_id), user = std::move(user_id)](Connection& c)
-                         -> Result<Chat> {
+  return write<Chat>([this, id = std::move(chat_id),
+                      user = std::move(user_id)](Connection& c) -> Result<Chat> {
     auto chat = load_chat(c, id);
     if (!chat) return chat;
     if (!find_member(*chat, user)) return chat;
@@ -472,7 +477,8 @@ asio::awaitable<Result<Chat>> SqliteStore::set_role(std::string chat_id, std::st
 // ---- Messages ----------------------------------------------------------------------------------
 
 asio::awaitable<Result<AppendedMessage>> SqliteStore::append_message(NewMessage message) {
-  return write<AppendedMessage>([this, m = std::move(message)](Connection& c) -> Result<AppendedMessage> {
+  return write<AppendedMessage>([this,
+                                 m = std::move(message)](Connection& c) -> Result<AppendedMessage> {
     if (m.client_msg_id) {
       auto s = c.prepare(
           "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
@@ -506,8 +512,9 @@ asio::awaitable<Result<AppendedMessage>> SqliteStore::append_message(NewMessage 
     auto insert = c.prepare(
         "INSERT INTO messages (chat_id, seq, id, sender_id, content, client_msg_id, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)");
-    insert.bind_all(stored.chat_id, stored.seq, stored.id, stored.sender_id, stored.content,
-                    stored.client_msg_id, stored.created_at)
+    insert
+        .bind_all(stored.chat_id, stored.seq, stored.id, stored.sender_id, stored.content,
+                  stored.client_msg_id, stored.created_at)
         .run();
     // The sender has seen what they wrote.
     auto cursors = c.prepare(
@@ -519,8 +526,8 @@ asio::awaitable<Result<AppendedMessage>> SqliteStore::append_message(NewMessage 
 }
 
 asio::awaitable<Result<std::vector<Message>>> SqliteStore::list_messages(HistoryQuery query) {
-  return read<std::vector<Message>>([q = std::move(query)](Connection& c)
-                                        -> Result<std::vector<Message>> {
+  return read<std::vector<Message>>([q = std::move(query)](
+                                        Connection& c) -> Result<std::vector<Message>> {
     std::vector<Message> page;
     if (q.after) {
       auto s = c.prepare(
@@ -542,15 +549,15 @@ asio::awaitable<Result<std::vector<Message>>> SqliteStore::list_messages(History
 
 asio::awaitable<Result<Message>> SqliteStore::find_message(std::string chat_id,
                                                            std::string message_id) {
-  return read<Message>([chat = std::move(chat_id), id = std::move(message_id)](Connection& c)
-                           -> Result<Message> {
-    auto s = c.prepare(
-        "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
-        "WHERE id = ? AND chat_id = ?");
-    s.bind_all(id, chat);
-    if (!s.step()) return make_error(Errc::not_found, "Message not found");
-    return read_message(s);
-  });
+  return read<Message>(
+      [chat = std::move(chat_id), id = std::move(message_id)](Connection& c) -> Result<Message> {
+        auto s = c.prepare(
+            "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
+            "WHERE id = ? AND chat_id = ?");
+        s.bind_all(id, chat);
+        if (!s.step()) return make_error(Errc::not_found, "Message not found");
+        return read_message(s);
+      });
 }
 
 asio::awaitable<Result<Member>> SqliteStore::advance_cursors(std::string chat_id,
