@@ -10,11 +10,15 @@ PORT ?= 5000
 DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
   libsqlite3-dev libsodium-dev libjwt-dev libspdlog-dev libfmt-dev libcli11-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev nodejs wrk
+  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev nodejs wrk clang libclang-rt-14-dev
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
-.PHONY: deps build build-asan run test test-unit test-e2e test-asan bench format clean
+FUZZ_TARGETS := utf8 token json_input
+FUZZ_SECONDS ?= 20
+
+.PHONY: deps build build-asan build-fuzz run test test-unit test-e2e test-asan test-fuzz bench \
+  format clean
 
 # Installs only what is missing, so a second run does not touch apt at all.
 deps:
@@ -32,20 +36,29 @@ build/release/build.ninja:
 build/asan/build.ninja:
 	cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Asan
 
+build/fuzz/build.ninja:
+	CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCHATD_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_CXX_FLAGS="-O1 -g"
+
 build: deps build/release/build.ninja
 	cmake --build build/release -j $(JOBS)
 
 build-asan: deps build/asan/build.ninja
 	cmake --build build/asan -j $(JOBS)
 
+build-fuzz: deps build/fuzz/build.ninja
+	cmake --build build/fuzz -j $(JOBS)
+
 run: build
 	./build/release/chatd --port $(PORT) --data-dir $(DATA_DIR)
 
-# Everything: unit and end-to-end tests on the release build, then both again under ASan+UBSan.
-test: build build-asan
+# Everything: unit and end-to-end tests on the release build, both again under ASan+UBSan, and
+# each fuzz target for FUZZ_SECONDS.
+test: build build-asan build-fuzz
 	$(MAKE) --no-print-directory test-unit BUILD=build/release
 	$(MAKE) --no-print-directory test-e2e BUILD=build/release
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-fuzz
 	@echo "make test: all suites passed"
 
 BUILD ?= build/release
@@ -60,6 +73,16 @@ test-asan: build-asan
 	  $(MAKE) --no-print-directory test-unit BUILD=build/asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(MAKE) --no-print-directory test-e2e BUILD=build/asan
+
+# New inputs go to build/fuzz/corpus; the seeds in fuzz/corpus are only read.
+test-fuzz: build-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  build/fuzz/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+	    build/fuzz/corpus/$$t fuzz/corpus/$$t 2>&1 | grep -E "^(stat::number_of_executed_units|Done|==|SUMMARY)" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
 
 bench: build
 	./bench/rest_bench.sh
