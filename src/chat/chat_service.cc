@@ -306,7 +306,11 @@ asio::awaitable<Result<ChatView>> ChatService::set_group_admin(User caller, std:
   auto group = co_await group_for_admin(caller, chat_id);
   if (!group) co_return group.error();
   const auto* target = find_member(*group, *user);
-  if (!target) co_return make_error(Errc::not_member, "That user is not a member of this chat");
+  if (!target) {
+    auto exists = co_await store_.find_user(std::move(*user));
+    if (!exists) co_return exists.error();
+    co_return invalid("That user is not a member of this chat");
+  }
   // Granting keeps an owner an owner; revoking makes anyone a plain member.
   const auto role =
       admin ? (target->role == store::Role::owner ? store::Role::owner : store::Role::admin)

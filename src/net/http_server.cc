@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -161,6 +162,76 @@ asio::awaitable<void> HttpServer::accept_loop() {
   }
 }
 
+namespace {
+
+using RequestParser = http::request_parser<http::string_body>;
+
+// The size of a request head as sent. Beast's own header limit counts per read, and lets a head of
+// many small fields through up to a read buffer past the limit, so the limit is also checked here.
+std::size_t head_bytes(const HttpRequest& request) {
+  std::size_t bytes = request.method_string().size() + request.target().size() + 12;
+  for (const auto& field : request) bytes += field.name_string().size() + field.value().size() + 4;
+  return bytes;
+}
+
+// Reads one request (head, then body) into `parser`.
+asio::awaitable<beast::error_code> read_request(beast::tcp_stream& stream,
+                                                beast::flat_buffer& buffer, RequestParser& parser,
+                                                const HttpLimits& limits) {
+  parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+  parser.body_limit(limits.max_body_bytes);
+  auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kAsTuple);
+  if (ec) co_return ec;
+  if (head_bytes(parser.get()) > limits.max_header_bytes) co_return http::error::header_limit;
+  if (parser.get()[http::field::expect] == "100-continue" && !parser.is_done()) {
+    http::response<http::empty_body> go_on(http::status::continue_, 11);
+    auto [continue_ec, continue_n] = co_await http::async_write(stream, go_on, kAsTuple);
+    if (continue_ec) co_return continue_ec;
+  }
+  if (!parser.is_done()) {
+    auto [body_ec, body_n] = co_await http::async_read(stream, buffer, parser, kAsTuple);
+    co_return body_ec;
+  }
+  co_return beast::error_code{};
+}
+
+// True when the peer is gone or too slow: there is nobody to answer.
+bool peer_gone(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == beast::error::timeout ||
+         ec == asio::error::operation_aborted || ec == asio::error::eof ||
+         ec == asio::error::connection_reset;
+}
+
+// The answer to a request that could not be read whole.
+HttpResponse refusal(const beast::error_code& ec) {
+  if (ec == http::error::body_limit) {
+    return error_response(http::status::payload_too_large, "too_large", "Request body too large");
+  }
+  if (ec == http::error::header_limit) {
+    return error_response(http::status::payload_too_large, "too_large",
+                          "Request headers too large");
+  }
+  return error_response(http::status::bad_request, "invalid_input", "Malformed request");
+}
+
+// Closes after a refused request whose rest is still arriving: closing at once would make the
+// kernel answer the unread bytes with a reset, which destroys the response before the client reads
+// it. So: stop sending, swallow what still comes (bounded in time and bytes), then close.
+asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
+  constexpr std::size_t kMaxDrainBytes = 64UL << 20;
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.expires_after(std::chrono::seconds(2));
+  std::array<char, 16384> sink{};
+  for (std::size_t drained = 0; drained < kMaxDrainBytes;) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kAsTuple);
+    if (ec) break;
+    drained += n;
+  }
+}
+
+}  // namespace
+
 asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
@@ -172,10 +243,10 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
     ~Unregister() { worker.connections.erase(connection); }
   } unregister{worker, &connection};
   const auto& limits = options_.limits;
+  bool refused = false;
 
-  for (;;) {
+  while (!stopping_) {
     connection.idle = true;
-    if (stopping_) break;
     if (buffer.size() == 0) {
       // Waiting for the next request: the idle timeout applies.
       stream.expires_after(limits.idle_timeout);
@@ -186,39 +257,21 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
     connection.idle = false;
     // From the first byte on, the whole request must arrive within read_timeout.
     stream.expires_after(limits.read_timeout);
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
-    parser.body_limit(limits.max_body_bytes);
-    auto [header_ec, header_n] = co_await http::async_read_header(stream, buffer, parser, kAsTuple);
-    if (!header_ec && parser.get()[http::field::expect] == "100-continue") {
-      http::response<http::empty_body> go_on(http::status::continue_, 11);
-      auto [continue_ec, continue_n] = co_await http::async_write(stream, go_on, kAsTuple);
-      header_ec = continue_ec;
-    }
-    beast::error_code ec = header_ec;
-    if (!ec && !parser.is_done()) {
-      auto [body_ec, body_n] = co_await http::async_read(stream, buffer, parser, kAsTuple);
-      ec = body_ec;
-    }
-    HttpResponse response;
+    RequestParser parser;
+    const auto ec = co_await read_request(stream, buffer, parser, limits);
+    if (peer_gone(ec)) break;
+
     const auto started = std::chrono::steady_clock::now();
     // Kept for the log line, which carries no header and no query string (they may hold tokens
     // or searches).
     const std::string method(parser.get().method_string());
     const auto target = parser.get().target();
     const std::string path(target.substr(0, target.find('?')));
-    if (ec == http::error::body_limit || ec == http::error::header_limit) {
-      response = error_response(
-          http::status::payload_too_large, "too_large",
-          ec == http::error::body_limit ? "Request body too large" : "Request headers too large");
-      response.keep_alive(false);  // the rest of the oversize request is never read
-    } else if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-               ec == asio::error::operation_aborted || ec == asio::error::eof ||
-               ec == asio::error::connection_reset) {
-      break;
-    } else if (ec) {
-      response = error_response(http::status::bad_request, "invalid_input", "Malformed request");
+    HttpResponse response;
+    if (ec) {
+      response = refusal(ec);
       response.keep_alive(false);
+      refused = true;
     } else {
       const bool keep_alive = parser.get().keep_alive();
       response = co_await respond(parser.release());
@@ -238,6 +291,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
     }
     if (write_ec || !response.keep_alive()) break;
   }
+  if (refused) co_await linger_close(stream);
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
 }

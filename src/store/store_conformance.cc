@@ -240,6 +240,8 @@ TEST_P(StoreConformance, LastAdminLeavingPromotesLongestStandingMember) {
   auto noop = run(store_->remove_member(group.id, make_user("Z", "z@x.io").id));
   ASSERT_TRUE(noop.ok());
   EXPECT_EQ(noop->members.size(), 3U);
+  EXPECT_EQ(run(store_->remove_member(group.id, "000000000000000000000000")).error().code,
+            Errc::not_found);
 
   auto left = run(store_->remove_member(group.id, a.id));
   ASSERT_TRUE(left.ok());

@@ -439,7 +439,10 @@ asio::awaitable<Result<Chat>> SqliteStore::remove_member(std::string chat_id, st
                       user = std::move(user_id)](Connection& c) -> Result<Chat> {
     auto chat = load_chat(c, id);
     if (!chat) return chat;
-    if (!find_member(*chat, user)) return chat;
+    if (!find_member(*chat, user)) {
+      if (!user_exists(c, user)) return make_error(Errc::not_found, "User not found");
+      return chat;
+    }
     auto del = c.prepare("DELETE FROM chat_members WHERE chat_id = ? AND user_id = ?");
     del.bind_all(id, user).run();
     // Promote the longest-standing member when no owner or admin is left.
