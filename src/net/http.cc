@@ -3,6 +3,7 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <boost/url/parse.hpp>
 
 namespace chatd::net {
 
@@ -33,6 +34,18 @@ std::string_view Request::header(std::string_view name) const {
   const auto it = message.find(name);
   if (it == message.end()) return {};
   return std::string_view(it->value().data(), it->value().size());
+}
+
+std::optional<Target> parse_target(std::string_view target) {
+  const auto parsed = boost::urls::parse_origin_form(target);
+  if (!parsed) return std::nullopt;
+  const auto& url = *parsed;
+  Target result;
+  result.path = url.path();
+  for (const auto& param : url.params()) result.query.emplace_back(param.key, param.value);
+  for (const auto& segment : url.segments()) result.segments.emplace_back(segment);
+  if (!result.segments.empty() && result.segments.back().empty()) result.segments.pop_back();
+  return result;
 }
 
 HttpResponse json_response(http::status status, std::string body) {

@@ -35,6 +35,16 @@ struct Request {
 
 using Handler = std::function<boost::asio::awaitable<HttpResponse>(Request&)>;
 
+// A request target, percent-decoded.
+struct Target {
+  std::string path;
+  std::vector<std::string> segments;  // a trailing empty segment ("/a/b/") dropped
+  std::vector<std::pair<std::string, std::string>> query;
+};
+
+// nullopt when the target is not a valid origin-form target ("/path?query").
+std::optional<Target> parse_target(std::string_view target);
+
 // A response with a JSON body (already serialized).
 HttpResponse json_response(http::status status, std::string body);
 

@@ -16,7 +16,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/url/parse.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <set>
 #include <thread>
 
@@ -82,6 +82,17 @@ asio::any_io_executor HttpServer::executor() {
   return workers_.front()->io.get_executor();
 }
 
+std::vector<asio::any_io_executor> HttpServer::executors() {
+  std::vector<asio::any_io_executor> all;
+  all.reserve(workers_.size());
+  for (auto& worker : workers_) all.push_back(worker->io.get_executor());
+  return all;
+}
+
+void HttpServer::on_stop(std::function<void()> hook) {
+  stop_hooks_.push_back(std::move(hook));
+}
+
 std::uint16_t HttpServer::listen() {
   const tcp::endpoint endpoint(asio::ip::make_address(options_.host), options_.port);
   acceptor_.open(endpoint.protocol());
@@ -107,6 +118,7 @@ void HttpServer::stop() {
     spdlog::info("http: stopping: no new connections, finishing requests in flight");
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    for (auto& hook : stop_hooks_) hook();
     for (auto& worker : workers_) {
       asio::post(worker->io, [w = worker.get()] {
         for (auto* connection : w->connections) {
@@ -267,6 +279,15 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
     const std::string method(parser.get().method_string());
     const auto target = parser.get().target();
     const std::string path(target.substr(0, target.find('?')));
+    if (!ec && beast::websocket::is_upgrade(parser.get())) {
+      const auto* upgrade = upgrade_handler(parser.get().target());
+      if (upgrade) {
+        spdlog::info("{} {} 101 upgrade", method, path);
+        auto request = parser.release();
+        co_await (*upgrade)(std::move(stream), std::move(request));
+        co_return;
+      }
+    }
     HttpResponse response;
     if (ec) {
       response = refusal(ec);
@@ -274,7 +295,8 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
       refused = true;
     } else {
       const bool keep_alive = parser.get().keep_alive();
-      response = co_await respond(parser.release());
+      auto request = parser.release();
+      response = co_await respond(std::move(request));
       response.keep_alive(keep_alive && !stopping_);
     }
     response.prepare_payload();
@@ -296,20 +318,19 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
 }
 
+const UpgradeHandler* HttpServer::upgrade_handler(std::string_view target) const {
+  const auto parsed = parse_target(target);
+  return parsed ? router_.match_upgrade(parsed->segments) : nullptr;
+}
+
 asio::awaitable<HttpResponse> HttpServer::respond(HttpRequest message) {
-  Request request;
-  const auto parsed = boost::urls::parse_origin_form(message.target());
-  if (!parsed) {
+  auto target = parse_target(message.target());
+  if (!target) {
     co_return error_response(http::status::bad_request, "invalid_input",
                              "Malformed request target");
   }
-  const auto& url = *parsed;
-  request.path = url.path();
-  for (const auto& param : url.params()) request.query.emplace_back(param.key, param.value);
-  std::vector<std::string> segments;
-  for (const auto& segment : url.segments()) segments.emplace_back(segment);
-  if (!segments.empty() && segments.back().empty()) segments.pop_back();  // optional trailing '/'
-  request.message = std::move(message);
+  Request request{std::move(message), std::move(target->path), {}, std::move(target->query)};
+  const auto& segments = target->segments;
 
   HttpResponse response;
   if (request.message.method() == http::verb::options &&

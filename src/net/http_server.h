@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -64,6 +65,12 @@ class HttpServer {
 
   // The executor of the first event loop (signals and other server-wide work run there).
   boost::asio::any_io_executor executor();
+  // The executors of every event loop, one per network thread.
+  std::vector<boost::asio::any_io_executor> executors();
+
+  // Called (on the first event loop) when stop() begins, before the grace period: owners of
+  // upgraded connections close them here. Register before run().
+  void on_stop(std::function<void()> hook);
 
   std::size_t open_connections() const { return open_connections_.load(); }
 
@@ -74,6 +81,7 @@ class HttpServer {
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, Worker& worker);
   boost::asio::awaitable<HttpResponse> respond(HttpRequest message);
+  const UpgradeHandler* upgrade_handler(std::string_view target) const;
   boost::asio::awaitable<HttpResponse> serve_static(const Request& request);
   boost::asio::awaitable<void> drain_and_stop();
 
@@ -86,6 +94,7 @@ class HttpServer {
   boost::asio::thread_pool file_pool_{1};  // static file reads: blocking I/O off network threads
   std::atomic<std::size_t> open_connections_{0};
   std::atomic<bool> stopping_{false};
+  std::vector<std::function<void()>> stop_hooks_;
 };
 
 }  // namespace chatd::net

@@ -20,25 +20,46 @@ void Router::add(http::verb method, std::string_view pattern, Handler handler) {
   routes_.push_back(Route{method, split_path(pattern), std::move(handler)});
 }
 
+void Router::add_upgrade(std::string_view pattern, UpgradeHandler handler) {
+  upgrades_.push_back(UpgradeRoute{split_path(pattern), std::move(handler)});
+}
+
+namespace {
+
+// Matches a path against a pattern's segments, collecting the `:name` captures.
+bool matches(const std::vector<std::string>& pattern, const std::vector<std::string>& segments,
+             std::vector<std::pair<std::string, std::string>>& params) {
+  if (pattern.size() != segments.size()) return false;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const auto& want = pattern[i];
+    if (!want.empty() && want.front() == ':') {
+      if (segments[i].empty()) return false;
+      params.emplace_back(want.substr(1), segments[i]);
+    } else if (!text::iequals(want, segments[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 Router::Match Router::match(http::verb method, const std::vector<std::string>& segments) const {
   for (const auto& route : routes_) {
-    if (route.method != method || route.segments.size() != segments.size()) continue;
     std::vector<std::pair<std::string, std::string>> params;
-    bool matches = true;
-    for (std::size_t i = 0; i < segments.size() && matches; ++i) {
-      const auto& want = route.segments[i];
-      if (!want.empty() && want.front() == ':') {
-        if (segments[i].empty())
-          matches = false;
-        else
-          params.emplace_back(want.substr(1), segments[i]);
-      } else {
-        matches = text::iequals(want, segments[i]);
-      }
+    if (route.method == method && matches(route.segments, segments, params)) {
+      return Match{&route.handler, std::move(params)};
     }
-    if (matches) return Match{&route.handler, std::move(params)};
   }
   return Match{};
+}
+
+const UpgradeHandler* Router::match_upgrade(const std::vector<std::string>& segments) const {
+  for (const auto& route : upgrades_) {
+    std::vector<std::pair<std::string, std::string>> params;
+    if (matches(route.segments, segments, params)) return &route.handler;
+  }
+  return nullptr;
 }
 
 }  // namespace chatd::net

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <boost/beast/core/tcp_stream.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,9 +12,15 @@ namespace chatd::net {
 // Routes requests by method and path, the way Express does for the classic backends: literal
 // segments match case-insensitively, `:name` segments capture (decoded) values, and a trailing
 // slash is optional.
+// Takes over a connection whose request asked to upgrade (to WebSocket): the handler owns the
+// stream from then on, and the HTTP server forgets the connection.
+using UpgradeHandler =
+    std::function<boost::asio::awaitable<void>(boost::beast::tcp_stream, HttpRequest)>;
+
 class Router {
  public:
   void add(http::verb method, std::string_view pattern, Handler handler);
+  void add_upgrade(std::string_view pattern, UpgradeHandler handler);
 
   // No handler when nothing matches (a wrong method is no match either, as in Express).
   struct Match {
@@ -23,6 +30,8 @@ class Router {
 
   // `segments` are the decoded path segments, a trailing empty one already dropped.
   Match match(http::verb method, const std::vector<std::string>& segments) const;
+  // The handler for an upgrade request to this path, or nullptr.
+  const UpgradeHandler* match_upgrade(const std::vector<std::string>& segments) const;
 
  private:
   struct Route {
@@ -30,7 +39,12 @@ class Router {
     std::vector<std::string> segments;  // ":name" captures
     Handler handler;
   };
+  struct UpgradeRoute {
+    std::vector<std::string> segments;
+    UpgradeHandler handler;
+  };
   std::vector<Route> routes_;
+  std::vector<UpgradeRoute> upgrades_;
 };
 
 // Splits a route pattern into segments: "/api/user/" -> {"api", "user"}.

@@ -299,7 +299,7 @@ TEST_P(StoreConformance, ConcurrentAppendsGetDistinctConsecutiveSeqs) {
         io_,
         [&, i]() -> asio::awaitable<void> {
           // Built outside the co_await: g++ 12 mishandles non-trivial temporaries inside one.
-          NewMessage message{chat.id, i % 2 ? a.id : b.id, "c" + std::to_string(i), std::nullopt};
+          NewMessage message{chat.id, i % 2 ? a.id : b.id, std::to_string(i), std::nullopt};
           auto m = co_await store_->append_message(std::move(message));
           if (m.ok()) seqs.push_back(m->message.seq);
         },

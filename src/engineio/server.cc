@@ -1,0 +1,527 @@
+#include "engineio/server.h"
+
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <deque>
+
+#include "util/async.h"
+
+namespace chatd::engineio {
+
+namespace beast = boost::beast;
+namespace http = net::http;
+namespace websocket = beast::websocket;
+using boost::asio::ip::tcp;
+using WebSocket = WebSocketStream;
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+Frame Frame::text(PacketType type, std::string_view data) {
+  return Frame{std::make_shared<const std::string>(encode_text(Packet{type, std::string(data)})),
+               false};
+}
+
+Frame Frame::binary_message(std::string bytes) {
+  return Frame{std::make_shared<const std::string>(std::move(bytes)), true};
+}
+
+namespace {
+
+// Engine.IO's error answers: 400 with {"code", "message"} (codes of the reference server).
+net::HttpResponse protocol_error(int code, std::string_view message,
+                                 http::status status = http::status::bad_request) {
+  boost::json::object body{{"code", code}, {"message", message}};
+  return net::json_response(status, boost::json::serialize(body));
+}
+
+net::HttpResponse text_payload(std::string body) {
+  net::HttpResponse response(http::status::ok, 11);
+  response.set(http::field::content_type, "text/plain; charset=UTF-8");
+  response.body() = std::move(body);
+  return response;
+}
+
+std::string_view query_value(const std::vector<std::pair<std::string, std::string>>& query,
+                             std::string_view name) {
+  for (const auto& [key, value] : query) {
+    if (key == name) return value;
+  }
+  return {};
+}
+
+std::string new_session_id() {
+  unsigned char bytes[15];
+  randombytes_buf(bytes, sizeof bytes);
+  char encoded[sodium_base64_ENCODED_LEN(sizeof bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+  sodium_bin2base64(encoded, sizeof encoded, bytes, sizeof bytes,
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  return encoded;
+}
+
+}  // namespace
+
+// ---- Session ----------------------------------------------------------------------------------
+
+// The state of one client. Lives on one executor; every member below is touched only there.
+class Session final : public Socket, public std::enable_shared_from_this<Session> {
+ public:
+  // A session over `websocket`, or over polling when it is null.
+  Session(Server& server, std::string id, net::HttpRequest handshake, net::Target target,
+          asio::any_io_executor executor, std::shared_ptr<WebSocket> websocket)
+      : server_(server),
+        id_(std::move(id)),
+        handshake_(std::move(handshake)),
+        target_(std::move(target)),
+        executor_(std::move(executor)),
+        websocket_(websocket != nullptr),
+        ws_(std::move(websocket)),
+        ping_timer_(executor_),
+        pong_deadline_(executor_) {}
+
+  const std::string& id() const override { return id_; }
+  const net::HttpRequest& handshake() const override { return handshake_; }
+  const std::vector<std::pair<std::string, std::string>>& query() const override {
+    return target_.query;
+  }
+  asio::any_io_executor executor() const override { return executor_; }
+  std::string_view transport() const override { return websocket_ ? "websocket" : "polling"; }
+  bool is_open() const override { return open_; }
+  void on_message(MessageHandler handler) override { on_message_ = std::move(handler); }
+  void on_close(CloseHandler handler) override { on_close_ = std::move(handler); }
+
+  void send(Frame frame) override {
+    if (!open_) return;
+    queued_bytes_ += frame.size();
+    queue_.push_back(std::move(frame));
+    if (queued_bytes_ > server_.options_.max_buffered_bytes) {
+      // A slow consumer: cut its transport; the client reconnects and resyncs.
+      end("send buffer full", /*notify_client=*/false);
+      return;
+    }
+    flush();
+  }
+
+  void close() override { end("forced close", /*notify_client=*/true); }
+
+  // The open packet's JSON.
+  std::string open_packet() const {
+    boost::json::array upgrades;
+    if (!websocket_ && server_.options_.allow_websocket) upgrades.emplace_back("websocket");
+    boost::json::object open{{"sid", id_},
+                             {"upgrades", std::move(upgrades)},
+                             {"pingInterval", server_.options_.ping_interval.count()},
+                             {"pingTimeout", server_.options_.ping_timeout.count()},
+                             {"maxPayload", server_.options_.max_payload}};
+    return encode_text(Packet{PacketType::open, boost::json::serialize(open)});
+  }
+
+  void start_heartbeat() { schedule_ping(); }
+
+  // Everything queued, as one polling payload.
+  std::string take_queued_payload() {
+    std::string payload;
+    for (const auto& frame : queue_) {
+      if (frame.binary) {
+        append_to_payload(payload, Packet{PacketType::message, *frame.bytes, true});
+      } else {
+        if (!payload.empty()) payload += kRecordSeparator;
+        payload += *frame.bytes;  // already "<type><data>"
+      }
+    }
+    queue_.clear();
+    queued_bytes_ = 0;
+    return payload;
+  }
+
+  // ---- Polling (called on this session's executor) ----
+
+  // A GET: answered now if anything is queued, else when something is.
+  void poll(std::function<void(net::HttpResponse)> reply) {
+    if (!open_ || websocket_) {
+      reply(protocol_error(3, "Bad request"));
+      return;
+    }
+    if (pending_get_) {
+      // Two GETs at once: the client is broken or an attacker; end the session.
+      reply(protocol_error(3, "Bad request"));
+      end("transport error", /*notify_client=*/true);
+      return;
+    }
+    pending_get_ = std::move(reply);
+    flush();
+  }
+
+  net::HttpResponse receive_payload(const std::string& body) {
+    if (!open_ || websocket_) return protocol_error(3, "Bad request");
+    if (body.size() > server_.options_.max_payload) {
+      return protocol_error(3, "Payload too large", http::status::payload_too_large);
+    }
+    auto packets = decode_payload(body);
+    if (!packets) {
+      end("parse error", /*notify_client=*/false);
+      return protocol_error(3, "Bad request");
+    }
+    for (auto& packet : *packets) {
+      if (!open_) break;
+      handle(std::move(packet));
+    }
+    return text_payload("ok");
+  }
+
+  // ---- WebSocket ----
+
+  // Reads a WebSocket of this session until it closes: its transport, or a candidate for the
+  // upgrade from polling.
+  asio::awaitable<void> run_websocket(std::shared_ptr<WebSocket> ws) {
+    auto self = shared_from_this();
+    if (ws != ws_) {
+      if (websocket_ || probe_ || !open_) co_return;  // upgraded already, or upgrading elsewhere
+      probe_ = ws;
+    }
+    beast::flat_buffer buffer;
+    for (;;) {
+      auto [ec, n] = co_await ws->async_read(buffer, kAsTuple);
+      if (ec) break;
+      const bool binary = ws->got_binary();
+      auto packet = decode_frame(beast::buffers_to_string(buffer.data()), binary);
+      buffer.consume(buffer.size());
+      if (!packet) {
+        end("parse error", /*notify_client=*/false);
+        break;
+      }
+      if (ws != ws_) {
+        if (!co_await probe(ws, *packet)) break;
+        continue;
+      }
+      handle(std::move(*packet));
+      if (!open_) break;
+    }
+    if (ws == ws_) {
+      end("transport close", /*notify_client=*/false);
+    } else if (ws == probe_) {
+      probe_.reset();  // the upgrade failed; polling goes on
+    }
+    beast::error_code ignored;
+    beast::get_lowest_layer(*ws).socket().close(ignored);
+  }
+
+  // Ends the session once: timers stop, a waiting GET is answered, the transport closes, the
+  // server forgets the session, and the layer above hears why.
+  void end(std::string_view reason, bool notify_client) {
+    if (!open_) return;
+    open_ = false;
+    ping_timer_.cancel();
+    pong_deadline_.cancel();
+    queue_.clear();
+    queued_bytes_ = 0;
+    if (pending_get_) {
+      std::string payload;
+      append_to_payload(payload, Packet{notify_client ? PacketType::close : PacketType::noop, ""});
+      std::exchange(pending_get_, nullptr)(text_payload(std::move(payload)));
+    }
+    if (ws_) close_websocket(ws_, notify_client);
+    if (probe_) close_websocket(probe_, false);
+    server_.forget(id_);
+    if (auto handler = std::exchange(on_close_, nullptr)) handler(reason);
+    on_message_ = nullptr;
+  }
+
+ private:
+  // One incoming packet on the session's current transport.
+  void handle(Packet packet) {
+    switch (packet.type) {
+      case PacketType::message:
+        if (on_message_) on_message_(std::move(packet.data), packet.binary);
+        break;
+      case PacketType::pong:
+        pong_deadline_.cancel();
+        schedule_ping();
+        break;
+      case PacketType::close:
+        end("transport close", /*notify_client=*/false);
+        break;
+      default:  // ping, open, upgrade and noop mean nothing here
+        break;
+    }
+  }
+
+  // The upgrade handshake on the candidate WebSocket: "2probe" -> "3probe" (and the waiting GET
+  // gets a noop so the client's polling loop pauses), then "5" makes it the transport.
+  asio::awaitable<bool> probe(std::shared_ptr<WebSocket> ws, const Packet& packet) {
+    if (packet.type == PacketType::ping && packet.data == "probe") {
+      const auto pong = encode_text(Packet{PacketType::pong, "probe"});
+      ws->text(true);
+      auto [ec, n] = co_await ws->async_write(asio::buffer(pong), kAsTuple);
+      if (ec) co_return false;
+      if (pending_get_) {
+        std::string payload;
+        append_to_payload(payload, Packet{PacketType::noop, ""});
+        std::exchange(pending_get_, nullptr)(text_payload(std::move(payload)));
+      }
+      co_return true;
+    }
+    if (packet.type == PacketType::upgrade && open_) {
+      websocket_ = true;
+      ws_ = std::move(probe_);
+      if (pending_get_) {
+        std::string payload;
+        append_to_payload(payload, Packet{PacketType::noop, ""});
+        std::exchange(pending_get_, nullptr)(text_payload(std::move(payload)));
+      }
+      flush();
+      co_return true;
+    }
+    co_return false;  // anything else before the upgrade is a protocol error
+  }
+
+  void schedule_ping() {
+    if (!open_) return;
+    ping_timer_.expires_after(server_.options_.ping_interval);
+    ping_timer_.async_wait([weak = weak_from_this()](const beast::error_code& ec) {
+      auto self = weak.lock();
+      if (ec || !self || !self->open_) return;
+      self->queue_.push_back(Frame::text(PacketType::ping, ""));
+      self->queued_bytes_ += 1;
+      self->flush();
+      self->pong_deadline_.expires_after(self->server_.options_.ping_timeout);
+      self->pong_deadline_.async_wait([weak](const beast::error_code& deadline_ec) {
+        auto session = weak.lock();
+        if (!deadline_ec && session) session->end("ping timeout", /*notify_client=*/false);
+      });
+    });
+  }
+
+  // Moves queued packets to the client: into a waiting GET, or onto the WebSocket.
+  void flush() {
+    if (queue_.empty() || !open_) return;
+    if (websocket_) {
+      if (!writing_) asio::co_spawn(executor_, write_loop(shared_from_this()), asio::detached);
+      return;
+    }
+    if (pending_get_) std::exchange(pending_get_, nullptr)(text_payload(take_queued_payload()));
+  }
+
+  // One write in flight per WebSocket; whatever queues meanwhile goes out after it.
+  static asio::awaitable<void> write_loop(std::shared_ptr<Session> self) {
+    self->writing_ = true;
+    while (self->open_ && !self->queue_.empty()) {
+      auto ws = self->ws_;
+      Frame frame = self->queue_.front();
+      ws->binary(frame.binary);
+      auto [ec, n] = co_await ws->async_write(asio::buffer(*frame.bytes), kAsTuple);
+      if (!self->queue_.empty()) {
+        self->queued_bytes_ -= self->queue_.front().size();
+        self->queue_.pop_front();
+      }
+      if (ec) {
+        self->end("transport error", /*notify_client=*/false);
+        break;
+      }
+    }
+    self->writing_ = false;
+  }
+
+  static void close_websocket(const std::shared_ptr<WebSocket>& ws, bool send_close_packet) {
+    if (send_close_packet && ws->is_open()) {
+      // Best effort: "1" then close; the client treats either as the end of the session.
+      auto bytes = std::make_shared<std::string>(encode_text(Packet{PacketType::close, ""}));
+      ws->text(true);
+      ws->async_write(asio::buffer(*bytes), [ws, bytes](const beast::error_code&, std::size_t) {
+        beast::error_code ignored;
+        beast::get_lowest_layer(*ws).socket().close(ignored);
+      });
+      return;
+    }
+    beast::error_code ignored;
+    beast::get_lowest_layer(*ws).socket().close(ignored);
+  }
+
+  Server& server_;
+  std::string id_;
+  net::HttpRequest handshake_;
+  net::Target target_;
+  asio::any_io_executor executor_;
+  bool websocket_;  // the current transport
+  bool open_ = true;
+  bool writing_ = false;
+  std::deque<Frame> queue_;
+  std::size_t queued_bytes_ = 0;
+  std::function<void(net::HttpResponse)> pending_get_;
+  std::shared_ptr<WebSocket> ws_;     // the WebSocket transport, once there is one
+  std::shared_ptr<WebSocket> probe_;  // a WebSocket in the middle of the upgrade
+  asio::steady_timer ping_timer_;
+  asio::steady_timer pong_deadline_;
+  MessageHandler on_message_;
+  CloseHandler on_close_;
+};
+
+// ---- Server -----------------------------------------------------------------------------------
+
+Server::Server(ServerOptions options, std::vector<asio::any_io_executor> workers)
+    : options_(options), workers_(std::move(workers)) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+}
+
+Server::~Server() = default;
+
+void Server::on_connection(std::function<void(std::shared_ptr<Socket>)> handler) {
+  on_connection_ = std::move(handler);
+}
+
+void Server::attach(net::Router& router, std::string_view path) {
+  auto polling = [this](net::Request& request) { return handle_polling(request); };
+  router.add(http::verb::get, path, polling);
+  router.add(http::verb::post, path, polling);
+  router.add_upgrade(path, [this](beast::tcp_stream stream, net::HttpRequest request) {
+    return handle_upgrade(std::move(stream), std::move(request));
+  });
+}
+
+std::size_t Server::session_count() const {
+  std::lock_guard lock(mutex_);
+  return sessions_.size();
+}
+
+std::shared_ptr<Session> Server::find(const std::string& sid) const {
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(sid);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+void Server::forget(const std::string& sid) {
+  std::lock_guard lock(mutex_);
+  sessions_.erase(sid);
+}
+
+void Server::close_all() {
+  std::vector<std::shared_ptr<Session>> all;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, session] : sessions_) all.push_back(session);
+  }
+  for (auto& session : all) {
+    asio::post(session->executor(), [session] { session->close(); });
+  }
+}
+
+std::shared_ptr<Session> Server::create_session(net::HttpRequest handshake, net::Target target,
+                                                asio::any_io_executor executor,
+                                                std::shared_ptr<WebSocket> websocket) {
+  auto session =
+      std::make_shared<Session>(*this, new_session_id(), std::move(handshake), std::move(target),
+                                std::move(executor), std::move(websocket));
+  {
+    std::lock_guard lock(mutex_);
+    sessions_.emplace(session->id(), session);
+  }
+  // The open packet goes first, before anything the layer above sends on connection.
+  session->send(Frame{std::make_shared<const std::string>(session->open_packet()), false});
+  if (on_connection_) on_connection_(session);
+  session->start_heartbeat();
+  return session;
+}
+
+asio::awaitable<net::HttpResponse> Server::handle_polling(net::Request& request) {
+  const auto eio = query_value(request.query, "EIO");
+  if (eio != "4") co_return protocol_error(5, "Unsupported protocol version");
+  const auto transport = query_value(request.query, "transport");
+  if (transport != "polling") {
+    co_return transport == "websocket" ? protocol_error(3, "Bad request")
+                                       : protocol_error(0, "Transport unknown");
+  }
+  if (!options_.allow_polling) co_return protocol_error(0, "Transport unknown");
+  const std::string sid(query_value(request.query, "sid"));
+
+  if (sid.empty()) {
+    if (request.message.method() != http::verb::get) {
+      co_return protocol_error(2, "Bad handshake method");
+    }
+    auto executor = co_await asio::this_coro::executor;
+    net::Target target{request.path, {}, request.query};
+    auto session = create_session(request.message, std::move(target), executor, nullptr);
+    co_return text_payload(session->take_queued_payload());
+  }
+
+  auto session = find(sid);
+  if (!session) co_return protocol_error(1, "Session ID unknown");
+  if (request.message.method() == http::verb::get) {
+    auto wait = [session](std::function<void(net::HttpResponse)> reply) {
+      asio::post(session->executor(),
+                 [session, reply = std::move(reply)]() mutable { session->poll(reply); });
+    };
+    co_return co_await async_callback<net::HttpResponse>(std::move(wait));
+  }
+  auto body = std::make_shared<std::string>(std::move(request.message.body()));
+  auto receive = [session, body] { return session->receive_payload(*body); };
+  co_return co_await run_on(session->executor(), std::move(receive));
+}
+
+asio::awaitable<void> Server::handle_upgrade(beast::tcp_stream stream, net::HttpRequest request) {
+  auto target = net::parse_target(request.target());
+  const bool valid = target && options_.allow_websocket &&
+                     query_value(target->query, "EIO") == "4" &&
+                     query_value(target->query, "transport") == "websocket";
+  if (!valid) {
+    // A WebSocket the server will not take is closed before the handshake (PROTOCOL-NOTES).
+    beast::error_code ignored;
+    stream.socket().close(ignored);
+    co_return;
+  }
+  const std::string sid(query_value(target->query, "sid"));
+  std::shared_ptr<Session> session;
+  if (!sid.empty()) {
+    session = find(sid);
+    if (!session) {
+      beast::error_code ignored;
+      stream.socket().close(ignored);
+      co_return;
+    }
+  }
+  // The WebSocket runs on its session's thread. A direct WebSocket opens its session here; an
+  // upgrade may arrive on another thread than its session, so the socket moves to the session's.
+  const auto here = co_await asio::this_coro::executor;
+  const auto home = session ? session->executor() : here;
+  auto socket = stream.release_socket();
+  beast::error_code ec;
+  const auto protocol = socket.local_endpoint(ec).protocol();
+  if (ec) co_return;
+  const auto fd = socket.release(ec);
+  if (ec) co_return;
+
+  auto task =
+      websocket_session(this, home, protocol, fd, std::move(request), std::move(*target), session);
+  asio::co_spawn(home, std::move(task), asio::detached);
+}
+
+asio::awaitable<void> Server::websocket_session(Server* server, asio::any_io_executor home,
+                                                tcp::socket::protocol_type protocol,
+                                                tcp::socket::native_handle_type fd,
+                                                net::HttpRequest request, net::Target target,
+                                                std::shared_ptr<Session> session) {
+  auto ws = std::make_shared<WebSocket>(tcp::socket(home, protocol, fd));
+  ws->set_option(websocket::stream_base::timeout{std::chrono::seconds(20),
+                                                 websocket::stream_base::none(), false});
+  ws->read_message_max(server->options_.max_payload);
+  auto [ec] = co_await ws->async_accept(request, kAsTuple);
+  if (ec) co_return;
+  if (session) {
+    co_await session->run_websocket(ws);
+    co_return;
+  }
+  auto opened = server->create_session(std::move(request), std::move(target), home, ws);
+  co_await opened->run_websocket(ws);
+}
+
+}  // namespace chatd::engineio

@@ -1,0 +1,122 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engineio/packet.h"
+#include "net/http.h"
+#include "net/router.h"
+
+// An Engine.IO v4 server: HTTP long-polling, WebSocket, and the upgrade from one to the other, with
+// heartbeats. It knows nothing of Socket.IO, chat, users or storage: it moves messages (text or
+// binary) between a client and whoever handles `on_connection`. See README.md beside this file.
+namespace chatd::engineio {
+
+namespace asio = boost::asio;
+
+struct ServerOptions {
+  std::chrono::milliseconds ping_interval{25'000};
+  std::chrono::milliseconds ping_timeout{20'000};
+  std::size_t max_payload = 1'000'000;  // bytes of one POST payload or one WebSocket message
+  bool allow_polling = true;
+  bool allow_websocket = true;
+  // Bytes queued for one client beyond which it is cut (its transport closed; it will reconnect).
+  std::size_t max_buffered_bytes = 8UL << 20;
+};
+
+// One Engine.IO packet encoded once, shared read-only by every socket it is sent to, on any thread.
+struct Frame {
+  std::shared_ptr<const std::string> bytes;  // text: "<type digit><data>"; binary: the raw bytes
+  bool binary = false;
+
+  static Frame text(PacketType type, std::string_view data);
+  static Frame binary_message(std::string bytes);
+  std::size_t size() const { return bytes->size(); }
+};
+
+class Session;
+using WebSocketStream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+
+// A connected client, as the layer above sees it. Everything about a socket happens on its
+// executor (the network thread it lives on): call its functions there, and its handlers run there.
+class Socket {
+ public:
+  using MessageHandler = std::function<void(std::string data, bool binary)>;
+  using CloseHandler = std::function<void(std::string_view reason)>;
+
+  virtual ~Socket() = default;
+  virtual const std::string& id() const = 0;
+  // The request that opened the session: headers and query of the handshake.
+  virtual const net::HttpRequest& handshake() const = 0;
+  virtual const std::vector<std::pair<std::string, std::string>>& query() const = 0;
+  virtual asio::any_io_executor executor() const = 0;
+  virtual std::string_view transport() const = 0;  // "polling" or "websocket"
+  virtual bool is_open() const = 0;
+
+  virtual void on_message(MessageHandler handler) = 0;
+  virtual void on_close(CloseHandler handler) = 0;
+
+  // Queues a message packet. A socket whose queue passes max_buffered_bytes is cut.
+  virtual void send(Frame frame) = 0;
+  // Closes the session from the server side (reason "forced close").
+  virtual void close() = 0;
+};
+
+class Server {
+ public:
+  // `workers`: the executors of the network threads (sessions live on the one that opened them).
+  Server(ServerOptions options, std::vector<asio::any_io_executor> workers);
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  ~Server();
+
+  // Called on the new socket's executor for every session that opens.
+  void on_connection(std::function<void(std::shared_ptr<Socket>)> handler);
+
+  // Serves polling (GET/POST) and WebSocket upgrades at `path`, e.g. "/engine.io/".
+  void attach(net::Router& router, std::string_view path);
+
+  // Closes every session (server shutdown). Callable from any thread.
+  void close_all();
+
+  std::size_t session_count() const;
+  const ServerOptions& options() const { return options_; }
+
+ private:
+  friend class Session;
+  using WebSocketStream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+
+  asio::awaitable<net::HttpResponse> handle_polling(net::Request& request);
+  asio::awaitable<void> handle_upgrade(boost::beast::tcp_stream stream, net::HttpRequest request);
+  static asio::awaitable<void> websocket_session(
+      Server* server, asio::any_io_executor home,
+      boost::asio::ip::tcp::socket::protocol_type protocol,
+      boost::asio::ip::tcp::socket::native_handle_type fd, net::HttpRequest request,
+      net::Target target, std::shared_ptr<Session> session);
+  // Registers a new session (over `websocket`, or polling when null) and announces it.
+  std::shared_ptr<Session> create_session(net::HttpRequest handshake, net::Target target,
+                                          asio::any_io_executor executor,
+                                          std::shared_ptr<WebSocketStream> websocket);
+  std::shared_ptr<Session> find(const std::string& sid) const;
+  void forget(const std::string& sid);
+
+  ServerOptions options_;
+  std::vector<asio::any_io_executor> workers_;
+  std::function<void(std::shared_ptr<Socket>)> on_connection_;
+  mutable std::mutex mutex_;  // guards sessions_ only; never held while calling out
+  std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;
+};
+
+}  // namespace chatd::engineio
