@@ -10,20 +10,23 @@ PORT ?= 5000
 DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
   libsqlite3-dev libsodium-dev libjwt-dev libspdlog-dev libfmt-dev libcli11-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev nodejs wrk clang libclang-rt-14-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev wrk clang libclang-rt-14-dev
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
-FUZZ_TARGETS := utf8 token json_input
-FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := utf8 token json_input eio_payload sio_packet
+FUZZ_SECONDS ?= 15
 
-.PHONY: deps build build-asan build-fuzz run test test-unit test-e2e test-asan test-fuzz bench \
-  format clean
+.PHONY: deps build build-asan build-fuzz run test test-unit test-e2e test-asan \
+  test-fuzz bench format clean
 
-# Installs only what is missing, so a second run does not touch apt at all.
+# Installs only what is missing, so a second run does not touch apt at all. Node and npm are
+# taken from wherever they already are (a NodeSource nodejs ships its own npm).
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
 	  $(SUDO) apt-get update -qq && \
@@ -65,8 +68,14 @@ BUILD ?= build/release
 test-unit:
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
-test-e2e:
+test-e2e: tests/socketio/node_modules/.package-lock.json
 	CHATD_BIN=$(abspath $(BUILD))/chatd node --test --test-concurrency=1 tests/e2e/
+	cd tests/socketio && SIO_BIN=$(abspath $(BUILD))/sio-conformance \
+	  node --test --test-concurrency=1 .
+
+# The official Socket.IO client, at the versions the lockfile pins.
+tests/socketio/node_modules/.package-lock.json: tests/socketio/package-lock.json
+	cd tests/socketio && npm ci --no-audit --no-fund
 
 test-asan: build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

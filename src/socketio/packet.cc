@@ -4,6 +4,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <charconv>
+#include <cmath>
 
 namespace chatd::socketio {
 
@@ -62,6 +63,18 @@ bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
+// JSON numbers too large for a double parse as infinity, which has no JSON spelling (Boost.JSON
+// would write "Infinity"). JavaScript turns them into null on the way back out; so do we.
+void replace_non_finite(json::value& value) {
+  if (value.is_double()) {
+    if (!std::isfinite(value.get_double())) value = nullptr;
+  } else if (value.is_array()) {
+    for (auto& item : value.get_array()) replace_non_finite(item);
+  } else if (value.is_object()) {
+    for (auto& item : value.get_object()) replace_non_finite(item.value());
+  }
+}
+
 }  // namespace
 
 std::optional<Packet> decode(std::string_view text) {
@@ -96,6 +109,7 @@ std::optional<Packet> decode(std::string_view text) {
     json::error_code ec;
     auto value = json::parse(text, ec);
     if (ec) return std::nullopt;
+    replace_non_finite(value);
     packet.data = std::move(value);
   }
   if (!valid_payload(packet)) return std::nullopt;

@@ -51,6 +51,13 @@ TEST(SocketIoPacket, DecodesNamespacesAckIdsAndAttachments) {
   EXPECT_EQ(decode("1")->type, PacketType::disconnect);
 }
 
+TEST(SocketIoPacket, NumbersBeyondDoubleBecomeNullAsInJavaScript) {
+  auto p = decode("2[\"n\",1e999,[-1e999]]");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(json::serialize(*p->data), R"(["n",null,[null]])");
+  EXPECT_FALSE(decode("2[1e999]").has_value());  // a null event name is no event name
+}
+
 TEST(SocketIoPacket, RefusesInvalidPackets) {
   for (const char* bad : {"",
                           "7",
