@@ -14,8 +14,8 @@ DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config \
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
-FUZZ_TARGETS := utf8 token json_input eio_payload sio_packet
-FUZZ_SECONDS ?= 15
+FUZZ_TARGETS := utf8 token json_input eio_payload sio_packet ws_frame
+FUZZ_SECONDS ?= 12
 
 .PHONY: deps build build-asan build-fuzz run test test-unit test-e2e test-asan \
   test-fuzz bench format clean

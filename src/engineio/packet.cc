@@ -55,6 +55,24 @@ void append_to_payload(std::string& payload, const Packet& packet) {
   payload += packet.data;
 }
 
+Frame Frame::text(PacketType type, std::string_view data) {
+  return Frame{std::make_shared<const std::string>(encode_text(Packet{type, std::string(data)})),
+               false};
+}
+
+Frame Frame::binary_message(std::string bytes) {
+  return Frame{std::make_shared<const std::string>(std::move(bytes)), true};
+}
+
+void append_to_payload(std::string& payload, const Frame& frame) {
+  if (frame.binary) {
+    append_to_payload(payload, Packet{PacketType::message, *frame.bytes, true});
+    return;
+  }
+  if (!payload.empty()) payload += kRecordSeparator;
+  payload += *frame.bytes;  // already "<type><data>"
+}
+
 std::optional<Packet> decode_frame(std::string_view frame, bool binary) {
   if (binary) return Packet{PacketType::message, std::string(frame), true};
   return decode_text(frame);

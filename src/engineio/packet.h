@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,19 @@ struct Packet {
 };
 
 inline constexpr char kRecordSeparator = '\x1e';
+
+// One packet encoded once, shared read-only by every socket it is sent to, on any thread.
+struct Frame {
+  std::shared_ptr<const std::string> bytes;  // text: "<type digit><data>"; binary: the raw bytes
+  bool binary = false;
+
+  static Frame text(PacketType type, std::string_view data);
+  static Frame binary_message(std::string bytes);
+  std::size_t size() const { return bytes->size(); }
+};
+
+// Appends one frame, as it travels inside a polling payload.
+void append_to_payload(std::string& payload, const Frame& frame);
 
 // One packet as a WebSocket text frame (binary packets are sent as their raw bytes instead).
 std::string encode_text(const Packet& packet);

@@ -12,11 +12,11 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/field.hpp>
-#include <boost/beast/websocket/stream.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <deque>
 
+#include "engineio/websocket.h"
 #include "util/async.h"
 
 namespace chatd::engineio {
@@ -25,17 +25,7 @@ namespace beast = boost::beast;
 namespace http = net::http;
 namespace websocket = beast::websocket;
 using boost::asio::ip::tcp;
-using WebSocket = WebSocketStream;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
-
-Frame Frame::text(PacketType type, std::string_view data) {
-  return Frame{std::make_shared<const std::string>(encode_text(Packet{type, std::string(data)})),
-               false};
-}
-
-Frame Frame::binary_message(std::string bytes) {
-  return Frame{std::make_shared<const std::string>(std::move(bytes)), true};
-}
 
 namespace {
 
@@ -103,13 +93,14 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
 
   void send(Frame frame) override {
     if (!open_) return;
-    queued_bytes_ += frame.size();
-    queue_.push_back(std::move(frame));
-    if (queued_bytes_ > server_.options_.max_buffered_bytes) {
-      // A slow consumer: cut its transport; the client reconnects and resyncs.
-      end("send buffer full", /*notify_client=*/false);
+    if (websocket_) {
+      ws_->send(frame);
+      if (ws_->queued_bytes() > server_.options_.max_buffered_bytes) cut();
       return;
     }
+    queued_bytes_ += frame.size();
+    queue_.push_back(std::move(frame));
+    if (queued_bytes_ > server_.options_.max_buffered_bytes) return cut();
     flush();
   }
 
@@ -132,14 +123,7 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
   // Everything queued, as one polling payload.
   std::string take_queued_payload() {
     std::string payload;
-    for (const auto& frame : queue_) {
-      if (frame.binary) {
-        append_to_payload(payload, Packet{PacketType::message, *frame.bytes, true});
-      } else {
-        if (!payload.empty()) payload += kRecordSeparator;
-        payload += *frame.bytes;  // already "<type><data>"
-      }
-    }
+    for (const auto& frame : queue_) append_to_payload(payload, frame);
     queue_.clear();
     queued_bytes_ = 0;
     return payload;
@@ -190,19 +174,16 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
       if (websocket_ || probe_ || !open_) co_return;  // upgraded already, or upgrading elsewhere
       probe_ = ws;
     }
-    beast::flat_buffer buffer;
-    for (;;) {
-      auto [ec, n] = co_await ws->async_read(buffer, kAsTuple);
-      if (ec) break;
-      const bool binary = ws->got_binary();
-      auto packet = decode_frame(beast::buffers_to_string(buffer.data()), binary);
-      buffer.consume(buffer.size());
+    std::string message;
+    bool binary = false;
+    while (co_await ws->read(message, binary)) {
+      auto packet = decode_frame(message, binary);
       if (!packet) {
         end("parse error", /*notify_client=*/false);
         break;
       }
       if (ws != ws_) {
-        if (!co_await probe(ws, *packet)) break;
+        if (!probe(ws, *packet)) break;
         continue;
       }
       handle(std::move(*packet));
@@ -212,27 +193,31 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
       end("transport close", /*notify_client=*/false);
     } else if (ws == probe_) {
       probe_.reset();  // the upgrade failed; polling goes on
+      ws->abort();
     }
-    beast::error_code ignored;
-    beast::get_lowest_layer(*ws).socket().close(ignored);
   }
 
   // Ends the session once: timers stop, a waiting GET is answered, the transport closes, the
   // server forgets the session, and the layer above hears why.
-  void end(std::string_view reason, bool notify_client) {
+  void end(std::string_view reason, bool notify_client, bool cut = false) {
     if (!open_) return;
     open_ = false;
     ping_timer_.cancel();
     pong_deadline_.cancel();
     queue_.clear();
     queued_bytes_ = 0;
-    if (pending_get_) {
-      std::string payload;
-      append_to_payload(payload, Packet{notify_client ? PacketType::close : PacketType::noop, ""});
-      std::exchange(pending_get_, nullptr)(text_payload(std::move(payload)));
+    answer_pending_get(notify_client ? PacketType::close : PacketType::noop);
+    if (ws_) {
+      // A cut slow consumer just loses its connection; every other end is a proper goodbye
+      // (the closing handshake), with Engine.IO's close packet first when the server decided.
+      if (cut) {
+        ws_->abort();
+      } else {
+        if (notify_client) ws_->send(Frame::text(PacketType::close, ""));
+        ws_->close();
+      }
     }
-    if (ws_) close_websocket(ws_, notify_client);
-    if (probe_) close_websocket(probe_, false);
+    if (probe_) probe_->abort();
     server_.forget(id_);
     if (auto handler = std::exchange(on_close_, nullptr)) handler(reason);
     on_message_ = nullptr;
@@ -259,32 +244,32 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
 
   // The upgrade handshake on the candidate WebSocket: "2probe" -> "3probe" (and the waiting GET
   // gets a noop so the client's polling loop pauses), then "5" makes it the transport.
-  asio::awaitable<bool> probe(std::shared_ptr<WebSocket> ws, const Packet& packet) {
+  bool probe(const std::shared_ptr<WebSocket>& ws, const Packet& packet) {
     if (packet.type == PacketType::ping && packet.data == "probe") {
-      const auto pong = encode_text(Packet{PacketType::pong, "probe"});
-      ws->text(true);
-      auto [ec, n] = co_await ws->async_write(asio::buffer(pong), kAsTuple);
-      if (ec) co_return false;
-      if (pending_get_) {
-        std::string payload;
-        append_to_payload(payload, Packet{PacketType::noop, ""});
-        std::exchange(pending_get_, nullptr)(text_payload(std::move(payload)));
-      }
-      co_return true;
+      ws->send(Frame::text(PacketType::pong, "probe"));
+      answer_pending_get(PacketType::noop);
+      return true;
     }
     if (packet.type == PacketType::upgrade && open_) {
       websocket_ = true;
       ws_ = std::move(probe_);
-      if (pending_get_) {
-        std::string payload;
-        append_to_payload(payload, Packet{PacketType::noop, ""});
-        std::exchange(pending_get_, nullptr)(text_payload(std::move(payload)));
-      }
+      answer_pending_get(PacketType::noop);
       flush();
-      co_return true;
+      return true;
     }
-    co_return false;  // anything else before the upgrade is a protocol error
+    return false;  // anything else before the upgrade is a protocol error
   }
+
+  void answer_pending_get(PacketType type) {
+    if (!pending_get_) return;
+    std::string payload;
+    append_to_payload(payload, Packet{type, ""});
+    std::exchange(pending_get_, nullptr)(text_payload(std::move(payload)));
+  }
+
+  // A slow consumer: its transport is closed (not a protocol goodbye), so the client reconnects
+  // by itself and resyncs.
+  void cut() { end("send buffer full", /*notify_client=*/false, /*cut=*/true); }
 
   void schedule_ping() {
     if (!open_) return;
@@ -307,45 +292,12 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
   void flush() {
     if (queue_.empty() || !open_) return;
     if (websocket_) {
-      if (!writing_) asio::co_spawn(executor_, write_loop(shared_from_this()), asio::detached);
+      for (const auto& frame : queue_) ws_->send(frame);
+      queue_.clear();
+      queued_bytes_ = 0;
       return;
     }
     if (pending_get_) std::exchange(pending_get_, nullptr)(text_payload(take_queued_payload()));
-  }
-
-  // One write in flight per WebSocket; whatever queues meanwhile goes out after it.
-  static asio::awaitable<void> write_loop(std::shared_ptr<Session> self) {
-    self->writing_ = true;
-    while (self->open_ && !self->queue_.empty()) {
-      auto ws = self->ws_;
-      Frame frame = self->queue_.front();
-      ws->binary(frame.binary);
-      auto [ec, n] = co_await ws->async_write(asio::buffer(*frame.bytes), kAsTuple);
-      if (!self->queue_.empty()) {
-        self->queued_bytes_ -= self->queue_.front().size();
-        self->queue_.pop_front();
-      }
-      if (ec) {
-        self->end("transport error", /*notify_client=*/false);
-        break;
-      }
-    }
-    self->writing_ = false;
-  }
-
-  static void close_websocket(const std::shared_ptr<WebSocket>& ws, bool send_close_packet) {
-    if (send_close_packet && ws->is_open()) {
-      // Best effort: "1" then close; the client treats either as the end of the session.
-      auto bytes = std::make_shared<std::string>(encode_text(Packet{PacketType::close, ""}));
-      ws->text(true);
-      ws->async_write(asio::buffer(*bytes), [ws, bytes](const beast::error_code&, std::size_t) {
-        beast::error_code ignored;
-        beast::get_lowest_layer(*ws).socket().close(ignored);
-      });
-      return;
-    }
-    beast::error_code ignored;
-    beast::get_lowest_layer(*ws).socket().close(ignored);
   }
 
   Server& server_;
@@ -355,7 +307,6 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
   asio::any_io_executor executor_;
   bool websocket_;  // the current transport
   bool open_ = true;
-  bool writing_ = false;
   std::deque<Frame> queue_;
   std::size_t queued_bytes_ = 0;
   std::function<void(net::HttpResponse)> pending_get_;
@@ -510,12 +461,9 @@ asio::awaitable<void> Server::websocket_session(Server* server, asio::any_io_exe
                                                 tcp::socket::native_handle_type fd,
                                                 net::HttpRequest request, net::Target target,
                                                 std::shared_ptr<Session> session) {
-  auto ws = std::make_shared<WebSocket>(tcp::socket(home, protocol, fd));
-  ws->set_option(websocket::stream_base::timeout{std::chrono::seconds(20),
-                                                 websocket::stream_base::none(), false});
-  ws->read_message_max(server->options_.max_payload);
-  auto [ec] = co_await ws->async_accept(request, kAsTuple);
-  if (ec) co_return;
+  auto ws = std::make_shared<WebSocket>(beast::tcp_stream(tcp::socket(home, protocol, fd)),
+                                        server->options_.max_payload);
+  if (!co_await ws->accept(request)) co_return;
   if (session) {
     co_await session->run_websocket(ws);
     co_return;

@@ -4,7 +4,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/websocket/stream.hpp>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -36,18 +35,8 @@ struct ServerOptions {
   std::size_t max_buffered_bytes = 8UL << 20;
 };
 
-// One Engine.IO packet encoded once, shared read-only by every socket it is sent to, on any thread.
-struct Frame {
-  std::shared_ptr<const std::string> bytes;  // text: "<type digit><data>"; binary: the raw bytes
-  bool binary = false;
-
-  static Frame text(PacketType type, std::string_view data);
-  static Frame binary_message(std::string bytes);
-  std::size_t size() const { return bytes->size(); }
-};
-
 class Session;
-using WebSocketStream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+class WebSocket;
 
 // A connected client, as the layer above sees it. Everything about a socket happens on its
 // executor (the network thread it lives on): call its functions there, and its handlers run there.
@@ -96,7 +85,6 @@ class Server {
 
  private:
   friend class Session;
-  using WebSocketStream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
 
   asio::awaitable<net::HttpResponse> handle_polling(net::Request& request);
   asio::awaitable<void> handle_upgrade(boost::beast::tcp_stream stream, net::HttpRequest request);
@@ -108,7 +96,7 @@ class Server {
   // Registers a new session (over `websocket`, or polling when null) and announces it.
   std::shared_ptr<Session> create_session(net::HttpRequest handshake, net::Target target,
                                           asio::any_io_executor executor,
-                                          std::shared_ptr<WebSocketStream> websocket);
+                                          std::shared_ptr<WebSocket> websocket);
   std::shared_ptr<Session> find(const std::string& sid) const;
   void forget(const std::string& sid);
 

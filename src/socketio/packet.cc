@@ -1,14 +1,14 @@
 #include "socketio/packet.h"
 
 #include <array>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <charconv>
-#include <cmath>
+
+#include "util/json.h"
 
 namespace chatd::socketio {
 
-namespace json = boost::json;
+namespace json = boost::json;  // chatd::json::parse is named in full
 
 bool is_reserved_event(std::string_view name) {
   static constexpr std::array<std::string_view, 6> kReserved = {
@@ -63,16 +63,27 @@ bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
-// JSON numbers too large for a double parse as infinity, which has no JSON spelling (Boost.JSON
-// would write "Infinity"). JavaScript turns them into null on the way back out; so do we.
-void replace_non_finite(json::value& value) {
-  if (value.is_double()) {
-    if (!std::isfinite(value.get_double())) value = nullptr;
-  } else if (value.is_array()) {
-    for (auto& item : value.get_array()) replace_non_finite(item);
-  } else if (value.is_object()) {
-    for (auto& item : value.get_object()) replace_non_finite(item.value());
+// True when every {"_placeholder":true,...} names an attachment that exists: the reference parser
+// throws on any other, and relaying one would break every client that receives it.
+bool placeholders_valid(const json::value& value, std::size_t attachments) {
+  if (value.is_array()) {
+    for (const auto& item : value.get_array()) {
+      if (!placeholders_valid(item, attachments)) return false;
+    }
+    return true;
   }
+  if (!value.is_object()) return true;
+  const auto& object = value.get_object();
+  const auto* marker = object.if_contains("_placeholder");
+  if (marker && marker->is_bool() && marker->get_bool()) {
+    const auto* num = object.if_contains("num");
+    return num && num->is_int64() && num->get_int64() >= 0 &&
+           static_cast<std::uint64_t>(num->get_int64()) < attachments;
+  }
+  for (const auto& item : object) {
+    if (!placeholders_valid(item.value(), attachments)) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -106,13 +117,14 @@ std::optional<Packet> decode(std::string_view text) {
     text.remove_prefix(digits);
   }
   if (!text.empty()) {
-    json::error_code ec;
-    auto value = json::parse(text, ec);
-    if (ec) return std::nullopt;
-    replace_non_finite(value);
-    packet.data = std::move(value);
+    auto value = chatd::json::parse(text);  // exact doubles, as JavaScript reads them
+    if (!value) return std::nullopt;
+    packet.data = std::move(*value);
   }
   if (!valid_payload(packet)) return std::nullopt;
+  if (packet.attachments > 0 && !placeholders_valid(*packet.data, packet.attachments)) {
+    return std::nullopt;
+  }
   return packet;
 }
 

@@ -129,8 +129,8 @@ class Store {
   // `max_members` bounds the group's size (`invalid_input` above it).
   virtual asio::awaitable<Result<Chat>> add_member(std::string chat_id, std::string user_id,
                                                    int max_members) = 0;
-  // Removing a non-member is a no-op; an unknown user is `not_found`. When the last owner/admin leaves, the longest-standing
-  // remaining member becomes admin.
+  // Removing a non-member is a no-op; an unknown user is `not_found`. When the last owner/admin
+  // leaves, the longest-standing remaining member becomes admin.
   virtual asio::awaitable<Result<Chat>> remove_member(std::string chat_id, std::string user_id) = 0;
   virtual asio::awaitable<Result<Chat>> set_role(std::string chat_id, std::string user_id,
                                                  Role role) = 0;

@@ -1,0 +1,208 @@
+#include "engineio/websocket.h"
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/write.hpp>
+#include <vector>
+
+#include "util/text.h"
+
+namespace chatd::engineio {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// At most this many frames leave in one gathered write.
+constexpr std::size_t kMaxFramesPerWrite = 64;
+
+std::shared_ptr<const std::string> close_payload(std::uint16_t code) {
+  return std::make_shared<const std::string>(
+      std::string{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)});
+}
+
+}  // namespace
+
+WebSocket::WebSocket(beast::tcp_stream stream, std::size_t max_message)
+    : stream_(std::move(stream)), max_message_(max_message) {
+  // Liveness is the Engine.IO heartbeat's job; a client that stops reading is cut by the
+  // outbound byte limit.
+  stream_.expires_never();
+}
+
+asio::awaitable<bool> WebSocket::accept(const net::HttpRequest& request) {
+  const auto key = request[http::field::sec_websocket_key];
+  if (request[http::field::sec_websocket_version] != "13" || key.empty()) {
+    http::response<http::string_body> refusal(http::status::bad_request, 11);
+    refusal.set(http::field::sec_websocket_version, "13");
+    refusal.body() = "Unsupported WebSocket handshake";
+    refusal.prepare_payload();
+    refusal.keep_alive(false);
+    co_await http::async_write(stream_, refusal, kAsTuple);
+    abort();
+    co_return false;
+  }
+  http::response<http::empty_body> upgrade(http::status::switching_protocols, 11);
+  upgrade.set(http::field::upgrade, "websocket");
+  upgrade.set(http::field::connection, "Upgrade");
+  upgrade.set(http::field::sec_websocket_accept,
+              ws::accept_key(std::string_view(key.data(), key.size())));
+  auto [ec, n] = co_await http::async_write(stream_, upgrade, kAsTuple);
+  if (ec) {
+    abort();
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> WebSocket::read(std::string& message, bool& binary) {
+  std::string assembling;
+  bool in_message = false;
+  bool message_binary = false;
+  for (;;) {
+    ws::FrameHeader header;
+    for (;;) {
+      const auto data = buffer_.data();
+      const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
+      const auto parsed = ws::parse_header(bytes, header);
+      if (parsed == ws::Parse::invalid || (parsed == ws::Parse::ok && !header.masked)) {
+        fail(1002);
+        co_return false;
+      }
+      if (parsed == ws::Parse::ok) {
+        if (header.length + assembling.size() > max_message_) {
+          fail(1009);
+          co_return false;
+        }
+        if (bytes.size() >= header.size + header.length) break;
+      }
+      const std::size_t want =
+          parsed == ws::Parse::ok ? header.size + header.length - bytes.size() : 14;
+      auto [ec, n] = co_await stream_.async_read_some(
+          buffer_.prepare(std::max<std::size_t>(want, 16384)), kAsTuple);
+      if (ec) {
+        abort();
+        co_return false;
+      }
+      buffer_.commit(n);
+    }
+    const auto* raw = static_cast<const char*>(buffer_.data().data()) + header.size;
+    std::string payload(raw, static_cast<std::size_t>(header.length));
+    for (std::size_t i = 0; i < payload.size(); ++i)
+      payload[i] ^= static_cast<char>(header.mask[i & 3]);
+    buffer_.consume(header.size + static_cast<std::size_t>(header.length));
+
+    switch (header.opcode) {
+      case ws::Opcode::ping:
+        enqueue(ws::Opcode::pong, std::make_shared<const std::string>(std::move(payload)));
+        continue;
+      case ws::Opcode::pong:
+        continue;
+      case ws::Opcode::close: {
+        // Echo the peer's status code (if it sent a valid one), then hang up.
+        std::uint16_t code = 1000;
+        if (payload.size() >= 2) {
+          code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(payload[0]) << 8) |
+                                            static_cast<std::uint8_t>(payload[1]));
+        }
+        close(code >= 1000 && code < 5000 ? code : 1002);
+        co_return false;
+      }
+      case ws::Opcode::text:
+      case ws::Opcode::binary:
+        if (in_message) {
+          fail(1002);
+          co_return false;
+        }
+        in_message = true;
+        message_binary = header.opcode == ws::Opcode::binary;
+        assembling = std::move(payload);
+        break;
+      default:  // continuation
+        if (!in_message) {
+          fail(1002);
+          co_return false;
+        }
+        assembling += payload;
+        break;
+    }
+    if (!header.fin) continue;
+    if (!message_binary && !text::is_valid_utf8(assembling)) {
+      fail(1007);
+      co_return false;
+    }
+    message = std::move(assembling);
+    binary = message_binary;
+    co_return true;
+  }
+}
+
+void WebSocket::send(const Frame& frame) {
+  if (!open_ || closing_) return;
+  enqueue(frame.binary ? ws::Opcode::binary : ws::Opcode::text, frame.bytes);
+}
+
+void WebSocket::close(std::uint16_t code) {
+  if (!open_ || closing_) return;
+  enqueue(ws::Opcode::close, close_payload(code));
+  closing_ = true;
+}
+
+void WebSocket::abort() {
+  open_ = false;
+  beast::error_code ignored;
+  stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  stream_.socket().close(ignored);
+}
+
+void WebSocket::fail(std::uint16_t code) {
+  close(code);
+}
+
+void WebSocket::enqueue(std::uint8_t opcode, std::shared_ptr<const std::string> payload) {
+  queued_bytes_ += payload->size();
+  queue_.push_back(Outgoing{opcode, std::move(payload)});
+  if (!writing_) {
+    writing_ = true;
+    asio::co_spawn(stream_.get_executor(), write_loop(shared_from_this()), asio::detached);
+  }
+}
+
+asio::awaitable<void> WebSocket::write_loop(std::shared_ptr<WebSocket> self) {
+  std::array<std::array<std::uint8_t, 10>, kMaxFramesPerWrite> headers{};
+  std::vector<asio::const_buffer> buffers;
+  buffers.reserve(2 * kMaxFramesPerWrite);
+  while (self->open_ && !self->queue_.empty()) {
+    buffers.clear();
+    std::size_t count = 0;
+    bool closes = false;
+    for (; count < self->queue_.size() && count < kMaxFramesPerWrite && !closes; ++count) {
+      const auto& out = self->queue_[count];
+      const auto n = ws::write_header(out.opcode, out.payload->size(), headers[count].data());
+      buffers.emplace_back(headers[count].data(), n);
+      buffers.emplace_back(out.payload->data(), out.payload->size());
+      closes = out.opcode == ws::Opcode::close;
+    }
+    auto [ec, n] = co_await asio::async_write(self->stream_, buffers, kAsTuple);
+    for (std::size_t i = 0; i < count && !self->queue_.empty(); ++i) {
+      self->queued_bytes_ -= self->queue_.front().payload->size();
+      self->queue_.pop_front();
+    }
+    if (ec || closes) {
+      self->abort();
+      break;
+    }
+  }
+  self->writing_ = false;
+}
+
+}  // namespace chatd::engineio
