@@ -131,7 +131,16 @@ void HttpServer::stop() {
 }
 
 asio::awaitable<void> HttpServer::drain_and_stop() {
+  // The stop hooks posted work to every thread (closing upgraded connections, whose goodbyes end
+  // reference cycles between their parts); a round trip to each thread lets that work run first.
+  for (auto& worker : workers_) {
+    auto nothing = [] { return 0; };
+    co_await run_on(worker->io.get_executor(), std::move(nothing));
+  }
   asio::steady_timer timer(co_await asio::this_coro::executor);
+  // One tick for the goodbyes those closes queued to leave.
+  timer.expires_after(std::chrono::milliseconds(20));
+  co_await timer.async_wait(kAsTuple);
   const auto deadline = std::chrono::steady_clock::now() + options_.limits.shutdown_grace;
   while (open_connections_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(20));
