@@ -136,8 +136,14 @@ std::optional<std::string> repair_surrogates(std::string_view text) {
   return out;
 }
 
+// JavaScript's JSON.parse has no nesting limit; this one stops at a depth no real payload reaches
+// (Boost.JSON's default of 32 refused ordinary data).
+constexpr std::size_t kMaxDepth = 1000;
+
 std::optional<bj::value> parse_exact(std::string_view text) {
-  bj::basic_parser<Handler> parser(bj::parse_options{});
+  bj::parse_options options;
+  options.max_depth = kMaxDepth;
+  bj::basic_parser<Handler> parser(options);
   parser.handler().stack.reset();
   bj::error_code ec;
   const auto used = parser.write_some(false, text.data(), text.size(), ec);

@@ -12,7 +12,8 @@ namespace chatd::json {
 //  - numbers beyond a double become null (as JSON.stringify(JSON.parse("1e999")) does), because
 //    Boost.JSON would write infinity as "Infinity", which is not JSON;
 //  - a lone UTF-16 surrogate escape ("\ud800"), which Boost.JSON refuses but JavaScript accepts,
-//    is read as U+FFFD.
+//    is read as U+FFFD;
+//  - nesting may go 1000 deep (Boost.JSON's default stops at 32).
 // Invalid UTF-8 is refused. nullopt for anything that is not one JSON document.
 std::optional<boost::json::value> parse(std::string_view text);
 

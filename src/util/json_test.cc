@@ -33,6 +33,11 @@ TEST(Json, LoneSurrogatesBecomeReplacementCharacters) {
             "b\",\"\xf0\x9f\x98\x80\",\"\\\\ud800\"]");
 }
 
+TEST(Json, AcceptsDeepNesting) {
+  const std::string deep = std::string(200, '[') + "1" + std::string(200, ']');
+  EXPECT_EQ(round_trip(deep), deep);
+}
+
 TEST(Json, RefusesWhatIsNotOneDocument) {
   for (const char* bad : {"", "[", "[1,]", "{} {}", "nul", "\"\xff\"", "[1] x"}) {
     EXPECT_FALSE(parse(bad).has_value()) << bad;
