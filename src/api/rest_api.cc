@@ -277,11 +277,8 @@ RestApi::Response RestApi::history(Request& request) {
   std::string chat_id(request.param("chatId"));
   auto history = co_await chats_.history(std::move(*me), std::move(chat_id), page);
   if (!history) co_return error(history.error());
-  const auto chat = wire::chat_of_message(history->chat);
-  json::array list;
-  list.reserve(history->messages.size());
-  for (const auto& m : history->messages) list.push_back(wire::message(m, chat));
-  co_return ok(list);
+  co_return net::json_response(http::status::ok,
+                               wire::message_page(history->messages, history->chat));
 }
 
 RestApi::Response RestApi::message_status(Request& request) {

@@ -1,5 +1,7 @@
 #include "api/wire.h"
 
+#include <boost/json/serialize.hpp>
+
 #include "util/clock.h"
 
 namespace chatd::api::wire {
@@ -50,7 +52,10 @@ json::object chat(const chat::ChatView& view) {
   return object;
 }
 
-json::object message(const chat::MessageView& view, const json::object& chat) {
+namespace {
+
+// A message without its "chat", which callers add (as an object or as spliced text).
+json::object message_fields(const chat::MessageView& view) {
   const auto& m = view.message;
   json::array read_by;
   read_by.reserve(view.read_by.size());
@@ -59,12 +64,35 @@ json::object message(const chat::MessageView& view, const json::object& chat) {
   if (m.client_msg_id) object["clientMsgId"] = *m.client_msg_id;
   object["sender"] = sender(view.sender);
   object["content"] = m.content;
-  object["chat"] = chat;
   object["readBy"] = std::move(read_by);
   const auto created = clock::iso8601(m.created_at);
   object["createdAt"] = created;
   object["updatedAt"] = created;
   return object;
+}
+
+}  // namespace
+
+json::object message(const chat::MessageView& view, const json::object& chat) {
+  auto object = message_fields(view);
+  object["chat"] = chat;
+  return object;
+}
+
+std::string message_page(const std::vector<chat::MessageView>& messages,
+                         const chat::ChatView& chat) {
+  const std::string chat_text = json::serialize(chat_of_message(chat));
+  std::string page = "[";
+  for (const auto& view : messages) {
+    if (page.size() > 1) page += ',';
+    page += json::serialize(message_fields(view));
+    page.pop_back();  // the closing '}' comes after the chat
+    page += ",\"chat\":";
+    page += chat_text;
+    page += '}';
+  }
+  page += ']';
+  return page;
 }
 
 json::object message_status(const chat::MessageStatus& status) {

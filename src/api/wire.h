@@ -1,6 +1,8 @@
 #pragma once
 
 #include <boost/json/value.hpp>
+#include <string>
+#include <vector>
 
 #include "chat/views.h"
 
@@ -19,6 +21,10 @@ boost::json::object chat(const chat::ChatView& chat);
 // {_id, seq, clientMsgId?, sender, content, chat, readBy, createdAt, updatedAt}; `chat` is the
 // chat object embedded in it (built once per response, shared by a page of messages).
 boost::json::object message(const chat::MessageView& message, const boost::json::object& chat);
+// A page of history as a JSON array (text). Every message embeds the same chat: it is serialized
+// once and spliced into each message rather than deep-copied into fifty JSON objects.
+std::string message_page(const std::vector<chat::MessageView>& messages,
+                         const chat::ChatView& chat);
 // The chat as embedded in a message: chat() without latestMessage.
 boost::json::object chat_of_message(const chat::ChatView& chat);
 // {messageId, chatId, seq, status, members: [{userId, deliveredSeq, readSeq, delivered, read}]}.

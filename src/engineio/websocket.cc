@@ -22,6 +22,9 @@ constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
+// A read buffer above this is released once it is empty.
+constexpr std::size_t kIdleBufferBytes = 4096;
+
 // At most this many frames leave in one gathered write.
 constexpr std::size_t kMaxFramesPerWrite = 64;
 
@@ -85,10 +88,11 @@ asio::awaitable<bool> WebSocket::read(std::string& message, bool& binary) {
         }
         if (bytes.size() >= header.size + header.length) break;
       }
+      // Small reads for small messages: an idle connection keeps no large buffer (see below).
       const std::size_t want =
           parsed == ws::Parse::ok ? header.size + header.length - bytes.size() : 14;
       auto [ec, n] = co_await stream_.async_read_some(
-          buffer_.prepare(std::max<std::size_t>(want, 16384)), kAsTuple);
+          buffer_.prepare(std::clamp<std::size_t>(want, 512, 65536)), kAsTuple);
       if (ec) {
         abort();
         co_return false;
@@ -100,6 +104,8 @@ asio::awaitable<bool> WebSocket::read(std::string& message, bool& binary) {
     for (std::size_t i = 0; i < payload.size(); ++i)
       payload[i] ^= static_cast<char>(header.mask[i & 3]);
     buffer_.consume(header.size + static_cast<std::size_t>(header.length));
+    // Most connections sit idle between small messages: give back a buffer a large message grew.
+    if (buffer_.size() == 0 && buffer_.capacity() > kIdleBufferBytes) buffer_.shrink_to_fit();
 
     switch (header.opcode) {
       case ws::Opcode::ping:
