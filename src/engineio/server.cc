@@ -14,7 +14,6 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-#include <deque>
 
 #include "engineio/websocket.h"
 #include "util/async.h"
@@ -307,7 +306,7 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
   asio::any_io_executor executor_;
   bool websocket_;  // the current transport
   bool open_ = true;
-  std::deque<Frame> queue_;
+  std::vector<Frame> queue_;  // polling only (a WebSocket has its own); no deque: see websocket.h
   std::size_t queued_bytes_ = 0;
   std::function<void(net::HttpResponse)> pending_get_;
   std::shared_ptr<WebSocket> ws_;     // the WebSocket transport, once there is one
@@ -461,15 +460,12 @@ asio::awaitable<void> Server::websocket_session(Server* server, asio::any_io_exe
                                                 tcp::socket::native_handle_type fd,
                                                 net::HttpRequest request, net::Target target,
                                                 std::shared_ptr<Session> session) {
-  auto ws = std::make_shared<WebSocket>(beast::tcp_stream(tcp::socket(home, protocol, fd)),
-                                        server->options_.max_payload);
+  auto ws =
+      std::make_shared<WebSocket>(tcp::socket(home, protocol, fd), server->options_.max_payload);
   if (!co_await ws->accept(request)) co_return;
-  if (session) {
-    co_await session->run_websocket(ws);
-    co_return;
-  }
-  auto opened = server->create_session(std::move(request), std::move(target), home, ws);
-  co_await opened->run_websocket(ws);
+  if (!session) session = server->create_session(std::move(request), std::move(target), home, ws);
+  // Its own coroutine, so this frame (and the request in it) is freed now, not at the end.
+  asio::co_spawn(home, session->run_websocket(ws), asio::detached);
 }
 
 }  // namespace chatd::engineio

@@ -35,12 +35,10 @@ std::shared_ptr<const std::string> close_payload(std::uint16_t code) {
 
 }  // namespace
 
-WebSocket::WebSocket(beast::tcp_stream stream, std::size_t max_message)
-    : stream_(std::move(stream)), max_message_(max_message) {
-  // Liveness is the Engine.IO heartbeat's job; a client that stops reading is cut by the
-  // outbound byte limit.
-  stream_.expires_never();
-}
+// Liveness is the Engine.IO heartbeat's job; a client that stops reading is cut by the outbound
+// byte limit: the socket needs no timeouts of its own.
+WebSocket::WebSocket(asio::ip::tcp::socket socket, std::size_t max_message)
+    : socket_(std::move(socket)), max_message_(max_message) {}
 
 asio::awaitable<bool> WebSocket::accept(const net::HttpRequest& request) {
   const auto key = request[http::field::sec_websocket_key];
@@ -50,7 +48,7 @@ asio::awaitable<bool> WebSocket::accept(const net::HttpRequest& request) {
     refusal.body() = "Unsupported WebSocket handshake";
     refusal.prepare_payload();
     refusal.keep_alive(false);
-    co_await http::async_write(stream_, refusal, kAsTuple);
+    co_await http::async_write(socket_, refusal, kAsTuple);
     abort();
     co_return false;
   }
@@ -59,7 +57,7 @@ asio::awaitable<bool> WebSocket::accept(const net::HttpRequest& request) {
   upgrade.set(http::field::connection, "Upgrade");
   upgrade.set(http::field::sec_websocket_accept,
               ws::accept_key(std::string_view(key.data(), key.size())));
-  auto [ec, n] = co_await http::async_write(stream_, upgrade, kAsTuple);
+  auto [ec, n] = co_await http::async_write(socket_, upgrade, kAsTuple);
   if (ec) {
     abort();
     co_return false;
@@ -91,8 +89,8 @@ asio::awaitable<bool> WebSocket::read(std::string& message, bool& binary) {
       // Small reads for small messages: an idle connection keeps no large buffer (see below).
       const std::size_t want =
           parsed == ws::Parse::ok ? header.size + header.length - bytes.size() : 14;
-      auto [ec, n] = co_await stream_.async_read_some(
-          buffer_.prepare(std::clamp<std::size_t>(want, 512, 65536)), kAsTuple);
+      auto [ec, n] = co_await socket_.async_read_some(
+          buffer_.prepare(std::clamp<std::size_t>(want, 256, 65536)), kAsTuple);
       if (ec) {
         abort();
         co_return false;
@@ -166,8 +164,8 @@ void WebSocket::close(std::uint16_t code) {
 void WebSocket::abort() {
   open_ = false;
   beast::error_code ignored;
-  stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  stream_.socket().close(ignored);
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
 }
 
 void WebSocket::fail(std::uint16_t code) {
@@ -179,7 +177,7 @@ void WebSocket::enqueue(std::uint8_t opcode, std::shared_ptr<const std::string> 
   queue_.push_back(Outgoing{opcode, std::move(payload)});
   if (!writing_) {
     writing_ = true;
-    asio::co_spawn(stream_.get_executor(), write_loop(shared_from_this()), asio::detached);
+    asio::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), asio::detached);
   }
 }
 
@@ -198,11 +196,10 @@ asio::awaitable<void> WebSocket::write_loop(std::shared_ptr<WebSocket> self) {
       buffers.emplace_back(out.payload->data(), out.payload->size());
       closes = out.opcode == ws::Opcode::close;
     }
-    auto [ec, n] = co_await asio::async_write(self->stream_, buffers, kAsTuple);
-    for (std::size_t i = 0; i < count && !self->queue_.empty(); ++i) {
-      self->queued_bytes_ -= self->queue_.front().payload->size();
-      self->queue_.pop_front();
-    }
+    auto [ec, n] = co_await asio::async_write(self->socket_, buffers, kAsTuple);
+    const auto sent = std::min(count, self->queue_.size());  // abort() may have emptied it
+    for (std::size_t i = 0; i < sent; ++i) self->queued_bytes_ -= self->queue_[i].payload->size();
+    self->queue_.erase(self->queue_.begin(), self->queue_.begin() + static_cast<long>(sent));
     if (ec || closes) {
       self->abort();
       break;

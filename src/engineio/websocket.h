@@ -2,14 +2,14 @@
 
 #include <array>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engineio/packet.h"
 #include "engineio/ws_frame.h"
@@ -22,7 +22,7 @@ namespace chatd::engineio {
 
 class WebSocket : public std::enable_shared_from_this<WebSocket> {
  public:
-  WebSocket(boost::beast::tcp_stream stream, std::size_t max_message);
+  WebSocket(boost::asio::ip::tcp::socket socket, std::size_t max_message);
 
   // Answers an upgrade request with 101; refuses a malformed one with 400 and returns false.
   boost::asio::awaitable<bool> accept(const net::HttpRequest& request);
@@ -51,10 +51,13 @@ class WebSocket : public std::enable_shared_from_this<WebSocket> {
   static boost::asio::awaitable<void> write_loop(std::shared_ptr<WebSocket> self);
   void fail(std::uint16_t code);
 
-  boost::beast::tcp_stream stream_;
+  // A plain socket, not a beast::tcp_stream: timeouts are the heartbeat's job, and the stream's
+  // timer state cost about 500 bytes per idle connection.
+  boost::asio::ip::tcp::socket socket_;
   std::size_t max_message_;
   boost::beast::flat_buffer buffer_;
-  std::deque<Outgoing> queue_;
+  // A vector, not a deque: an empty std::deque allocates over 500 bytes, on every idle connection.
+  std::vector<Outgoing> queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool open_ = true;
