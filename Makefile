@@ -18,7 +18,7 @@ FUZZ_TARGETS := utf8 token json_input eio_payload sio_packet ws_frame
 FUZZ_SECONDS ?= 12
 
 .PHONY: deps build build-asan build-fuzz run test test-unit test-e2e test-asan \
-  test-fuzz bench format clean
+  test-fuzz bench bench-sio format clean
 
 # Installs only what is missing, so a second run does not touch apt at all. Node and npm are
 # taken from wherever they already are (a NodeSource nodejs ships its own npm).
@@ -95,6 +95,10 @@ test-fuzz: build-fuzz
 
 bench: build
 	./bench/rest_bench.sh
+
+# Socket.IO fan-out and idle memory, chatd's library against the reference Node server.
+bench-sio: build
+	./bench/sio/sio_bench.sh
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -131,7 +131,8 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
   // ---- Polling (called on this session's executor) ----
 
   // A GET: answered now if anything is queued, else when something is.
-  void poll(std::function<void(net::HttpResponse)> reply) {
+  // `waiter` identifies this GET, for abandon_poll().
+  void poll(std::function<void(net::HttpResponse)> reply, std::shared_ptr<const void> waiter) {
     if (!open_ || websocket_) {
       reply(protocol_error(3, "Bad request"));
       return;
@@ -143,7 +144,13 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
       return;
     }
     pending_get_ = std::move(reply);
+    pending_waiter_ = std::move(waiter);
     flush();
+  }
+
+  // The client of a waiting GET hung up: the reference server ends the session then.
+  void abandon_poll(const std::shared_ptr<const void>& waiter) {
+    if (pending_get_ && pending_waiter_ == waiter) end("transport close", /*notify_client=*/false);
   }
 
   net::HttpResponse receive_payload(const std::string& body) {
@@ -309,6 +316,7 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
   std::vector<Frame> queue_;  // polling only (a WebSocket has its own); no deque: see websocket.h
   std::size_t queued_bytes_ = 0;
   std::function<void(net::HttpResponse)> pending_get_;
+  std::shared_ptr<const void> pending_waiter_;
   std::shared_ptr<WebSocket> ws_;     // the WebSocket transport, once there is one
   std::shared_ptr<WebSocket> probe_;  // a WebSocket in the middle of the upgrade
   asio::steady_timer ping_timer_;
@@ -407,9 +415,16 @@ asio::awaitable<net::HttpResponse> Server::handle_polling(net::Request& request)
   auto session = find(sid);
   if (!session) co_return protocol_error(1, "Session ID unknown");
   if (request.message.method() == http::verb::get) {
-    auto wait = [session](std::function<void(net::HttpResponse)> reply) {
-      asio::post(session->executor(),
-                 [session, reply = std::move(reply)]() mutable { session->poll(reply); });
+    auto waiter = std::make_shared<const int>(0);
+    request.on_client_gone([session, weak = std::weak_ptr<const void>(waiter)] {
+      asio::post(session->executor(), [session, weak] {
+        if (auto w = weak.lock()) session->abandon_poll(w);
+      });
+    });
+    auto wait = [session, waiter](std::function<void(net::HttpResponse)> reply) {
+      asio::post(session->executor(), [session, waiter, reply = std::move(reply)]() mutable {
+        session->poll(reply, waiter);
+      });
     };
     co_return co_await async_callback<net::HttpResponse>(std::move(wait));
   }

@@ -9,6 +9,7 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cstring>
 #include <vector>
 
 #include "util/text.h"
@@ -21,9 +22,6 @@ namespace http = beast::http;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
-
-// A read buffer above this is released once it is empty.
-constexpr std::size_t kIdleBufferBytes = 4096;
 
 // At most this many frames leave in one gathered write.
 constexpr std::size_t kMaxFramesPerWrite = 64;
@@ -38,7 +36,9 @@ std::shared_ptr<const std::string> close_payload(std::uint16_t code) {
 // Liveness is the Engine.IO heartbeat's job; a client that stops reading is cut by the outbound
 // byte limit: the socket needs no timeouts of its own.
 WebSocket::WebSocket(asio::ip::tcp::socket socket, std::size_t max_message)
-    : socket_(std::move(socket)), max_message_(max_message) {}
+    : socket_(std::move(socket)), max_message_(max_message) {
+  socket_.non_blocking(true);  // receive() reads synchronously only what is already there
+}
 
 asio::awaitable<bool> WebSocket::accept(const net::HttpRequest& request) {
   const auto key = request[http::field::sec_websocket_key];
@@ -86,24 +86,18 @@ asio::awaitable<bool> WebSocket::read(std::string& message, bool& binary) {
         }
         if (bytes.size() >= header.size + header.length) break;
       }
-      // Small reads for small messages: an idle connection keeps no large buffer (see below).
-      const std::size_t want =
-          parsed == ws::Parse::ok ? header.size + header.length - bytes.size() : 14;
-      auto [ec, n] = co_await socket_.async_read_some(
-          buffer_.prepare(std::clamp<std::size_t>(want, 256, 65536)), kAsTuple);
-      if (ec) {
+      if (!co_await receive()) {
         abort();
         co_return false;
       }
-      buffer_.commit(n);
     }
     const auto* raw = static_cast<const char*>(buffer_.data().data()) + header.size;
     std::string payload(raw, static_cast<std::size_t>(header.length));
     for (std::size_t i = 0; i < payload.size(); ++i)
       payload[i] ^= static_cast<char>(header.mask[i & 3]);
     buffer_.consume(header.size + static_cast<std::size_t>(header.length));
-    // Most connections sit idle between small messages: give back a buffer a large message grew.
-    if (buffer_.size() == 0 && buffer_.capacity() > kIdleBufferBytes) buffer_.shrink_to_fit();
+    // Most connections sit idle between messages: an idle one holds no buffer at all.
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();
 
     switch (header.opcode) {
       case ws::Opcode::ping:
@@ -146,6 +140,25 @@ asio::awaitable<bool> WebSocket::read(std::string& message, bool& binary) {
     }
     message = std::move(assembling);
     binary = message_binary;
+    co_return true;
+  }
+}
+
+// Waits for the socket to be readable without holding a buffer (an idle connection then costs
+// no read memory), then reads all that is there into this thread's scratch space at once and
+// keeps it in buffer_ until it is parsed.
+asio::awaitable<bool> WebSocket::receive() {
+  thread_local std::array<char, 65536> scratch;
+  for (;;) {
+    auto [wait_ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kAsTuple);
+    if (wait_ec) co_return false;
+    boost::system::error_code ec;
+    const auto n = socket_.read_some(asio::buffer(scratch), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (ec) co_return false;
+    const auto space = buffer_.prepare(n);
+    std::memcpy(space.data(), scratch.data(), n);
+    buffer_.commit(n);
     co_return true;
   }
 }

@@ -47,6 +47,7 @@ class WebSocket : public std::enable_shared_from_this<WebSocket> {
     std::uint8_t opcode;
     std::shared_ptr<const std::string> payload;
   };
+  boost::asio::awaitable<bool> receive();
   void enqueue(std::uint8_t opcode, std::shared_ptr<const std::string> payload);
   static boost::asio::awaitable<void> write_loop(std::shared_ptr<WebSocket> self);
   void fail(std::uint16_t code);

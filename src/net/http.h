@@ -31,6 +31,14 @@ struct Request {
   // The first query value named `name`.
   std::optional<std::string_view> query_value(std::string_view name) const;
   std::string_view header(std::string_view name) const;
+
+  // Calls `gone` (on the connection's thread) if the client hangs up while the response is still
+  // being prepared: a long poll's client may give up waiting. Set up by the server; a no-op where
+  // there is no connection (tests).
+  void on_client_gone(std::function<void()> gone) const {
+    if (watch_client) watch_client(std::move(gone));
+  }
+  std::function<void(std::function<void()>)> watch_client;
 };
 
 using Handler = std::function<boost::asio::awaitable<HttpResponse>(Request&)>;

@@ -1,6 +1,7 @@
 #include "net/http_server.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
@@ -251,6 +252,19 @@ asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
   }
 }
 
+// Calls `gone` when the peer closes `socket` (readable with nothing to read) while `alive`.
+void watch_for_hang_up(tcp::socket& socket, std::shared_ptr<bool> alive,
+                       std::function<void()> gone) {
+  socket.async_wait(tcp::socket::wait_read, [&socket, alive = std::move(alive),
+                                             gone = std::move(gone)](const beast::error_code& ec) {
+    if (ec || !*alive) return;
+    char byte;
+    if (::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+      gone();
+    }
+  });
+}
+
 }  // namespace
 
 asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
@@ -265,6 +279,12 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
   } unregister{worker, &connection};
   const auto& limits = options_.limits;
   bool refused = false;
+  // Cleared when this coroutine ends, so a late hang-up watch never touches a dead socket.
+  auto connection_alive = std::make_shared<bool>(true);
+  struct Expire {
+    std::shared_ptr<bool> alive;
+    ~Expire() { *alive = false; }
+  } expire{connection_alive};
 
   while (!stopping_) {
     connection.idle = true;
@@ -305,7 +325,13 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
     } else {
       const bool keep_alive = parser.get().keep_alive();
       auto request = parser.release();
-      response = co_await respond(std::move(request));
+      bool watching = false;
+      auto watch = [&stream, &watching, alive = connection_alive](std::function<void()> gone) {
+        watching = true;
+        watch_for_hang_up(stream.socket(), alive, std::move(gone));
+      };
+      response = co_await respond(std::move(request), std::move(watch));
+      if (watching) stream.socket().cancel();  // the watch ends with the request
       response.keep_alive(keep_alive && !stopping_);
     }
     response.prepare_payload();
@@ -332,13 +358,18 @@ const UpgradeHandler* HttpServer::upgrade_handler(std::string_view target) const
   return parsed ? router_.match_upgrade(parsed->segments) : nullptr;
 }
 
-asio::awaitable<HttpResponse> HttpServer::respond(HttpRequest message) {
+asio::awaitable<HttpResponse> HttpServer::respond(
+    HttpRequest message, std::function<void(std::function<void()>)> watch_client) {
   auto target = parse_target(message.target());
   if (!target) {
     co_return error_response(http::status::bad_request, "invalid_input",
                              "Malformed request target");
   }
-  Request request{std::move(message), std::move(target->path), {}, std::move(target->query)};
+  Request request{std::move(message),
+                  std::move(target->path),
+                  {},
+                  std::move(target->query),
+                  std::move(watch_client)};
   const auto& segments = target->segments;
 
   HttpResponse response;

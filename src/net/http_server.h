@@ -80,7 +80,8 @@ class HttpServer {
 
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, Worker& worker);
-  boost::asio::awaitable<HttpResponse> respond(HttpRequest message);
+  boost::asio::awaitable<HttpResponse> respond(
+      HttpRequest message, std::function<void(std::function<void()>)> watch_client);
   const UpgradeHandler* upgrade_handler(std::string_view target) const;
   boost::asio::awaitable<HttpResponse> serve_static(const Request& request);
   boost::asio::awaitable<void> drain_and_stop();

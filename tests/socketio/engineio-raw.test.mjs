@@ -311,3 +311,21 @@ test("server-initiated WebSocket closes use the closing handshake (not an abrupt
       assert.notEqual(code, 1006, "no Close frame before the TCP close");
     })));
   });
+
+test("a client that aborts its waiting GET ends the session", async () => {
+  const raw = new RawPolling(quiet.url);
+  await raw.handshake();
+  const controller = new AbortController();
+  const waiting = raw.get({ signal: controller.signal }).catch((e) => e);
+  await sleep(ms(200));
+  controller.abort();
+  assert.equal((await waiting).name, "AbortError");
+  let after;
+  for (let i = 0; i < 20; i++) {
+    await sleep(ms(100));
+    after = await raw.post("6");
+    if (after.status === 400) break;
+  }
+  assert.equal(after.status, 400, `session still open after the GET was aborted: ${after.text}`);
+  assert.deepEqual(JSON.parse(after.text), { code: 1, message: "Session ID unknown" });
+});
