@@ -1,6 +1,5 @@
 #include "engineio/server.h"
 
-#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -17,6 +16,7 @@
 
 #include "engineio/websocket.h"
 #include "util/async.h"
+#include "util/object_id.h"
 
 namespace chatd::engineio {
 
@@ -48,15 +48,6 @@ std::string_view query_value(const std::vector<std::pair<std::string, std::strin
     if (key == name) return value;
   }
   return {};
-}
-
-std::string new_session_id() {
-  unsigned char bytes[15];
-  randombytes_buf(bytes, sizeof bytes);
-  char encoded[sodium_base64_ENCODED_LEN(sizeof bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-  sodium_bin2base64(encoded, sizeof encoded, bytes, sizeof bytes,
-                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  return encoded;
 }
 
 }  // namespace
@@ -328,9 +319,7 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
 // ---- Server -----------------------------------------------------------------------------------
 
 Server::Server(ServerOptions options, std::vector<asio::any_io_executor> workers)
-    : options_(options), workers_(std::move(workers)) {
-  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
-}
+    : options_(options), workers_(std::move(workers)) {}
 
 Server::~Server() = default;
 
@@ -378,7 +367,7 @@ std::shared_ptr<Session> Server::create_session(net::HttpRequest handshake, net:
                                                 asio::any_io_executor executor,
                                                 std::shared_ptr<WebSocket> websocket) {
   auto session =
-      std::make_shared<Session>(*this, new_session_id(), std::move(handshake), std::move(target),
+      std::make_shared<Session>(*this, random_token(), std::move(handshake), std::move(target),
                                 std::move(executor), std::move(websocket));
   {
     std::lock_guard lock(mutex_);

@@ -1,10 +1,11 @@
 #include "socketio/server.h"
 
-#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
+
+#include "util/object_id.h"
 
 namespace chatd::socketio {
 
@@ -12,15 +13,6 @@ namespace json = boost::json;
 using engineio::Frame;
 
 namespace {
-
-std::string new_socket_id() {
-  unsigned char bytes[15];
-  randombytes_buf(bytes, sizeof bytes);
-  char encoded[sodium_base64_ENCODED_LEN(sizeof bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-  sodium_bin2base64(encoded, sizeof encoded, bytes, sizeof bytes,
-                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  return encoded;
-}
 
 // The frames of one packet: its text message, then its binary attachments.
 std::vector<Frame> frames_of(const Packet& packet, const std::vector<std::string>& binaries) {
@@ -134,7 +126,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     json::object auth;
     if (packet.data) auth = std::move(packet.data->as_object());
     auto socket =
-        std::make_shared<Socket>(nsp, shared_from_this(), new_socket_id(), std::move(auth));
+        std::make_shared<Socket>(nsp, shared_from_this(), random_token(), std::move(auth));
     run_middleware(socket, 0);
   }
 

@@ -55,4 +55,14 @@ bool is_object_id(std::string_view s) {
   return true;
 }
 
+std::string random_token() {
+  process_random();  // libsodium initialised
+  unsigned char bytes[15];
+  randombytes_buf(bytes, sizeof bytes);
+  char encoded[sodium_base64_ENCODED_LEN(sizeof bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+  sodium_bin2base64(encoded, sizeof encoded, bytes, sizeof bytes,
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  return encoded;
+}
+
 }  // namespace chatd

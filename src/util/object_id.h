@@ -13,4 +13,8 @@ std::string new_object_id();
 // True for 24 hex digits; anything else cannot name a stored object.
 bool is_object_id(std::string_view s);
 
+// 20 URL-safe characters from 15 random bytes: Engine.IO session ids and Socket.IO socket ids
+// (unguessable, since a session id is all a polling request shows).
+std::string random_token();
+
 }  // namespace chatd

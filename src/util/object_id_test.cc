@@ -27,5 +27,18 @@ TEST(ObjectId, RejectsOtherStrings) {
   EXPECT_TRUE(is_object_id("0123456789abcdef01234567"));
 }
 
+TEST(RandomToken, IsTwentyUrlSafeCharactersAndUnique) {
+  std::set<std::string> tokens;
+  for (int i = 0; i < 1000; ++i) {
+    const auto token = random_token();
+    EXPECT_EQ(token.size(), 20U);
+    EXPECT_EQ(token.find_first_not_of(
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+              std::string::npos);
+    tokens.insert(token);
+  }
+  EXPECT_EQ(tokens.size(), 1000U);
+}
+
 }  // namespace
 }  // namespace chatd
