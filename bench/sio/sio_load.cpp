@@ -128,7 +128,9 @@ struct Histogram {
 // A counter written by one thread only and read by others: no locked instruction on the hot path.
 struct Counter {
   std::atomic<uint64_t> v{0};
-  void add(uint64_t n = 1) { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(uint64_t n = 1) {
+    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   uint64_t get() const { return v.load(std::memory_order_relaxed); }
 };
 
@@ -207,24 +209,42 @@ Config parse_args(int argc, char** argv) {
       if (colon == std::string::npos) die("--url wants host:port");
       c.host = u.substr(0, colon);
       c.port = u.substr(colon + 1);
-    } else if (k == "--path") c.path = v;
-    else if (k == "--clients") c.clients = int(num());
-    else if (k == "--room-size") c.room_size = int(num());
-    else if (k == "--senders-per-room") c.senders_per_room = int(num());
-    else if (k == "--rate") c.rate = num();
-    else if (k == "--window") c.window = int(num());
-    else if (k == "--seconds") c.seconds = num();
-    else if (k == "--warmup") c.warmup = num();
-    else if (k == "--drain") c.drain = num();
-    else if (k == "--hold-seconds") c.hold_seconds = num();
-    else if (k == "--settle") c.settle = num();
-    else if (k == "--threads") c.threads = int(num());
-    else if (k == "--connect-concurrency") c.connect_concurrency = int(num());
-    else if (k == "--connect-timeout") c.connect_timeout = num();
-    else if (k == "--tick-us") c.tick_us = num();
-    else if (k == "--server-pid") c.server_pid = int(num());
-    else if (k == "--payload-pad") c.payload_pad = int(num());
-    else die("unknown option " + k);
+    } else if (k == "--path")
+      c.path = v;
+    else if (k == "--clients")
+      c.clients = int(num());
+    else if (k == "--room-size")
+      c.room_size = int(num());
+    else if (k == "--senders-per-room")
+      c.senders_per_room = int(num());
+    else if (k == "--rate")
+      c.rate = num();
+    else if (k == "--window")
+      c.window = int(num());
+    else if (k == "--seconds")
+      c.seconds = num();
+    else if (k == "--warmup")
+      c.warmup = num();
+    else if (k == "--drain")
+      c.drain = num();
+    else if (k == "--hold-seconds")
+      c.hold_seconds = num();
+    else if (k == "--settle")
+      c.settle = num();
+    else if (k == "--threads")
+      c.threads = int(num());
+    else if (k == "--connect-concurrency")
+      c.connect_concurrency = int(num());
+    else if (k == "--connect-timeout")
+      c.connect_timeout = num();
+    else if (k == "--tick-us")
+      c.tick_us = num();
+    else if (k == "--server-pid")
+      c.server_pid = int(num());
+    else if (k == "--payload-pad")
+      c.payload_pad = int(num());
+    else
+      die("unknown option " + k);
   }
   if (c.clients < 1 || c.threads < 1 || c.connect_concurrency < 1) die("bad sizes");
   if (c.mode == "fanout") {
@@ -447,7 +467,9 @@ struct Conn {
 
   void on_read(error_code ec, size_t n) {
     if (state == State::closed) return;
-    if (ec) return fail(ec == asio::error::eof ? std::string("closed by server") : "read: " + ec.message());
+    if (ec)
+      return fail(ec == asio::error::eof ? std::string("closed by server")
+                                         : "read: " + ec.message());
     rlen += n;
     size_t pos = 0;
     if (state == State::upgrading) {
@@ -564,7 +586,8 @@ struct Conn {
         return;
       case '2':  // ping
         w->pings.add();
-        if (m.size() == 1) send_text("3");
+        if (m.size() == 1)
+          send_text("3");
         else {
           std::string pong(m);
           pong[0] = '3';
@@ -646,8 +669,10 @@ struct Conn {
       const uint32_t need = uint32_t(g->room_members[size_t(room)] - 1);
       if (slot_count.fetch_add(1, std::memory_order_acq_rel) + 1 == need) {
         slot_count.store(0, std::memory_order_relaxed);
-        if (sender->w == w) sender->on_complete();
-        else asio::post(sender->w->io, [sender] { sender->on_complete(); });
+        if (sender->w == w)
+          sender->on_complete();
+        else
+          asio::post(sender->w->io, [sender] { sender->on_complete(); });
       }
     }
   }
@@ -656,9 +681,10 @@ struct Conn {
   void send_one(int64_t t_now) {
     char buf[128];
     ++seq;
-    const int n = std::snprintf(buf, sizeof buf, "42[\"to-room\",\"%s\",{\"t\":%lld,\"s\":%lld,\"f\":%d%s",
-                                room_name.c_str(), (long long)t_now, (long long)seq, slot,
-                                g->cfg.payload_pad > 0 ? "" : "}]");
+    const int n =
+        std::snprintf(buf, sizeof buf, "42[\"to-room\",\"%s\",{\"t\":%lld,\"s\":%lld,\"f\":%d%s",
+                      room_name.c_str(), (long long)t_now, (long long)seq, slot,
+                      g->cfg.payload_pad > 0 ? "" : "}]");
     if (n <= 0 || n >= int(sizeof buf)) die("message too long");
     if (g->cfg.payload_pad > 0) {
       std::string msg(buf, size_t(n));
@@ -814,7 +840,8 @@ int run_fanout() {
 
   const int64_t t_connect0 = now_ns();
   if (!connect_all()) {
-    std::fprintf(stderr, "sio_load: not every client connected and joined: %s\n", g->first_error.c_str());
+    std::fprintf(stderr, "sio_load: not every client connected and joined: %s\n",
+                 g->first_error.c_str());
     std::printf("RESULT mode=fanout ok=0 error=connect ready=%d failed=%d\n", g->ready.load(),
                 g->failed.load());
     return 1;
@@ -900,35 +927,40 @@ int run_fanout() {
   const uint64_t disconnects = sum([](Worker& w) { return w.disconnects.get(); });
   const uint64_t missing = expected > in_order ? expected - in_order : 0;
   const double dps = double(window_deliveries) / window_s;
-  const double server_cpu = (cpu0.seconds >= 0 && cpu1.seconds >= 0) ? cpu1.seconds - cpu0.seconds : -1;
+  const double server_cpu =
+      (cpu0.seconds >= 0 && cpu1.seconds >= 0) ? cpu1.seconds - cpu0.seconds : -1;
   const double us = 1e-3;
   // CPU used during the window by everything except the server and this generator.
   const double other_cores =
-      server_cpu >= 0 && busy0 >= 0 ? std::max(0.0, (busy1 - busy0) - server_cpu - (self1 - self0)) / window_s
-                                    : -1.0;
+      server_cpu >= 0 && busy0 >= 0
+          ? std::max(0.0, (busy1 - busy0) - server_cpu - (self1 - self0)) / window_s
+          : -1.0;
 
-  std::fprintf(stderr,
-               "sio_load: fanout %s: %.0f deliveries/s (%llu in %.1f s; %.0f msgs/s sent), latency "
-               "p50 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us; missing %llu (gaps %llu), "
-               "dup/reorder %llu, disconnects %llu; server CPU %.2f s = %.2f us/delivery; "
-               "generator CPU %.2f s; other processes %.2f cores\n",
-               c.rate > 0 ? ("open loop " + fmt(c.rate, 0) + " msg/s per sender").c_str()
-                          : ("closed loop window " + std::to_string(c.window)).c_str(),
-               dps, (unsigned long long)window_deliveries, window_s, double(window_sent) / window_s,
-               double(hist.percentile(50)) * us, double(hist.percentile(99)) * us,
-               double(hist.percentile(99.9)) * us, double(hist.max) * us,
-               (unsigned long long)missing, (unsigned long long)gaps, (unsigned long long)dups,
-               (unsigned long long)disconnects, server_cpu,
-               server_cpu >= 0 && window_deliveries ? server_cpu * 1e6 / double(window_deliveries) : -1.0,
-               self1 - self0, other_cores);
-  if (!g->first_error.empty()) std::fprintf(stderr, "sio_load: first error: %s\n", g->first_error.c_str());
+  std::fprintf(
+      stderr,
+      "sio_load: fanout %s: %.0f deliveries/s (%llu in %.1f s; %.0f msgs/s sent), latency "
+      "p50 %.0f us p99 %.0f us p99.9 %.0f us max %.0f us; missing %llu (gaps %llu), "
+      "dup/reorder %llu, disconnects %llu; server CPU %.2f s = %.2f us/delivery; "
+      "generator CPU %.2f s; other processes %.2f cores\n",
+      c.rate > 0 ? ("open loop " + fmt(c.rate, 0) + " msg/s per sender").c_str()
+                 : ("closed loop window " + std::to_string(c.window)).c_str(),
+      dps, (unsigned long long)window_deliveries, window_s, double(window_sent) / window_s,
+      double(hist.percentile(50)) * us, double(hist.percentile(99)) * us,
+      double(hist.percentile(99.9)) * us, double(hist.max) * us, (unsigned long long)missing,
+      (unsigned long long)gaps, (unsigned long long)dups, (unsigned long long)disconnects,
+      server_cpu,
+      server_cpu >= 0 && window_deliveries ? server_cpu * 1e6 / double(window_deliveries) : -1.0,
+      self1 - self0, other_cores);
+  if (!g->first_error.empty())
+    std::fprintf(stderr, "sio_load: first error: %s\n", g->first_error.c_str());
   const bool ok = missing == 0 && dups == 0 && disconnects == 0;
   std::printf(
       "RESULT mode=fanout ok=%d clients=%d room_size=%d rooms=%d senders=%d rate=%s window=%d "
       "seconds=%s deliveries_per_s=%.0f sent_per_s=%.0f window_deliveries=%llu deliveries=%llu "
       "sent=%llu expected=%llu missing=%llu gaps=%llu dup_or_reorder=%llu disconnects=%llu "
       "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f drain_s=%.2f server_cpu_s=%.3f "
-      "server_cores=%.3f server_us_per_delivery=%.4f gen_cpu_s=%.3f gen_cores=%.3f other_cores=%.3f\n",
+      "server_cores=%.3f server_us_per_delivery=%.4f gen_cpu_s=%.3f gen_cores=%.3f "
+      "other_cores=%.3f\n",
       ok ? 1 : 0, c.clients, c.room_size, g->rooms, total_senders, fmt(c.rate, 0).c_str(), c.window,
       fmt(window_s, 2).c_str(), dps, double(window_sent) / window_s,
       (unsigned long long)window_deliveries, (unsigned long long)deliveries,
@@ -971,19 +1003,21 @@ int run_idle() {
   const double per = (rss0 >= 0 && n > 0) ? double(rss2 - rss0) * 1024.0 / n : -1;
   const double per_max = (rss0 >= 0 && n > 0) ? double(rss_max - rss0) * 1024.0 / n : -1;
   if (c.server_pid > 0)
-    std::fprintf(stderr,
-                 "sio_load: idle: server RSS %ld kB before, %ld kB connected, %ld kB at end of hold "
-                 "(max %ld kB): %.0f bytes per socket (max %.0f)\n",
-                 rss0, rss1, rss2, rss_max, per, per_max);
+    std::fprintf(
+        stderr,
+        "sio_load: idle: server RSS %ld kB before, %ld kB connected, %ld kB at end of hold "
+        "(max %ld kB): %.0f bytes per socket (max %.0f)\n",
+        rss0, rss1, rss2, rss_max, per, per_max);
   const bool ok = all && lost == 0 && n == c.clients;
-  if (lost) std::fprintf(stderr, "sio_load: %llu connections lost during the hold: %s\n",
-                         (unsigned long long)lost, g->first_error.c_str());
+  if (lost)
+    std::fprintf(stderr, "sio_load: %llu connections lost during the hold: %s\n",
+                 (unsigned long long)lost, g->first_error.c_str());
   std::printf(
       "RESULT mode=idle ok=%d clients=%d connected=%d lost=%llu pings=%llu connect_s=%.2f "
       "rss_before_kb=%ld rss_connected_kb=%ld rss_end_kb=%ld rss_max_kb=%ld bytes_per_socket=%.0f "
       "bytes_per_socket_max=%.0f\n",
-      ok ? 1 : 0, c.clients, n, (unsigned long long)lost, (unsigned long long)pings, connect_s, rss0,
-      rss1, rss2, rss_max, per, per_max);
+      ok ? 1 : 0, c.clients, n, (unsigned long long)lost, (unsigned long long)pings, connect_s,
+      rss0, rss1, rss2, rss_max, per, per_max);
   std::fflush(stdout);
   return ok ? 0 : 3;
 }

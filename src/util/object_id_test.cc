@@ -32,9 +32,9 @@ TEST(RandomToken, IsTwentyUrlSafeCharactersAndUnique) {
   for (int i = 0; i < 1000; ++i) {
     const auto token = random_token();
     EXPECT_EQ(token.size(), 20U);
-    EXPECT_EQ(token.find_first_not_of(
-                  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-              std::string::npos);
+    EXPECT_EQ(
+        token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+        std::string::npos);
     tokens.insert(token);
   }
   EXPECT_EQ(tokens.size(), 1000U);
