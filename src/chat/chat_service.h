@@ -73,8 +73,6 @@ class ChatService {
   asio::awaitable<Result<MessageStatus>> message_status(User caller, std::string chat_id,
                                                         std::string message_id);
 
-  const Limits& limits() const { return limits_; }
-
  private:
   // The chat with its users, if the caller is a member (`not_member` otherwise).
   asio::awaitable<Result<ChatView>> member_view(const User& caller, const std::string& chat_id);

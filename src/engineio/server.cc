@@ -336,11 +336,6 @@ void Server::attach(net::Router& router, std::string_view path) {
   });
 }
 
-std::size_t Server::session_count() const {
-  std::lock_guard lock(mutex_);
-  return sessions_.size();
-}
-
 std::shared_ptr<Session> Server::find(const std::string& sid) const {
   std::lock_guard lock(mutex_);
   auto it = sessions_.find(sid);

@@ -80,7 +80,6 @@ class Server {
   // Closes every session (server shutdown). Callable from any thread.
   void close_all();
 
-  std::size_t session_count() const;
   const ServerOptions& options() const { return options_; }
 
  private:

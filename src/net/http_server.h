@@ -72,8 +72,6 @@ class HttpServer {
   // upgraded connections close them here. Register before run().
   void on_stop(std::function<void()> hook);
 
-  std::size_t open_connections() const { return open_connections_.load(); }
-
  private:
   struct Worker;
   struct Connection;
