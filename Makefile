@@ -68,19 +68,22 @@ BUILD ?= build/release
 test-unit:
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
-test-e2e: tests/socketio/node_modules/.package-lock.json
+test-e2e: tests/socketio/node_modules/.package-lock.json tests/realtime/node_modules/.package-lock.json
 	CHATD_BIN=$(abspath $(BUILD))/chatd node --test --test-concurrency=1 tests/e2e/
+	CHATD_BIN=$(abspath $(BUILD))/chatd node --test --test-concurrency=1 tests/realtime/
 	cd tests/socketio && SIO_BIN=$(abspath $(BUILD))/sio-conformance \
 	  node --test --test-concurrency=1 .
 
 # The official Socket.IO client, at the versions the lockfile pins.
 tests/socketio/node_modules/.package-lock.json: tests/socketio/package-lock.json
 	cd tests/socketio && npm ci --no-audit --no-fund
+tests/realtime/node_modules/.package-lock.json: tests/realtime/package-lock.json
+	cd tests/realtime && npm ci --no-audit --no-fund
 
 test-asan: build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(MAKE) --no-print-directory test-unit BUILD=build/asan
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 CHATD_TIME_SCALE=3 \
 	  $(MAKE) --no-print-directory test-e2e BUILD=build/asan
 
 # New inputs go to build/fuzz/corpus; the seeds in fuzz/corpus are only read.

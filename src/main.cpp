@@ -13,10 +13,12 @@
 #include <vector>
 
 #include "api/rest_api.h"
+#include "api/socket_api.h"
 #include "auth/password.h"
 #include "auth/token.h"
 #include "chat/chat_service.h"
 #include "net/http_server.h"
+#include "socketio/server.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace {
@@ -42,6 +44,10 @@ struct Config {
   std::int64_t write_timeout_ms = 15'000;
   std::int64_t shutdown_grace_ms = 10'000;
   chatd::chat::Limits limits;
+  chatd::socketio::ServerOptions socketio;
+  std::int64_t ping_interval_ms = 25'000;
+  std::int64_t ping_timeout_ms = 20'000;
+  std::int64_t classic_setup_timeout_ms = 10'000;
   std::string default_pic =
       "https://icon-library.com/images/anonymous-avatar-icon/anonymous-avatar-icon-25.jpg";
 };
@@ -134,6 +140,31 @@ void define_options(CLI::App& app, Config& c) {
       ->envname("CHATD_SHUTDOWN_GRACE_MS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  auto& e = c.socketio.engine;
+  app.add_option("--ping-interval-ms", c.ping_interval_ms, "Socket.IO heartbeat interval")
+      ->envname("CHATD_PING_INTERVAL_MS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--ping-timeout-ms", c.ping_timeout_ms,
+                 "A socket that does not answer a heartbeat within this is closed")
+      ->envname("CHATD_PING_TIMEOUT_MS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-socket-message-bytes", e.max_payload,
+                 "Largest Socket.IO message (and polling payload) a client may send")
+      ->envname("CHATD_MAX_SOCKET_MESSAGE_BYTES")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{64} << 20))
+      ->capture_default_str();
+  app.add_option("--max-buffered-bytes", e.max_buffered_bytes,
+                 "Bytes queued to one slow client before it is cut (it reconnects and syncs)")
+      ->envname("CHATD_MAX_BUFFERED_BYTES")
+      ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--classic-setup-timeout-ms", c.classic_setup_timeout_ms,
+                 "A socket without a token that sends no valid `setup` within this is dropped")
+      ->envname("CHATD_CLASSIC_SETUP_TIMEOUT_MS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   auto& d = c.limits;
   app.add_option("--limit-name", d.name_max, "User name length at most")
       ->envname("CHATD_LIMIT_NAME")
@@ -158,6 +189,21 @@ void define_options(CLI::App& app, Config& c) {
   app.add_option("--limit-group-members", d.group_max_members, "Members of a group at most")
       ->envname("CHATD_LIMIT_GROUP_MEMBERS")
       ->check(CLI::Range(3, 1000000))
+      ->capture_default_str();
+  app.add_option("--limit-typing-burst", d.typing_burst,
+                 "Typing reports a user may send in a row before being rate limited")
+      ->envname("CHATD_LIMIT_TYPING_BURST")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  app.add_option("--limit-typing-per-second", d.typing_per_second,
+                 "Typing reports a user may send per second after the burst")
+      ->envname("CHATD_LIMIT_TYPING_PER_SECOND")
+      ->check(CLI::Range(0.01, 10000.0))
+      ->capture_default_str();
+  app.add_option("--typing-expiry-ms", d.typing_expiry_ms,
+                 "Typing that is not refreshed within this ends by itself")
+      ->envname("CHATD_TYPING_EXPIRY_MS")
+      ->check(CLI::Range(100, 600000))
       ->capture_default_str();
   app.add_option("--default-pic", c.default_pic, "Avatar URL for users who give none")
       ->envname("CHATD_DEFAULT_PIC")
@@ -216,6 +262,17 @@ int serve(Config& config) {
   chatd::chat::ChatService chats(*store, *hasher, tokens, config.limits, config.default_pic);
   chatd::api::RestApi rest(chats);
   rest.register_routes(router);
+
+  auto& sio = config.socketio;
+  sio.engine.ping_interval = std::chrono::milliseconds(config.ping_interval_ms);
+  sio.engine.ping_timeout = std::chrono::milliseconds(config.ping_timeout_ms);
+  chatd::socketio::Server io(sio, server.executors());
+  chatd::api::SocketApi sockets(
+      chats, io.of("/"),
+      chatd::api::SocketOptions{std::chrono::milliseconds(config.classic_setup_timeout_ms)});
+  chats.set_events(sockets);
+  io.attach(router, "/socket.io/");
+  server.on_stop([&io] { io.close_all(); });
 
   const auto port = server.listen();
   boost::asio::signal_set signals(server.executor(), SIGINT, SIGTERM);

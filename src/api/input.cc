@@ -4,6 +4,7 @@
 
 #include <boost/json/parse.hpp>
 #include <charconv>
+#include <cmath>
 
 namespace chatd::api::input {
 
@@ -92,6 +93,41 @@ Result<bool> required_bool(const json::object& body, std::string_view name) {
   if (!value) return invalid(fmt::format("{} is required", name));
   if (!value->is_bool()) return wrong_type(name, "true or false");
   return value->as_bool();
+}
+
+Result<std::optional<std::int64_t>> optional_integer(const json::object& body,
+                                                     std::string_view name) {
+  const auto* value = field(body, name);
+  if (!value) return std::optional<std::int64_t>();
+  if (value->is_int64()) return std::optional<std::int64_t>(value->as_int64());
+  // JavaScript has one number type: 5.0 is sent as 5, but a client may still send 5e0.
+  if (value->is_double()) {
+    const double d = value->as_double();
+    if (std::trunc(d) == d && std::abs(d) < 9007199254740992.0) {
+      return std::optional<std::int64_t>(static_cast<std::int64_t>(d));
+    }
+  }
+  return wrong_type(name, "an integer");
+}
+
+Result<std::int64_t> required_integer(const json::object& body, std::string_view name) {
+  auto value = optional_integer(body, name);
+  if (!value) return value.error();
+  if (!*value) return invalid(fmt::format("{} is required", name));
+  return **value;
+}
+
+Result<std::vector<std::string>> string_list(const json::object& body, std::string_view name) {
+  const auto* value = field(body, name);
+  if (!value) return invalid(fmt::format("{} is required", name));
+  if (!value->is_array()) return wrong_type(name, "an array of strings");
+  std::vector<std::string> items;
+  items.reserve(value->as_array().size());
+  for (const auto& item : value->as_array()) {
+    if (!item.is_string()) return wrong_type(name, "an array of strings");
+    items.emplace_back(item.as_string());
+  }
+  return items;
 }
 
 Result<std::optional<std::int64_t>> query_integer(const net::Request& request,

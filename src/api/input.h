@@ -30,6 +30,14 @@ Result<std::string> id_or_object(const boost::json::object& body, std::string_vi
 // send JSON.stringify(ids)).
 Result<std::vector<std::string>> id_list(const boost::json::object& body, std::string_view name);
 Result<bool> required_bool(const boost::json::object& body, std::string_view name);
+// A JSON integer field that must be present (a fraction, a string or a bool is `invalid_input`).
+Result<std::int64_t> required_integer(const boost::json::object& body, std::string_view name);
+// A JSON integer field that may be absent or null.
+Result<std::optional<std::int64_t>> optional_integer(const boost::json::object& body,
+                                                     std::string_view name);
+// A field holding an array of strings.
+Result<std::vector<std::string>> string_list(const boost::json::object& body,
+                                             std::string_view name);
 
 // An integer query parameter (absent: nullopt); anything else is `invalid_input`.
 Result<std::optional<std::int64_t>> query_integer(const net::Request& request,

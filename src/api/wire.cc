@@ -111,4 +111,68 @@ json::object message_status(const chat::MessageStatus& status) {
                       {"members", std::move(members)}};
 }
 
+// ---- Socket.IO, native protocol ----
+
+json::object lean_message(const chat::MessageView& view) {
+  const auto& m = view.message;
+  json::object object{
+      {"_id", m.id},
+      {"chatId", m.chat_id},
+      {"seq", m.seq},
+      {"sender",
+       json::object{{"_id", view.sender.id}, {"name", view.sender.name}, {"pic", view.sender.pic}}},
+      {"content", m.content}};
+  if (m.client_msg_id) object["clientMsgId"] = *m.client_msg_id;
+  object["createdAt"] = clock::iso8601(m.created_at);
+  return object;
+}
+
+json::object receipt(const std::string& chat_id, const store::Member& member) {
+  return json::object{{"chatId", chat_id},
+                      {"userId", member.user_id},
+                      {"deliveredSeq", member.delivered_seq},
+                      {"readSeq", member.read_seq}};
+}
+
+json::object typing(const std::string& chat_id, const std::string& user_id, bool typing) {
+  return json::object{{"chatId", chat_id}, {"userId", user_id}, {"typing", typing}};
+}
+
+json::object presence(const chat::PresenceView& presence) {
+  json::object object{{"userId", presence.user_id}, {"online", presence.online}};
+  if (presence.last_seen) {
+    object["lastSeen"] = clock::iso8601(*presence.last_seen);
+  } else {
+    object["lastSeen"] = nullptr;
+  }
+  return object;
+}
+
+json::object sync(const chat::SyncView& sync) {
+  json::array messages;
+  messages.reserve(sync.messages.size());
+  for (const auto& m : sync.messages) messages.push_back(lean_message(m));
+  json::array receipts;
+  receipts.reserve(sync.receipts.size());
+  for (const auto& r : sync.receipts) receipts.push_back(receipt(r.chat_id, r.member));
+  json::array removed;
+  for (const auto& id : sync.removed) removed.emplace_back(id);
+  return json::object{{"messages", std::move(messages)},
+                      {"receipts", std::move(receipts)},
+                      {"removed", std::move(removed)},
+                      {"more", sync.more}};
+}
+
+json::object ack_ok(json::object fields) {
+  json::object object{{"ok", true}};
+  for (auto& [key, value] : fields) object[key] = std::move(value);
+  return object;
+}
+
+json::object ack_error(const Error& error) {
+  return json::object{
+      {"ok", false},
+      {"error", json::object{{"code", errc_name(error.code)}, {"message", error.message}}}};
+}
+
 }  // namespace chatd::api::wire

@@ -6,8 +6,8 @@
 
 #include "chat/views.h"
 
-// The one place that builds each wire shape of the REST API (API.md), so the MERN-compatible shapes
-// cannot drift apart between routes.
+// The one place that builds each wire shape (API.md): the REST API's and the Socket.IO events' and
+// acks', so the MERN-compatible shapes and the native ones cannot drift apart.
 namespace chatd::api::wire {
 
 // {_id, name, email, pic, isAdmin}: never a password hash.
@@ -29,5 +29,21 @@ std::string message_page(const std::vector<chat::MessageView>& messages,
 boost::json::object chat_of_message(const chat::ChatView& chat);
 // {messageId, chatId, seq, status, members: [{userId, deliveredSeq, readSeq, delivered, read}]}.
 boost::json::object message_status(const chat::MessageStatus& status);
+
+// ---- Socket.IO, native protocol ----
+
+// The lean message: {_id, chatId, seq, sender: {_id, name, pic}, content, clientMsgId?, createdAt}.
+boost::json::object lean_message(const chat::MessageView& message);
+// {chatId, userId, deliveredSeq, readSeq}.
+boost::json::object receipt(const std::string& chat_id, const store::Member& member);
+// {chatId, userId, typing}.
+boost::json::object typing(const std::string& chat_id, const std::string& user_id, bool typing);
+// {userId, online, lastSeen}: lastSeen an ISO date, or null while online or if never seen.
+boost::json::object presence(const chat::PresenceView& presence);
+// The sync answer's fields: {messages, receipts, removed, more}.
+boost::json::object sync(const chat::SyncView& sync);
+// Acks: {ok: true, ...fields} and {ok: false, error: {code, message}}.
+boost::json::object ack_ok(boost::json::object fields = {});
+boost::json::object ack_error(const Error& error);
 
 }  // namespace chatd::api::wire

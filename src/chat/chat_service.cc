@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "chat/members.h"
 #include "chat/validation.h"
 #include "util/text.h"
 
@@ -11,22 +12,11 @@
 // co_await expression (g++ 12 can destroy such temporaries twice; see util/async.h).
 namespace chatd::chat {
 
+using detail::find_member;
+using detail::invalid;
+using detail::not_member;
+
 namespace {
-
-Error not_member() {
-  return make_error(Errc::not_member, "You are not a member of this chat");
-}
-
-Error invalid(std::string message) {
-  return make_error(Errc::invalid_input, std::move(message));
-}
-
-const store::Member* find_member(const store::Chat& chat, std::string_view user_id) {
-  for (const auto& m : chat.members) {
-    if (m.user_id == user_id) return &m;
-  }
-  return nullptr;
-}
 
 // The group's admin as classic clients show it: the longest-standing owner or admin.
 const store::Member* first_admin(const store::Chat& chat) {
@@ -86,7 +76,9 @@ ChatService::ChatService(store::Store& store, auth::PasswordHasher& hasher,
       hasher_(hasher),
       tokens_(tokens),
       limits_(limits),
-      default_pic_(std::move(default_pic)) {}
+      default_pic_(std::move(default_pic)),
+      events_(&detail::no_events()),
+      typing_(limits.typing_burst, limits.typing_per_second) {}
 
 // ---- Users -------------------------------------------------------------------------------------
 
@@ -187,6 +179,13 @@ asio::awaitable<Result<std::vector<ChatView>>> ChatService::views_of(
   co_return views;
 }
 
+asio::awaitable<Result<ChatView>> ChatService::announce_chat(
+    store::Chat chat, std::vector<std::string> removed_user_ids) {
+  auto view = co_await view_of(std::move(chat));
+  if (view) events_->on_chat(ChatEvent{*view, std::move(removed_user_ids)});
+  co_return view;
+}
+
 asio::awaitable<Result<ChatView>> ChatService::member_view(const User& caller,
                                                            const std::string& chat_id) {
   auto id = valid_id(chat_id, "Chat");
@@ -253,7 +252,7 @@ asio::awaitable<Result<ChatView>> ChatService::create_group(User caller, std::st
   auto chat = co_await store_.create_group(std::move(*group_name), std::move(caller.id),
                                            std::move(members));
   if (!chat) co_return chat.error();
-  co_return co_await view_of(std::move(*chat));
+  co_return co_await announce_chat(std::move(*chat), {});
 }
 
 asio::awaitable<Result<ChatView>> ChatService::rename_group(User caller, std::string chat_id,
@@ -264,7 +263,7 @@ asio::awaitable<Result<ChatView>> ChatService::rename_group(User caller, std::st
   if (!group) co_return group.error();
   auto chat = co_await store_.rename_chat(std::move(group->id), std::move(*new_name));
   if (!chat) co_return chat.error();
-  co_return co_await view_of(std::move(*chat));
+  co_return co_await announce_chat(std::move(*chat), {});
 }
 
 asio::awaitable<Result<ChatView>> ChatService::add_to_group(User caller, std::string chat_id,
@@ -276,7 +275,7 @@ asio::awaitable<Result<ChatView>> ChatService::add_to_group(User caller, std::st
   auto chat =
       co_await store_.add_member(std::move(group->id), std::move(*user), limits_.group_max_members);
   if (!chat) co_return chat.error();
-  co_return co_await view_of(std::move(*chat));
+  co_return co_await announce_chat(std::move(*chat), {});
 }
 
 asio::awaitable<Result<ChatView>> ChatService::remove_from_group(User caller, std::string chat_id,
@@ -294,9 +293,11 @@ asio::awaitable<Result<ChatView>> ChatService::remove_from_group(User caller, st
   if (*user != caller.id && !store::is_admin_role(me->role)) {
     co_return make_error(Errc::forbidden, "Only group admins can remove members");
   }
+  std::vector<std::string> removed;
+  if (find_member(*found, *user)) removed.push_back(*user);
   auto chat = co_await store_.remove_member(std::move(found->id), std::move(*user));
   if (!chat) co_return chat.error();
-  co_return co_await view_of(std::move(*chat));
+  co_return co_await announce_chat(std::move(*chat), std::move(removed));
 }
 
 asio::awaitable<Result<ChatView>> ChatService::set_group_admin(User caller, std::string chat_id,
@@ -317,13 +318,13 @@ asio::awaitable<Result<ChatView>> ChatService::set_group_admin(User caller, std:
             : store::Role::member;
   auto chat = co_await store_.set_role(std::move(group->id), std::move(*user), role);
   if (!chat) co_return chat.error();
-  co_return co_await view_of(std::move(*chat));
+  co_return co_await announce_chat(std::move(*chat), {});
 }
 
 // ---- Messages ----------------------------------------------------------------------------------
 
-asio::awaitable<Result<SentMessage>> ChatService::send_message(
-    User caller, std::string chat_id, std::string content,
+asio::awaitable<Result<store::AppendedMessage>> ChatService::append(
+    const User& caller, std::string chat_id, std::string content,
     std::optional<std::string> client_msg_id) {
   auto id = valid_id(chat_id, "Chat");
   if (!id) co_return id.error();
@@ -333,16 +334,42 @@ asio::awaitable<Result<SentMessage>> ChatService::send_message(
     if (!key) co_return key.error();
     if (*key != *client_msg_id) co_return invalid("clientMsgId must not start or end with spaces");
   }
-  store::NewMessage message{*id, caller.id, std::move(content), std::move(client_msg_id)};
-  auto appended = co_await store_.append_message(std::move(message));
+  store::NewMessage message{std::move(*id), caller.id, std::move(content),
+                            std::move(client_msg_id)};
+  co_return co_await store_.append_message(std::move(message));
+}
+
+asio::awaitable<Result<SentMessage>> ChatService::send_message(
+    User caller, std::string chat_id, std::string content,
+    std::optional<std::string> client_msg_id) {
+  auto appended =
+      co_await append(caller, std::move(chat_id), std::move(content), std::move(client_msg_id));
   if (!appended) co_return appended.error();
-  auto chat = co_await store_.find_chat(std::move(*id));
+  auto found = appended->message.chat_id;
+  auto chat = co_await store_.find_chat(std::move(found));
   if (!chat) co_return chat.error();
   auto by = read_by(*chat, appended->message);
   auto view = co_await view_of(std::move(*chat));
   if (!view) co_return view.error();
   MessageView sent{std::move(appended->message), std::move(caller), std::move(by)};
+  if (appended->created) {
+    co_await publish_message(sent, std::move(appended->member_ids), &*view, std::string());
+  }
   co_return SentMessage{std::move(sent), std::move(*view), appended->created};
+}
+
+asio::awaitable<Result<MessageView>> ChatService::post_message(User caller, std::string chat_id,
+                                                               std::string content,
+                                                               std::string client_msg_id,
+                                                               std::string origin) {
+  std::optional<std::string> key = std::move(client_msg_id);
+  auto appended = co_await append(caller, std::move(chat_id), std::move(content), std::move(key));
+  if (!appended) co_return appended.error();
+  MessageView sent{std::move(appended->message), std::move(caller), {}};
+  if (appended->created) {
+    co_await publish_message(sent, std::move(appended->member_ids), nullptr, std::move(origin));
+  }
+  co_return sent;
 }
 
 asio::awaitable<Result<HistoryView>> ChatService::history(User caller, std::string chat_id,

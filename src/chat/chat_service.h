@@ -8,7 +8,11 @@
 
 #include "auth/password.h"
 #include "auth/token.h"
+#include "chat/events.h"
 #include "chat/limits.h"
+#include "chat/presence.h"
+#include "chat/receipt_queue.h"
+#include "chat/typing.h"
 #include "chat/views.h"
 #include "store/store.h"
 #include "util/result.h"
@@ -33,13 +37,22 @@ struct HistoryRequest {
   std::optional<int> limit;
 };
 
-// The chat domain: users, chats, members and roles, messages. Every rule of who may do what lives
-// here (never in the wire layer or the UI): a caller is always an authenticated user, and each
-// operation checks membership and role itself.
+struct SyncRequest {
+  std::vector<std::pair<std::string, std::int64_t>> cursors;  // chat id -> last seq the client has
+  std::optional<int> limit;
+};
+
+// The chat domain: users, chats, members and roles, messages, receipts, typing, presence and
+// sync. Every rule of who may do what lives here (never in the wire layer or the UI): a caller is
+// always an authenticated user, and each operation checks membership and role itself. Committed
+// changes are announced to an EventSink, which delivers them to connected clients.
 class ChatService {
  public:
   ChatService(store::Store& store, auth::PasswordHasher& hasher, const auth::TokenIssuer& tokens,
               Limits limits, std::string default_pic);
+
+  // Where committed changes are announced (none until set). Set before serving.
+  void set_events(EventSink& events) { events_ = &events; }
 
   // Users.
   asio::awaitable<Result<Session>> register_user(Registration registration);
@@ -64,16 +77,57 @@ class ChatService {
   asio::awaitable<Result<ChatView>> set_group_admin(User caller, std::string chat_id,
                                                     std::string user_id, bool admin);
 
-  // Messages.
+  // Messages. send_message answers with the full chat (REST); post_message is the lean send of
+  // the native protocol, where `origin` is the sending connection (it gets no echo).
   asio::awaitable<Result<SentMessage>> send_message(User caller, std::string chat_id,
                                                     std::string content,
                                                     std::optional<std::string> client_msg_id);
+  asio::awaitable<Result<MessageView>> post_message(User caller, std::string chat_id,
+                                                    std::string content, std::string client_msg_id,
+                                                    std::string origin);
   asio::awaitable<Result<HistoryView>> history(User caller, std::string chat_id,
                                                HistoryRequest request);
   asio::awaitable<Result<MessageStatus>> message_status(User caller, std::string chat_id,
                                                         std::string message_id);
 
+  // Real time (chat/realtime.cc).
+  asio::awaitable<Status> check_member(User caller, std::string chat_id);
+  // Moves the caller's cursors forward (delivered/read up to a seq); the stored values after.
+  asio::awaitable<Result<store::Member>> report_receipt(User caller, std::string chat_id,
+                                                        std::int64_t delivered_seq,
+                                                        std::int64_t read_seq);
+  asio::awaitable<Status> set_typing(User caller, std::string chat_id, bool typing);
+  asio::awaitable<Result<SyncView>> sync(User caller, SyncRequest request);
+  asio::awaitable<Result<std::vector<PresenceView>>> presence_of(User caller,
+                                                                 std::vector<std::string> user_ids);
+  // A client of the user connected or disconnected (presence, lastSeen).
+  asio::awaitable<void> client_connected(User user, ClientKind kind);
+  asio::awaitable<void> client_disconnected(User user, ClientKind kind);
+
  private:
+  // Validation and the store write shared by send_message and post_message.
+  asio::awaitable<Result<store::AppendedMessage>> append(const User& caller, std::string chat_id,
+                                                         std::string content,
+                                                         std::optional<std::string> client_msg_id);
+  // Announces a committed message; `chat` is its chat when the caller already has it.
+  asio::awaitable<void> publish_message(MessageView message, std::vector<std::string> member_ids,
+                                        const ChatView* chat, std::string origin);
+  // The chat's view, announced to its members (a group was created or changed).
+  asio::awaitable<Result<ChatView>> announce_chat(store::Chat chat,
+                                                  std::vector<std::string> removed_user_ids);
+  // Writes a member's cursors, merging reports that arrive meanwhile (ReceiptQueue).
+  asio::awaitable<Result<store::Member>> advance_cursors(std::string chat_id, std::string user_id,
+                                                         std::int64_t delivered_seq,
+                                                         std::int64_t read_seq);
+  // Counts a message delivered to a user with a classic client (they never report it).
+  asio::awaitable<void> mark_delivered(std::string chat_id, std::string user_id, std::int64_t seq);
+  asio::awaitable<void> write_receipt_rounds(std::string chat_id, std::string user_id);
+  asio::awaitable<void> expire_typing(std::string chat_id, std::string user_id,
+                                      std::vector<std::string> member_ids,
+                                      std::uint64_t generation);
+  asio::awaitable<void> announce_presence(std::string user_id, Presence::Transition transition,
+                                          std::optional<std::int64_t> last_seen);
+
   // The chat with its users, if the caller is a member (`not_member` otherwise).
   asio::awaitable<Result<ChatView>> member_view(const User& caller, const std::string& chat_id);
   // The group, if the caller may change it (`forbidden` otherwise).
@@ -87,6 +141,10 @@ class ChatService {
   const auth::TokenIssuer& tokens_;
   Limits limits_;
   std::string default_pic_;
+  EventSink* events_ = nullptr;
+  Presence presence_;
+  TypingTracker typing_;
+  ReceiptQueue receipts_;
 };
 
 }  // namespace chatd::chat

@@ -13,6 +13,27 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Records what the domain announces.
+struct RecordedEvents final : EventSink {
+  std::vector<MessageEvent> messages;
+  std::vector<ReceiptEvent> receipts;
+  std::vector<TypingEvent> typing;
+  std::vector<PresenceEvent> presence;
+  std::vector<ChatEvent> chats;
+  void on_message(const MessageEvent& e) override { messages.push_back(e); }
+  void on_receipt(const ReceiptEvent& e) override { receipts.push_back(e); }
+  void on_typing(const TypingEvent& e) override { typing.push_back(e); }
+  void on_presence(const PresenceEvent& e) override { presence.push_back(e); }
+  void on_chat(const ChatEvent& e) override { chats.push_back(e); }
+};
+
+Limits test_limits() {
+  Limits limits;
+  limits.typing_expiry_ms = 20;  // run_blocking waits for the expiry timers too
+  limits.typing_burst = 3;
+  return limits;
+}
+
 // The domain against a real SQLite store in a temporary directory.
 class ChatServiceTest : public ::testing::Test {
  protected:
@@ -21,7 +42,9 @@ class ChatServiceTest : public ::testing::Test {
         store_(store::sqlite::SqliteOptions{(dir_ / "chatd.db").string()}),
         hasher_(auth::PasswordCost{1, 8192}, 1),
         tokens_("test secret", std::chrono::hours(1)),
-        chats_(store_, hasher_, tokens_, Limits{}, "default.png") {}
+        chats_(store_, hasher_, tokens_, test_limits(), "default.png") {
+    chats_.set_events(events_);
+  }
   ~ChatServiceTest() override { fs::remove_all(dir_); }
 
   static fs::path make_dir() {
@@ -47,6 +70,7 @@ class ChatServiceTest : public ::testing::Test {
   auth::PasswordHasher hasher_;
   auth::TokenIssuer tokens_;
   ChatService chats_;
+  RecordedEvents events_;
 };
 
 TEST_F(ChatServiceTest, RegisterLoginAndAuthenticate) {
@@ -145,6 +169,154 @@ TEST_F(ChatServiceTest, MessagesHistoryAndStatus) {
   EXPECT_EQ(history.messages[0].sender.id, a.id);
   EXPECT_EQ(history.messages[0].read_by.size(), 2U);
   EXPECT_EQ(run(chats_.history(c, id, HistoryRequest{1, 0, std::nullopt})).error().code,
+            Errc::invalid_input);
+}
+
+}  // namespace
+}  // namespace chatd::chat
+
+namespace chatd::chat {
+namespace {
+
+TEST_F(ChatServiceTest, MessagesAreAnnouncedOnceToTheCommittedMembers) {
+  auto a = user("a");
+  auto b = user("b");
+  auto c = user("c");
+  auto group = run(chats_.create_group(a, "g", {b.id, c.id})).value();
+  ASSERT_EQ(events_.chats.size(), 1U);  // the new group
+  auto sent = run(chats_.post_message(a, group.chat.id, "hi", "k1", "socket-1")).value();
+  ASSERT_EQ(events_.messages.size(), 1U);
+  EXPECT_EQ(events_.messages[0].member_ids, (std::vector<std::string>{a.id, b.id, c.id}));
+  EXPECT_EQ(events_.messages[0].origin, "socket-1");
+  EXPECT_FALSE(events_.messages[0].chat.has_value());  // no classic client is connected
+  auto retry = run(chats_.post_message(a, group.chat.id, "changed", "k1", "socket-2")).value();
+  EXPECT_EQ(retry.message.id, sent.message.id);
+  EXPECT_EQ(events_.messages.size(), 1U);  // a retry announces nothing
+
+  // A classic client needs the full chat, and counts as delivery.
+  run(chats_.client_connected(b, ClientKind::classic));
+  run(chats_.post_message(a, group.chat.id, "again", "k2", "socket-1")).value();
+  ASSERT_EQ(events_.messages.size(), 2U);
+  ASSERT_TRUE(events_.messages[1].chat.has_value());
+  EXPECT_EQ(events_.messages[1].chat->users.size(), 3U);
+  auto status =
+      run(chats_.message_status(a, group.chat.id, events_.messages[1].message.message.id));
+  EXPECT_EQ(status->members[0].user_id, b.id);
+  EXPECT_TRUE(status->members[0].delivered);
+
+  // Removed: no longer among the members of what follows.
+  run(chats_.remove_from_group(a, group.chat.id, c.id)).value();
+  ASSERT_EQ(events_.chats.back().removed_user_ids, (std::vector<std::string>{c.id}));
+  run(chats_.post_message(a, group.chat.id, "after", "k3", "")).value();
+  EXPECT_EQ(events_.messages.back().member_ids, (std::vector<std::string>{a.id, b.id}));
+  EXPECT_EQ(run(chats_.post_message(c, group.chat.id, "x", "k4", "")).error().code,
+            Errc::not_member);
+}
+
+TEST_F(ChatServiceTest, ReceiptsMoveForwardAndAreAnnouncedWhenTheyChange) {
+  auto a = user("a");
+  auto b = user("b");
+  auto chat = run(chats_.access_direct_chat(a, b.id)).value();
+  for (int i = 0; i < 3; ++i) {
+    run(chats_.post_message(a, chat.chat.id, "m", "k" + std::to_string(i), "")).value();
+  }
+  auto member = run(chats_.report_receipt(b, chat.chat.id, 2, 0)).value();
+  EXPECT_EQ(member.delivered_seq, 2);
+  ASSERT_EQ(events_.receipts.size(), 1U);
+  EXPECT_EQ(events_.receipts[0].member.user_id, b.id);
+  member = run(chats_.report_receipt(b, chat.chat.id, 1, 0)).value();  // never backwards
+  EXPECT_EQ(member.delivered_seq, 2);
+  EXPECT_EQ(events_.receipts.size(), 1U);  // nothing changed, nothing said
+  member = run(chats_.report_receipt(b, chat.chat.id, 99, 99)).value();
+  EXPECT_EQ(member.read_seq, 3);  // clamped
+  EXPECT_EQ(events_.receipts.size(), 2U);
+  auto outsider = user("o");
+  EXPECT_EQ(run(chats_.report_receipt(outsider, chat.chat.id, 1, 0)).error().code,
+            Errc::not_member);
+  EXPECT_EQ(run(chats_.report_receipt(b, chat.chat.id, -1, 0)).error().code, Errc::invalid_input);
+}
+
+TEST_F(ChatServiceTest, TypingIsAnnouncedOnChangeExpiresAndIsRateLimited) {
+  auto a = user("a");
+  auto b = user("b");
+  auto chat = run(chats_.access_direct_chat(a, b.id)).value();
+  ASSERT_TRUE(run(chats_.set_typing(a, chat.chat.id, true)).ok());  // run() waits for the expiry
+  ASSERT_EQ(events_.typing.size(), 2U);
+  EXPECT_TRUE(events_.typing[0].typing);
+  EXPECT_TRUE(events_.typing[0].changed);
+  EXPECT_FALSE(events_.typing[1].typing);  // expired by itself
+  EXPECT_TRUE(events_.typing[1].changed);
+  ASSERT_TRUE(run(chats_.set_typing(a, chat.chat.id, false)).ok());
+  EXPECT_FALSE(events_.typing.back().changed);                      // was not typing any more
+  EXPECT_TRUE(run(chats_.set_typing(a, chat.chat.id, true)).ok());  // the third of a burst of 3
+  EXPECT_EQ(run(chats_.set_typing(a, chat.chat.id, true)).error().code, Errc::rate_limited);
+  auto outsider = user("o");
+  EXPECT_EQ(run(chats_.set_typing(outsider, chat.chat.id, true)).error().code, Errc::not_member);
+}
+
+TEST_F(ChatServiceTest, PresenceGoesToContactsAndKeepsLastSeen) {
+  auto a = user("a");
+  auto b = user("b");
+  auto stranger = user("s");
+  run(chats_.access_direct_chat(a, b.id)).value();
+  run(chats_.client_connected(a, ClientKind::native));
+  run(chats_.client_connected(a, ClientKind::classic));
+  ASSERT_EQ(events_.presence.size(), 1U);  // online once, whatever the number of clients
+  EXPECT_TRUE(events_.presence[0].online);
+  EXPECT_EQ(events_.presence[0].contact_ids, (std::vector<std::string>{b.id}));
+  run(chats_.client_disconnected(a, ClientKind::native));
+  run(chats_.client_disconnected(a, ClientKind::classic));
+  ASSERT_EQ(events_.presence.size(), 2U);
+  EXPECT_FALSE(events_.presence[1].online);
+  ASSERT_TRUE(events_.presence[1].last_seen.has_value());
+
+  auto seen = run(chats_.presence_of(b, {a.id, stranger.id})).value();
+  ASSERT_EQ(seen.size(), 1U);  // a stranger's presence is none of b's business
+  EXPECT_EQ(seen[0].user_id, a.id);
+  EXPECT_FALSE(seen[0].online);
+  EXPECT_EQ(seen[0].last_seen, events_.presence[1].last_seen);
+}
+
+TEST_F(ChatServiceTest, SyncServesMissedMessagesInBoundedOrderedBatches) {
+  auto a = user("a");
+  auto b = user("b");
+  auto c = user("c");
+  auto ab = run(chats_.access_direct_chat(a, b.id)).value();
+  auto ac = run(chats_.access_direct_chat(a, c.id)).value();
+  for (int i = 0; i < 5; ++i) {
+    run(chats_.post_message(b, ab.chat.id, "b", "b" + std::to_string(i), "")).value();
+    run(chats_.post_message(c, ac.chat.id, "c", "c" + std::to_string(i), "")).value();
+  }
+  std::vector<std::pair<std::string, std::int64_t>> seen;
+  SyncRequest request{{}, 4};
+  for (int round = 0; round < 10; ++round) {
+    auto page = run(chats_.sync(a, request)).value();
+    EXPECT_LE(page.messages.size(), 4U);
+    for (const auto& m : page.messages) seen.emplace_back(m.message.chat_id, m.message.seq);
+    for (const auto& m : page.messages) {
+      auto it = std::find_if(request.cursors.begin(), request.cursors.end(),
+                             [&](const auto& c) { return c.first == m.message.chat_id; });
+      if (it == request.cursors.end()) {
+        request.cursors.emplace_back(m.message.chat_id, m.message.seq);
+      } else {
+        it->second = std::max(it->second, m.message.seq);
+      }
+    }
+    if (!page.more) break;
+  }
+  ASSERT_EQ(seen.size(), 10U);  // all, once
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+
+  // Cursors come from the stored delivery when not named; an old chat is reported removed.
+  run(chats_.report_receipt(a, ab.chat.id, 5, 0)).value();
+  auto rest = run(chats_.sync(a, SyncRequest{})).value();
+  ASSERT_EQ(rest.messages.size(), 5U);
+  EXPECT_EQ(rest.messages[0].message.chat_id, ac.chat.id);
+  auto group = run(chats_.create_group(b, "g", {a.id, c.id})).value();
+  run(chats_.remove_from_group(b, group.chat.id, a.id)).value();
+  auto removed = run(chats_.sync(a, SyncRequest{{{group.chat.id, 0}}, std::nullopt})).value();
+  EXPECT_EQ(removed.removed, (std::vector<std::string>{group.chat.id}));
+  EXPECT_EQ(run(chats_.sync(a, SyncRequest{{{"nope", 0}}, std::nullopt})).error().code,
             Errc::invalid_input);
 }
 

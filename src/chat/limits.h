@@ -20,6 +20,12 @@ struct Limits {
   int search_max = 100;
   int history_default = 50;
   int history_max = 200;
+  int sync_default = 100;
+  int sync_max = 1000;
+  std::size_t presence_query_max = 1000;  // user ids in one presence:get
+  int typing_burst = 10;                  // typing reports in a row, then typing_per_second
+  double typing_per_second = 2;
+  int typing_expiry_ms = 5000;  // a typing report not refreshed within this ends by itself
 };
 
 }  // namespace chatd::chat

@@ -60,4 +60,24 @@ struct MessageStatus {
   std::vector<MemberStatus> members;
 };
 
+// A member's cursors in a chat, as receipts and sync report them.
+struct ReceiptView {
+  std::string chat_id;
+  store::Member member;
+};
+
+// What a reconnecting client missed (API.md `sync`).
+struct SyncView {
+  std::vector<MessageView> messages;  // ascending by (chat id, seq)
+  std::vector<ReceiptView> receipts;  // the other members of the chats concerned
+  std::vector<std::string> removed;   // chats named by the caller that they no longer belong to
+  bool more = false;                  // the limit cut the answer short: call again
+};
+
+struct PresenceView {
+  std::string user_id;
+  bool online = false;
+  std::optional<std::int64_t> last_seen;  // epoch ms of the last disconnect; none while online
+};
+
 }  // namespace chatd::chat

@@ -43,16 +43,6 @@ struct HttpServer::Connection {
 
 namespace {
 
-// Logs a coroutine that ended with an exception; a connection's failure never ends the server.
-void log_failure(const std::exception_ptr& failure) {
-  if (!failure) return;
-  try {
-    std::rethrow_exception(failure);
-  } catch (const std::exception& e) {
-    spdlog::error("http: connection failed: {}", e.what());
-  }
-}
-
 bool is_api_path(std::string_view path) {
   return path == "/api" || path.starts_with("/api/");
 }
@@ -104,7 +94,7 @@ std::uint16_t HttpServer::listen() {
 }
 
 void HttpServer::run() {
-  asio::co_spawn(workers_.front()->io, accept_loop(), log_failure);
+  asio::co_spawn(workers_.front()->io, accept_loop(), log_if_failed("http: accept loop"));
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < workers_.size(); ++i) {
     threads.emplace_back([worker = workers_[i].get()] { worker->io.run(); });
@@ -127,7 +117,7 @@ void HttpServer::stop() {
         }
       });
     }
-    asio::co_spawn(workers_.front()->io, drain_and_stop(), log_failure);
+    asio::co_spawn(workers_.front()->io, drain_and_stop(), log_if_failed("http: shutdown"));
   });
 }
 
@@ -179,7 +169,7 @@ asio::awaitable<void> HttpServer::accept_loop() {
     asio::co_spawn(worker.io, serve(std::move(socket), worker),
                    [this](const std::exception_ptr& e) {
                      --open_connections_;
-                     log_failure(e);
+                     log_if_failed("http: connection")(e);
                    });
   }
 }

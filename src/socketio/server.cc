@@ -319,9 +319,9 @@ void Namespace::emit(std::string_view event, Payload payload) {
   Broadcast(*this, {}, {}).emit(event, std::move(payload));
 }
 
-void Namespace::deliver(std::size_t worker, const std::vector<Frame>& frames,
-                        const std::vector<std::string>& rooms,
-                        const std::vector<std::string>& except) {
+template <class Fn>
+void Namespace::for_each_socket(std::size_t worker, const std::vector<std::string>& rooms,
+                                const std::vector<std::string>& except, Fn fn) {
   auto& local = locals_[worker];
   const auto excluded = [&](const Socket& socket) {
     for (const auto& room : except) {
@@ -329,22 +329,25 @@ void Namespace::deliver(std::size_t worker, const std::vector<Frame>& frames,
     }
     return false;
   };
+  // Collected first: fn may change the rooms being walked (sockets_leave does).
+  std::vector<Socket*> matching;
   if (rooms.empty()) {
     for (auto& [id, socket] : local.sockets) {
-      if (!excluded(*socket)) socket->connection_->send(frames);
+      if (!excluded(*socket)) matching.push_back(socket);
     }
-    return;
-  }
-  // A socket in several of the rooms still gets the packet once.
-  std::set<Socket*> seen;
-  for (const auto& room : rooms) {
-    auto it = local.rooms.find(room);
-    if (it == local.rooms.end()) continue;
-    for (Socket* socket : it->second) {
-      if (rooms.size() > 1 && !seen.insert(socket).second) continue;
-      if (!excluded(*socket)) socket->connection_->send(frames);
+  } else {
+    // A socket in several of the rooms is taken once.
+    std::set<Socket*> seen;
+    for (const auto& room : rooms) {
+      auto it = local.rooms.find(room);
+      if (it == local.rooms.end()) continue;
+      for (Socket* socket : it->second) {
+        if (rooms.size() > 1 && !seen.insert(socket).second) continue;
+        if (!excluded(*socket)) matching.push_back(socket);
+      }
     }
   }
+  for (Socket* socket : matching) fn(*socket);
 }
 
 Broadcast& Broadcast::to(std::string room) {
@@ -357,17 +360,26 @@ Broadcast& Broadcast::except(std::string room) {
   return *this;
 }
 
+template <class Fn>
+void Broadcast::on_each_worker(Fn fn) {
+  auto rooms = std::make_shared<const std::vector<std::string>>(std::move(rooms_));
+  auto except = std::make_shared<const std::vector<std::string>>(std::move(except_));
+  for (std::size_t worker = 0; worker < nsp_.workers_.size(); ++worker) {
+    asio::post(nsp_.workers_[worker], [&nsp = nsp_, worker, rooms, except, fn] {
+      nsp.for_each_socket(worker, *rooms, *except, fn);
+    });
+  }
+}
+
 void Broadcast::emit(std::string_view event, Payload payload) {
   // Encoded once; each network thread delivers to its own sockets.
   auto frames =
       std::make_shared<const std::vector<Frame>>(encode_event(nsp_.name(), event, payload));
-  auto rooms = std::make_shared<const std::vector<std::string>>(std::move(rooms_));
-  auto except = std::make_shared<const std::vector<std::string>>(std::move(except_));
-  for (std::size_t worker = 0; worker < nsp_.workers_.size(); ++worker) {
-    asio::post(nsp_.workers_[worker], [&nsp = nsp_, worker, frames, rooms, except] {
-      nsp.deliver(worker, *frames, *rooms, *except);
-    });
-  }
+  on_each_worker([frames](Socket& socket) { socket.connection_->send(*frames); });
+}
+
+void Broadcast::sockets_leave(std::string room) {
+  on_each_worker([room = std::move(room)](Socket& socket) { socket.leave(room); });
 }
 
 // ---- Server -----------------------------------------------------------------------------------

@@ -50,8 +50,14 @@ class Broadcast {
   Broadcast& to(std::string room);
   Broadcast& except(std::string room);
   void emit(std::string_view event, Payload payload = {});
+  // Makes the matching sockets leave `room`, on every network thread (like Node's
+  // `io.in(...).socketsLeave(room)`). Ordered with emits started later from the same thread.
+  void sockets_leave(std::string room);
 
  private:
+  template <class Fn>
+  void on_each_worker(Fn fn);
+
   Namespace& nsp_;
   std::vector<std::string> rooms_;
   std::vector<std::string> except_;
@@ -93,6 +99,7 @@ class Socket : public std::enable_shared_from_this<Socket> {
   void disconnect(bool close_connection = false);
 
  private:
+  friend class Broadcast;
   friend class Connection;
   friend class Namespace;
 
@@ -145,8 +152,11 @@ class Namespace {
     std::unordered_map<std::string, std::set<Socket*>> rooms;
   };
 
-  void deliver(std::size_t worker, const std::vector<engineio::Frame>& frames,
-               const std::vector<std::string>& rooms, const std::vector<std::string>& except);
+  // Calls fn(socket) for this worker's sockets in any of `rooms` (all when empty) and in none of
+  // `except`, each once.
+  template <class Fn>
+  void for_each_socket(std::size_t worker, const std::vector<std::string>& rooms,
+                       const std::vector<std::string>& except, Fn fn);
 
   std::string name_;
   std::vector<Middleware> middlewares_;

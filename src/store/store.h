@@ -83,8 +83,11 @@ struct NewMessage {
 
 struct AppendedMessage {
   Message message;
-  bool created =
-      true;  // false when (sender, client_msg_id) was already stored: nothing was written
+  // false when (sender, client_msg_id) was already stored: nothing was written.
+  bool created = true;
+  // The chat's members when the message committed (empty when nothing was written): exactly who
+  // may receive it, whatever membership changes race with the send.
+  std::vector<std::string> member_ids;
 };
 
 // One page of a chat's history: messages with seq in (after, before), the newest `limit` of them
@@ -94,6 +97,19 @@ struct HistoryQuery {
   std::optional<std::int64_t> before;
   std::optional<std::int64_t> after;
   int limit = 50;
+};
+
+// A member's cursors after advance_cursors, and whether the call moved them.
+struct CursorUpdate {
+  Member member;
+  bool changed = false;
+  std::vector<std::string> member_ids;  // the chat's members, when changed (who to tell)
+};
+
+// When a user was last connected: their last disconnect, if they ever connected.
+struct LastSeen {
+  std::string user_id;
+  std::optional<std::int64_t> at;  // epoch ms
 };
 
 struct UserSearch {
@@ -114,6 +130,12 @@ class Store {
   // The users that exist among `ids`, in no particular order.
   virtual asio::awaitable<Result<std::vector<User>>> find_users(std::vector<std::string> ids) = 0;
   virtual asio::awaitable<Result<std::vector<User>>> search_users(UserSearch search) = 0;
+  // The users who share at least one chat with `user_id` (the user themself excluded).
+  virtual asio::awaitable<Result<std::vector<std::string>>> find_contacts(std::string user_id) = 0;
+  virtual asio::awaitable<Status> record_last_seen(std::string user_id, std::int64_t at) = 0;
+  // One entry per existing user among `ids`, in no particular order.
+  virtual asio::awaitable<Result<std::vector<LastSeen>>> find_last_seen(
+      std::vector<std::string> ids) = 0;
 
   // Chats. The 1:1 chat of two users is unique: concurrent calls return the same chat.
   virtual asio::awaitable<Result<Chat>> find_or_create_direct_chat(std::string user_a,
@@ -144,9 +166,10 @@ class Store {
                                                         std::string message_id) = 0;
   // Moves a member's cursors forward (never back), clamped to the chat's last seq; read implies
   // delivered. Returns the member as stored afterwards.
-  virtual asio::awaitable<Result<Member>> advance_cursors(std::string chat_id, std::string user_id,
-                                                          std::int64_t delivered_seq,
-                                                          std::int64_t read_seq) = 0;
+  virtual asio::awaitable<Result<CursorUpdate>> advance_cursors(std::string chat_id,
+                                                                std::string user_id,
+                                                                std::int64_t delivered_seq,
+                                                                std::int64_t read_seq) = 0;
 };
 
 }  // namespace chatd::store

@@ -374,6 +374,12 @@ TEST_P(StoreConformance, OnlyMembersAppend) {
           .code,
       Errc::not_found);
   EXPECT_EQ(run(store_->find_chat(chat.id))->last_seq, 0);
+  // A stored message names the members it was committed among (who may receive it).
+  auto appended = run(store_->append_message(NewMessage{chat.id, a.id, "x", "k"})).value();
+  EXPECT_EQ(appended.member_ids, (std::vector<std::string>{a.id, b.id}));
+  auto retried = run(store_->append_message(NewMessage{chat.id, a.id, "x", "k"})).value();
+  EXPECT_FALSE(retried.created);
+  EXPECT_TRUE(retried.member_ids.empty());
 }
 
 TEST_P(StoreConformance, HistoryPagesAreAscending) {
@@ -410,17 +416,60 @@ TEST_P(StoreConformance, CursorsOnlyMoveForwardAndAreClamped) {
   const auto chat_now = run(store_->find_chat(chat.id)).value();
   EXPECT_EQ(member_of(chat_now, a.id)->read_seq, 5);  // the sender has seen their own messages
 
-  auto m = run(store_->advance_cursors(chat.id, b.id, 2, 0)).value();
-  EXPECT_EQ(m.delivered_seq, 2);
-  EXPECT_EQ(m.read_seq, 0);
-  m = run(store_->advance_cursors(chat.id, b.id, 1, 3)).value();  // read implies delivered
-  EXPECT_EQ(m.delivered_seq, 3);
-  EXPECT_EQ(m.read_seq, 3);
-  m = run(store_->advance_cursors(chat.id, b.id, 99, 0)).value();  // clamped to the last seq
-  EXPECT_EQ(m.delivered_seq, 5);
-  EXPECT_EQ(m.read_seq, 3);
+  auto u = run(store_->advance_cursors(chat.id, b.id, 2, 0)).value();
+  EXPECT_TRUE(u.changed);
+  EXPECT_EQ(u.member.delivered_seq, 2);
+  EXPECT_EQ(u.member.read_seq, 0);
+  u = run(store_->advance_cursors(chat.id, b.id, 1, 3)).value();  // read implies delivered
+  EXPECT_EQ(u.member.delivered_seq, 3);
+  EXPECT_EQ(u.member.read_seq, 3);
+  u = run(store_->advance_cursors(chat.id, b.id, 99, 0)).value();  // clamped to the last seq
+  EXPECT_TRUE(u.changed);
+  EXPECT_EQ(u.member.delivered_seq, 5);
+  EXPECT_EQ(u.member.read_seq, 3);
+  u = run(store_->advance_cursors(chat.id, b.id, 4, 2)).value();  // never backwards
+  EXPECT_FALSE(u.changed);
+  EXPECT_EQ(u.member.delivered_seq, 5);
+  EXPECT_EQ(u.member.read_seq, 3);
+  EXPECT_EQ(run(store_->advance_cursors("000000000000000000000000", b.id, 1, 1)).error().code,
+            Errc::not_found);
   EXPECT_EQ(run(store_->advance_cursors(chat.id, make_user("O", "o@x.io").id, 1, 1)).error().code,
             Errc::not_member);
+}
+
+TEST_P(StoreConformance, ContactsAreTheUsersSharingAChat) {
+  auto a = make_user("A", "a@x.io");
+  auto b = make_user("B", "b@x.io");
+  auto c = make_user("C", "c@x.io");
+  auto d = make_user("D", "d@x.io");
+  auto lonely = make_user("L", "l@x.io");
+  ASSERT_TRUE(run(store_->find_or_create_direct_chat(a.id, b.id)).ok());
+  ASSERT_TRUE(run(store_->create_group("g", a.id, {b.id, c.id})).ok());
+  ASSERT_TRUE(run(store_->find_or_create_direct_chat(c.id, d.id)).ok());
+  auto contacts = run(store_->find_contacts(a.id)).value();
+  std::sort(contacts.begin(), contacts.end());
+  std::vector<std::string> expected{b.id, c.id};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(contacts, expected);  // each once, never the user, never D (a contact of a contact)
+  EXPECT_TRUE(run(store_->find_contacts(lonely.id)).value().empty());
+}
+
+TEST_P(StoreConformance, LastSeenIsKeptPerUser) {
+  auto a = make_user("A", "a@x.io");
+  auto b = make_user("B", "b@x.io");
+  ASSERT_TRUE(run(store_->record_last_seen(a.id, 1234)).ok());
+  EXPECT_EQ(run(store_->record_last_seen("000000000000000000000000", 1)).error().code,
+            Errc::not_found);
+  auto seen = run(store_->find_last_seen({a.id, b.id, "000000000000000000000000"})).value();
+  ASSERT_EQ(seen.size(), 2u);
+  for (const auto& s : seen) {
+    if (s.user_id == a.id) {
+      EXPECT_EQ(s.at, 1234);
+    } else {
+      EXPECT_EQ(s.user_id, b.id);
+      EXPECT_FALSE(s.at.has_value());  // never connected
+    }
+  }
 }
 
 TEST_P(StoreConformance, DataSurvivesReopening) {

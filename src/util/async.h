@@ -1,5 +1,7 @@
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -7,6 +9,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <type_traits>
@@ -70,6 +73,19 @@ template <class Fn>
 asio::awaitable<std::invoke_result_t<Fn>> run_on(asio::any_io_executor executor, Fn fn) {
   return run_elsewhere([executor](auto job) { asio::post(executor, std::move(job)); },
                        std::move(fn));
+}
+
+// A co_spawn completion handler for background coroutines: logs the exception one ended with
+// (`task` names it in the log), so that a failure is seen and never ends the server.
+inline auto log_if_failed(const char* task) {
+  return [task](const std::exception_ptr& failure) {
+    if (!failure) return;
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      spdlog::error("{} failed: {}", task, e.what());
+    }
+  };
 }
 
 }  // namespace chatd

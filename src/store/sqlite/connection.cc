@@ -67,6 +67,11 @@ std::optional<std::string> Statement::optional_text(int column) const {
   return text(column);
 }
 
+std::optional<std::int64_t> Statement::optional_int64(int column) const {
+  if (is_null(column)) return std::nullopt;
+  return int64(column);
+}
+
 bool Statement::is_null(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }

@@ -63,6 +63,10 @@ CREATE TABLE messages (
 CREATE UNIQUE INDEX messages_by_client_id ON messages (sender_id, client_msg_id)
   WHERE client_msg_id IS NOT NULL;
 )sql",
+    // 2: presence: when each user was last connected (NULL: never, or online since).
+    R"sql(
+ALTER TABLE users ADD COLUMN last_seen INTEGER;
+)sql",
 };
 
 int user_version(Connection& connection) {

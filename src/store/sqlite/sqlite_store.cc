@@ -157,6 +157,14 @@ std::vector<Member> select_members(Connection& c, std::string_view chat_id) {
   return members;
 }
 
+std::vector<std::string> member_ids(Connection& c, std::string_view chat_id) {
+  auto s = c.prepare("SELECT user_id FROM chat_members WHERE chat_id = ? ORDER BY position");
+  s.bind_all(chat_id);
+  std::vector<std::string> ids;
+  while (s.step()) ids.push_back(s.text(0));
+  return ids;
+}
+
 std::optional<Chat> select_chat(Connection& c, std::string_view chat_id) {
   auto s = c.prepare(
       "SELECT id, name, is_group, last_seq, created_at, updated_at FROM chats WHERE id = ?");
@@ -344,6 +352,42 @@ asio::awaitable<Result<std::vector<User>>> SqliteStore::search_users(UserSearch 
       });
 }
 
+asio::awaitable<Result<std::vector<std::string>>> SqliteStore::find_contacts(std::string user_id) {
+  return read<std::vector<std::string>>(
+      [user = std::move(user_id)](Connection& c) -> Result<std::vector<std::string>> {
+        auto s = c.prepare(
+            "SELECT DISTINCT other.user_id FROM chat_members mine JOIN chat_members other "
+            "ON other.chat_id = mine.chat_id WHERE mine.user_id = ?1 AND other.user_id <> ?1");
+        s.bind_all(user);
+        std::vector<std::string> ids;
+        while (s.step()) ids.push_back(s.text(0));
+        return ids;
+      });
+}
+
+asio::awaitable<Status> SqliteStore::record_last_seen(std::string user_id, std::int64_t at) {
+  return write<void>([user = std::move(user_id), at](Connection& c) -> Status {
+    auto s = c.prepare("UPDATE users SET last_seen = ? WHERE id = ?");
+    s.bind_all(at, user).run();
+    if (sqlite3_changes(c.handle()) == 0) return make_error(Errc::not_found, "User not found");
+    return {};
+  });
+}
+
+asio::awaitable<Result<std::vector<LastSeen>>> SqliteStore::find_last_seen(
+    std::vector<std::string> ids) {
+  return read<std::vector<LastSeen>>(
+      [ids = std::move(ids)](Connection& c) -> Result<std::vector<LastSeen>> {
+        std::vector<LastSeen> seen;
+        for (const auto& id : std::set<std::string>(ids.begin(), ids.end())) {
+          auto s = c.prepare("SELECT last_seen FROM users WHERE id = ?");
+          s.bind_all(id);
+          if (s.step()) seen.push_back(LastSeen{id, s.optional_int64(0)});
+        }
+        return seen;
+      });
+}
+
 // ---- Chats -------------------------------------------------------------------------------------
 
 asio::awaitable<Result<Chat>> SqliteStore::find_or_create_direct_chat(std::string user_a,
@@ -492,12 +536,11 @@ asio::awaitable<Result<AppendedMessage>> SqliteStore::append_message(NewMessage 
         if (original.chat_id != m.chat_id) {
           return make_error(Errc::conflict, "clientMsgId was already used in another chat");
         }
-        return AppendedMessage{std::move(original), false};
+        return AppendedMessage{std::move(original), false, {}};
       }
     }
-    auto member = c.prepare("SELECT 1 FROM chat_members WHERE chat_id = ? AND user_id = ?");
-    member.bind_all(m.chat_id, m.sender_id);
-    if (!member.step()) {
+    auto members = member_ids(c, m.chat_id);
+    if (std::find(members.begin(), members.end(), m.sender_id) == members.end()) {
       auto chat = c.prepare("SELECT 1 FROM chats WHERE id = ?");
       chat.bind_all(m.chat_id);
       if (!chat.step()) return make_error(Errc::not_found, "Chat not found");
@@ -524,7 +567,7 @@ asio::awaitable<Result<AppendedMessage>> SqliteStore::append_message(NewMessage 
         "UPDATE chat_members SET delivered_seq = ?1, read_seq = ?1 WHERE chat_id = ?2 AND "
         "user_id = ?3");
     cursors.bind_all(stored.seq, stored.chat_id, stored.sender_id).run();
-    return AppendedMessage{std::move(stored), true};
+    return AppendedMessage{std::move(stored), true, std::move(members)};
   });
 }
 
@@ -563,28 +606,35 @@ asio::awaitable<Result<Message>> SqliteStore::find_message(std::string chat_id,
       });
 }
 
-asio::awaitable<Result<Member>> SqliteStore::advance_cursors(std::string chat_id,
-                                                             std::string user_id,
-                                                             std::int64_t delivered_seq,
-                                                             std::int64_t read_seq) {
-  return write<Member>([chat_id = std::move(chat_id), user_id = std::move(user_id), delivered_seq,
-                        read_seq](Connection& c) -> Result<Member> {
-    auto chat = load_chat(c, chat_id);
-    if (!chat) return chat.error();
-    const Member* found = find_member(*chat, user_id);
-    if (!found) return make_error(Errc::not_member, "You are not a member of this chat");
-    Member member = *found;
-    const auto last = chat->last_seq;
-    member.read_seq = std::max(member.read_seq, std::min(read_seq, last));
-    member.delivered_seq =
-        std::max({member.delivered_seq, std::min(delivered_seq, last), member.read_seq});
-    if (member.read_seq != found->read_seq || member.delivered_seq != found->delivered_seq) {
-      auto s = c.prepare(
+asio::awaitable<Result<CursorUpdate>> SqliteStore::advance_cursors(std::string chat_id,
+                                                                   std::string user_id,
+                                                                   std::int64_t delivered_seq,
+                                                                   std::int64_t read_seq) {
+  return write<CursorUpdate>([chat_id = std::move(chat_id), user_id = std::move(user_id),
+                              delivered_seq, read_seq](Connection& c) -> Result<CursorUpdate> {
+    auto last = c.prepare("SELECT last_seq FROM chats WHERE id = ?");
+    last.bind_all(chat_id);
+    if (!last.step()) return make_error(Errc::not_found, "Chat not found");
+    const auto last_seq = last.int64(0);
+    auto s = c.prepare(
+        "SELECT role, joined_at, delivered_seq, read_seq FROM chat_members "
+        "WHERE chat_id = ? AND user_id = ?");
+    s.bind_all(chat_id, user_id);
+    if (!s.step()) return make_error(Errc::not_member, "You are not a member of this chat");
+    const Member stored{user_id, static_cast<Role>(s.int64(0)), s.int64(1), s.int64(2), s.int64(3)};
+    CursorUpdate update{stored, false, {}};
+    auto& m = update.member;
+    m.read_seq = std::max(m.read_seq, std::min(read_seq, last_seq));
+    m.delivered_seq = std::max({m.delivered_seq, std::min(delivered_seq, last_seq), m.read_seq});
+    update.changed = m.read_seq != stored.read_seq || m.delivered_seq != stored.delivered_seq;
+    if (update.changed) {
+      auto u = c.prepare(
           "UPDATE chat_members SET delivered_seq = ?, read_seq = ? WHERE chat_id = ? AND "
           "user_id = ?");
-      s.bind_all(member.delivered_seq, member.read_seq, chat_id, user_id).run();
+      u.bind_all(m.delivered_seq, m.read_seq, chat_id, user_id).run();
+      update.member_ids = member_ids(c, chat_id);
     }
-    return member;
+    return update;
   });
 }
 

@@ -38,6 +38,10 @@ class SqliteStore final : public Store {
   asio::awaitable<Result<UserCredentials>> find_credentials(std::string email) override;
   asio::awaitable<Result<std::vector<User>>> find_users(std::vector<std::string> ids) override;
   asio::awaitable<Result<std::vector<User>>> search_users(UserSearch search) override;
+  asio::awaitable<Result<std::vector<std::string>>> find_contacts(std::string user_id) override;
+  asio::awaitable<Status> record_last_seen(std::string user_id, std::int64_t at) override;
+  asio::awaitable<Result<std::vector<LastSeen>>> find_last_seen(
+      std::vector<std::string> ids) override;
 
   asio::awaitable<Result<Chat>> find_or_create_direct_chat(std::string user_a,
                                                            std::string user_b) override;
@@ -56,9 +60,9 @@ class SqliteStore final : public Store {
   asio::awaitable<Result<std::vector<Message>>> list_messages(HistoryQuery query) override;
   asio::awaitable<Result<Message>> find_message(std::string chat_id,
                                                 std::string message_id) override;
-  asio::awaitable<Result<Member>> advance_cursors(std::string chat_id, std::string user_id,
-                                                  std::int64_t delivered_seq,
-                                                  std::int64_t read_seq) override;
+  asio::awaitable<Result<CursorUpdate>> advance_cursors(std::string chat_id, std::string user_id,
+                                                        std::int64_t delivered_seq,
+                                                        std::int64_t read_seq) override;
 
  private:
   template <class T, class Fn>

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "chat/chat_service.h"
+#include "chat/events.h"
+#include "socketio/server.h"
+
+namespace chatd::api {
+
+struct SocketOptions {
+  // A socket that connects without a token must send a valid `setup` within this time.
+  std::chrono::milliseconds classic_setup_timeout{10'000};
+};
+
+// The Socket.IO side of chatd (API.md): authenticates sockets, serves the classic MERN events and
+// the native protocol, and delivers the domain's events to the right sockets (it is the
+// ChatService's EventSink). Like RestApi, it reads the wire, calls the domain and writes the wire:
+// every rule of who may do what stays in chat/.
+//
+// Rooms: every native socket is in "n:<userId>", every classic socket (after setup) in
+// "c:<userId>", and a classic socket that joined a chat in "chat:<chatId>". Messages, receipts
+// and presence go to user rooms built from the member list the domain gives, so a removed member
+// is simply not addressed any more.
+class SocketApi final : public chat::EventSink {
+ public:
+  SocketApi(chat::ChatService& chats, socketio::Namespace& nsp, SocketOptions options);
+
+  void on_message(const chat::MessageEvent& event) override;
+  void on_receipt(const chat::ReceiptEvent& event) override;
+  void on_typing(const chat::TypingEvent& event) override;
+  void on_presence(const chat::PresenceEvent& event) override;
+  void on_chat(const chat::ChatEvent& event) override;
+
+ private:
+  struct Client;
+  using SocketPtr = std::shared_ptr<socketio::Socket>;
+  using Reply = boost::asio::awaitable<boost::json::object>;
+  // A native event: reads its payload object, answers the ack.
+  using NativeHandler = Reply (SocketApi::*)(const SocketPtr& socket, chat::User user,
+                                             boost::json::object payload);
+
+  void authenticate(socketio::Socket& socket, socketio::Namespace::Next next);
+  boost::asio::awaitable<void> check_token(SocketPtr socket, std::string token,
+                                           socketio::Namespace::Next next);
+  void serve(const SocketPtr& socket);
+  void serve_native(const SocketPtr& socket, const std::shared_ptr<Client>& client);
+  void serve_classic(const SocketPtr& socket, const std::shared_ptr<Client>& client);
+  void on_native(const SocketPtr& socket, const std::shared_ptr<Client>& client, std::string event,
+                 NativeHandler handler);
+  boost::asio::awaitable<void> run_native(SocketPtr socket, chat::User user, NativeHandler handler,
+                                          boost::json::object payload, socketio::Socket::Ack ack);
+
+  // Native events.
+  Reply send_message(const SocketPtr& socket, chat::User user, boost::json::object payload);
+  Reply delivered(const SocketPtr& socket, chat::User user, boost::json::object payload);
+  Reply read(const SocketPtr& socket, chat::User user, boost::json::object payload);
+  Reply typing_start(const SocketPtr& socket, chat::User user, boost::json::object payload);
+  Reply typing_stop(const SocketPtr& socket, chat::User user, boost::json::object payload);
+  Reply sync(const SocketPtr& socket, chat::User user, boost::json::object payload);
+  Reply presence(const SocketPtr& socket, chat::User user, boost::json::object payload);
+  Reply receipt(chat::User user, boost::json::object payload, bool read);
+  Reply typing(chat::User user, boost::json::object payload, bool typing);
+
+  // Classic events.
+  boost::asio::awaitable<void> setup(SocketPtr socket, std::shared_ptr<Client> client,
+                                     std::string token);
+  boost::asio::awaitable<void> join_chat(SocketPtr socket, chat::User user, std::string chat_id);
+  boost::asio::awaitable<void> classic_typing(chat::User user, std::string chat_id, bool typing);
+
+  boost::asio::awaitable<void> connected(chat::User user, chat::ClientKind kind);
+  boost::asio::awaitable<void> disconnected(chat::User user, chat::ClientKind kind);
+
+  chat::ChatService& chats_;
+  socketio::Namespace& nsp_;
+  SocketOptions options_;
+};
+
+}  // namespace chatd::api

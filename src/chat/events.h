@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chat/views.h"
+
+// What the domain tells connected clients about, after the change is committed. The domain
+// decides who is concerned (member ids); a sink (api/SocketApi) turns each event into wire shapes
+// and delivers them. Sinks are called on any network thread and must not block.
+namespace chatd::chat {
+
+struct MessageEvent {
+  MessageView message;
+  std::vector<std::string> member_ids;  // the chat's members when the message committed
+  // The chat with full users, for clients that need the classic message shape; set only when
+  // some recipient has such a client connected.
+  std::optional<ChatView> chat;
+  std::string origin;  // the client connection that sent it (empty for REST): not echoed to it
+};
+
+struct ReceiptEvent {
+  std::string chat_id;
+  std::vector<std::string> member_ids;
+  store::Member member;  // whose cursors grew, and their new values
+};
+
+struct TypingEvent {
+  std::string chat_id;
+  std::vector<std::string> member_ids;
+  std::string user_id;
+  bool typing = false;
+  // The user's state changed (a refresh or a repeated stop does not): native clients hear of
+  // changes only; classic clients expect every report relayed, as classic servers do.
+  bool changed = true;
+};
+
+struct PresenceEvent {
+  std::vector<std::string> contact_ids;  // users who share a chat with user_id
+  std::string user_id;
+  bool online = false;
+  std::optional<std::int64_t> last_seen;  // epoch ms; none while online
+};
+
+// A group was created or changed (renamed, members or roles changed).
+struct ChatEvent {
+  ChatView chat;
+  std::vector<std::string> removed_user_ids;  // who left or was removed by this change
+};
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void on_message(const MessageEvent& event) = 0;
+  virtual void on_receipt(const ReceiptEvent& event) = 0;
+  virtual void on_typing(const TypingEvent& event) = 0;
+  virtual void on_presence(const PresenceEvent& event) = 0;
+  virtual void on_chat(const ChatEvent& event) = 0;
+};
+
+}  // namespace chatd::chat

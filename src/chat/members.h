@@ -1,0 +1,41 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "chat/events.h"
+#include "store/store.h"
+#include "util/result.h"
+
+// Small rules shared by the domain's source files.
+namespace chatd::chat::detail {
+
+inline Error not_member() {
+  return make_error(Errc::not_member, "You are not a member of this chat");
+}
+
+inline Error invalid(std::string message) {
+  return make_error(Errc::invalid_input, std::move(message));
+}
+
+inline const store::Member* find_member(const store::Chat& chat, std::string_view user_id) {
+  for (const auto& m : chat.members) {
+    if (m.user_id == user_id) return &m;
+  }
+  return nullptr;
+}
+
+// The sink of a service nobody listens to.
+inline EventSink& no_events() {
+  struct Ignore final : EventSink {
+    void on_message(const MessageEvent&) override {}
+    void on_receipt(const ReceiptEvent&) override {}
+    void on_typing(const TypingEvent&) override {}
+    void on_presence(const PresenceEvent&) override {}
+    void on_chat(const ChatEvent&) override {}
+  };
+  static Ignore ignore;
+  return ignore;
+}
+
+}  // namespace chatd::chat::detail

@@ -1,0 +1,287 @@
+// The real-time half of ChatService: fan-out of committed messages, receipts, typing, presence
+// and sync. Everything here is announced through the EventSink; nothing here knows a socket.
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <map>
+#include <set>
+
+#include "chat/chat_service.h"
+#include "chat/members.h"
+#include "chat/validation.h"
+#include "util/async.h"
+#include "util/clock.h"
+
+// As in chat_service.cc: every co_await takes named variables, never temporaries.
+namespace chatd::chat {
+
+using detail::find_member;
+using detail::invalid;
+using detail::not_member;
+
+// ---- Messages ----------------------------------------------------------------------------------
+
+asio::awaitable<void> ChatService::publish_message(MessageView message,
+                                                   std::vector<std::string> member_ids,
+                                                   const ChatView* chat, std::string origin) {
+  // Classic clients need the chat with full users, and never report delivery: the server counts
+  // the message delivered to them once it is written to one of their sockets (API.md).
+  auto classic = presence_.with_classic_clients(member_ids, message.message.sender_id);
+  MessageEvent event{std::move(message), std::move(member_ids), std::nullopt, std::move(origin)};
+  const auto& sent = event.message.message;
+  if (!classic.empty()) {
+    if (chat) {
+      event.chat = *chat;
+    } else {
+      auto chat_id = sent.chat_id;
+      auto found = co_await store_.find_chat(std::move(chat_id));
+      if (found) {
+        auto view = co_await view_of(std::move(*found));
+        if (view) event.chat = std::move(*view);
+      }
+    }
+  }
+  events_->on_message(event);
+  if (!event.chat) co_return;
+  auto executor = co_await asio::this_coro::executor;
+  for (auto& user : classic) {
+    asio::co_spawn(executor, mark_delivered(sent.chat_id, std::move(user), sent.seq),
+                   log_if_failed("chat: background task"));
+  }
+}
+
+asio::awaitable<void> ChatService::mark_delivered(std::string chat_id, std::string user_id,
+                                                  std::int64_t seq) {
+  auto done = co_await advance_cursors(std::move(chat_id), std::move(user_id), seq, 0);
+  // not_member: they left meanwhile, nothing to count.
+  if (!done && done.error().code != Errc::not_member) {
+    spdlog::warn("chat: delivery not recorded: {}", done.error().message);
+  }
+}
+
+// ---- Receipts ----------------------------------------------------------------------------------
+
+asio::awaitable<Status> ChatService::check_member(User caller, std::string chat_id) {
+  auto id = valid_id(chat_id, "Chat");
+  if (!id) co_return id.error();
+  auto chat = co_await store_.find_chat(std::move(*id));
+  if (!chat) co_return chat.error();
+  if (!find_member(*chat, caller.id)) co_return not_member();
+  co_return Status{};
+}
+
+asio::awaitable<Result<store::Member>> ChatService::report_receipt(User caller, std::string chat_id,
+                                                                   std::int64_t delivered_seq,
+                                                                   std::int64_t read_seq) {
+  auto id = valid_id(chat_id, "Chat");
+  if (!id) co_return id.error();
+  if (delivered_seq < 0 || read_seq < 0) co_return invalid("seq must not be negative");
+  co_return co_await advance_cursors(std::move(*id), std::move(caller.id), delivered_seq, read_seq);
+}
+
+asio::awaitable<Result<store::Member>> ChatService::advance_cursors(std::string chat_id,
+                                                                    std::string user_id,
+                                                                    std::int64_t delivered_seq,
+                                                                    std::int64_t read_seq) {
+  auto executor = co_await asio::this_coro::executor;
+  auto join = [this, executor, chat_id = std::move(chat_id), user_id = std::move(user_id),
+               delivered_seq, read_seq](ReceiptQueue::Waiter done) {
+    if (receipts_.join(chat_id, user_id, delivered_seq, read_seq, std::move(done))) {
+      asio::co_spawn(executor, write_receipt_rounds(chat_id, user_id),
+                     log_if_failed("chat: background task"));
+    }
+  };
+  co_return co_await async_callback<Result<store::Member>>(std::move(join));
+}
+
+// One write per round: reports that arrive while a write is in flight are merged into the next.
+asio::awaitable<void> ChatService::write_receipt_rounds(std::string chat_id, std::string user_id) {
+  do {
+    auto round = receipts_.take(chat_id, user_id);
+    auto chat = chat_id;
+    auto user = user_id;
+    auto update = co_await store_.advance_cursors(std::move(chat), std::move(user),
+                                                  round.delivered_seq, round.read_seq);
+    Result<store::Member> outcome =
+        update ? Result<store::Member>(update->member) : Result<store::Member>(update.error());
+    if (update && update->changed) {
+      events_->on_receipt(ReceiptEvent{chat_id, std::move(update->member_ids), update->member});
+    }
+    for (auto& waiter : round.waiters) waiter(outcome);
+  } while (!receipts_.finish_round(chat_id, user_id));
+}
+
+// ---- Typing ------------------------------------------------------------------------------------
+
+asio::awaitable<Status> ChatService::set_typing(User caller, std::string chat_id, bool typing) {
+  auto id = valid_id(chat_id, "Chat");
+  if (!id) co_return id.error();
+  if (!typing_.allow(caller.id, TypingTracker::Clock::now())) {
+    co_return make_error(Errc::rate_limited, "Too many typing reports; slow down");
+  }
+  auto chat = co_await store_.find_chat(std::move(*id));
+  if (!chat) co_return chat.error();
+  if (!find_member(*chat, caller.id)) co_return not_member();
+  std::vector<std::string> member_ids;
+  for (const auto& m : chat->members) member_ids.push_back(m.user_id);
+  if (!typing) {
+    const bool changed = typing_.stop(chat->id, caller.id);
+    events_->on_typing(TypingEvent{chat->id, std::move(member_ids), caller.id, false, changed});
+    co_return Status{};
+  }
+  const auto started = typing_.start(chat->id, caller.id);
+  events_->on_typing(TypingEvent{chat->id, member_ids, caller.id, true, started.changed});
+  auto executor = co_await asio::this_coro::executor;
+  asio::co_spawn(executor,
+                 expire_typing(chat->id, caller.id, std::move(member_ids), started.generation),
+                 log_if_failed("chat: background task"));
+  co_return Status{};
+}
+
+asio::awaitable<void> ChatService::expire_typing(std::string chat_id, std::string user_id,
+                                                 std::vector<std::string> member_ids,
+                                                 std::uint64_t generation) {
+  asio::steady_timer timer(co_await asio::this_coro::executor,
+                           std::chrono::milliseconds(limits_.typing_expiry_ms));
+  co_await timer.async_wait(asio::use_awaitable);
+  if (typing_.expire(chat_id, user_id, generation)) {
+    events_->on_typing(
+        TypingEvent{std::move(chat_id), std::move(member_ids), std::move(user_id), false, true});
+  }
+}
+
+// ---- Presence ----------------------------------------------------------------------------------
+
+asio::awaitable<void> ChatService::client_connected(User user, ClientKind kind) {
+  auto transition = presence_.connect(user.id, kind);
+  if (!transition) co_return;
+  co_await announce_presence(std::move(user.id), *transition, std::nullopt);
+}
+
+asio::awaitable<void> ChatService::client_disconnected(User user, ClientKind kind) {
+  auto transition = presence_.disconnect(user.id, kind);
+  if (!transition) co_return;
+  const auto now = clock::now_ms();
+  auto id = user.id;
+  auto recorded = co_await store_.record_last_seen(std::move(id), now);
+  if (!recorded && recorded.error().code != Errc::not_found) {
+    spdlog::warn("chat: lastSeen of {} not stored: {}", user.id, recorded.error().message);
+  }
+  co_await announce_presence(std::move(user.id), *transition, now);
+}
+
+asio::awaitable<void> ChatService::announce_presence(std::string user_id,
+                                                     Presence::Transition transition,
+                                                     std::optional<std::int64_t> last_seen) {
+  auto id = user_id;
+  auto contacts = co_await store_.find_contacts(std::move(id));
+  if (!contacts) co_return;
+  presence_.announce_if_latest(user_id, transition.generation, [&] {
+    events_->on_presence(
+        PresenceEvent{std::move(*contacts), user_id, transition.online, last_seen});
+  });
+}
+
+asio::awaitable<Result<std::vector<PresenceView>>> ChatService::presence_of(
+    User caller, std::vector<std::string> user_ids) {
+  if (user_ids.size() > limits_.presence_query_max) {
+    co_return invalid("Ask for at most " + std::to_string(limits_.presence_query_max) + " users");
+  }
+  std::set<std::string> wanted;
+  for (const auto& raw : user_ids) {
+    auto id = valid_id(raw, "User");
+    if (!id) co_return invalid("userIds must hold user ids");
+    wanted.insert(std::move(*id));
+  }
+  // Only the presence of people one shares a chat with (and one's own) is anyone's business.
+  auto me = caller.id;
+  auto contacts = co_await store_.find_contacts(std::move(me));
+  if (!contacts) co_return contacts.error();
+  std::set<std::string> visible(contacts->begin(), contacts->end());
+  visible.insert(caller.id);
+  std::vector<std::string> asked;
+  for (const auto& id : wanted) {
+    if (visible.count(id)) asked.push_back(id);
+  }
+  auto seen = co_await store_.find_last_seen(std::move(asked));
+  if (!seen) co_return seen.error();
+  std::vector<PresenceView> views;
+  for (auto& s : *seen) {
+    const bool online = presence_.online(s.user_id);
+    views.push_back(PresenceView{std::move(s.user_id), online, online ? std::nullopt : s.at});
+  }
+  co_return views;
+}
+
+// ---- Sync --------------------------------------------------------------------------------------
+
+asio::awaitable<Result<SyncView>> ChatService::sync(User caller, SyncRequest request) {
+  if (request.limit && *request.limit < 1) co_return invalid("limit must be a positive integer");
+  int remaining = std::min(request.limit.value_or(limits_.sync_default), limits_.sync_max);
+  std::map<std::string, std::int64_t> named;
+  for (auto& [raw, seq] : request.cursors) {
+    auto id = valid_id(raw, "Chat");
+    if (!id) co_return invalid("cursors must map chat ids to seqs");
+    if (seq < 0) co_return invalid("cursors must not be negative");
+    named[std::move(*id)] = seq;
+  }
+  auto me = caller.id;
+  auto chats = co_await store_.list_chats(std::move(me));
+  if (!chats) co_return chats.error();
+  // Ascending by chat id: the order of the answer, so that a cut answer resumes where it ended.
+  std::sort(chats->begin(), chats->end(),
+            [](const store::Chat& a, const store::Chat& b) { return a.id < b.id; });
+
+  SyncView view;
+  std::set<std::string> mine;
+  for (const auto& chat : *chats) mine.insert(chat.id);
+  for (const auto& [id, seq] : named) {
+    if (!mine.count(id)) view.removed.push_back(id);
+  }
+  std::vector<Message> messages;
+  for (const auto& chat : *chats) {
+    const auto* self = find_member(chat, caller.id);
+    if (!self) continue;
+    const auto named_cursor = named.find(chat.id);
+    const auto cursor = named_cursor != named.end() ? named_cursor->second : self->delivered_seq;
+    const bool concerned = named_cursor != named.end() || chat.last_seq > cursor;
+    if (concerned) {
+      for (const auto& m : chat.members) {
+        if (m.user_id != caller.id) view.receipts.push_back(ReceiptView{chat.id, m});
+      }
+    }
+    if (chat.last_seq <= cursor) continue;
+    if (remaining == 0) {
+      view.more = true;
+      continue;
+    }
+    store::HistoryQuery query{chat.id, std::nullopt, cursor, remaining};
+    auto page = co_await store_.list_messages(std::move(query));
+    if (!page) co_return page.error();
+    remaining -= static_cast<int>(page->size());
+    if (!page->empty() && page->back().seq < chat.last_seq) view.more = true;
+    std::move(page->begin(), page->end(), std::back_inserter(messages));
+  }
+
+  std::set<std::string> sender_ids;
+  for (const auto& m : messages) sender_ids.insert(m.sender_id);
+  std::vector<std::string> wanted(sender_ids.begin(), sender_ids.end());
+  auto senders = co_await store_.find_users(std::move(wanted));
+  if (!senders) co_return senders.error();
+  std::map<std::string, User> by_id;
+  for (auto& u : *senders) by_id.emplace(u.id, std::move(u));
+  view.messages.reserve(messages.size());
+  for (auto& m : messages) {
+    auto sender = by_id.find(m.sender_id);
+    if (sender == by_id.end()) continue;  // a deleted user's messages are not shown
+    view.messages.push_back(MessageView{std::move(m), sender->second, {}});
+  }
+  co_return view;
+}
+
+}  // namespace chatd::chat
