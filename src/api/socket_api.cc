@@ -9,6 +9,7 @@
 
 #include "api/input.h"
 #include "api/wire.h"
+#include "util/async.h"
 
 // As everywhere: every co_await takes named variables, never temporaries (see util/async.h).
 namespace chatd::api {
