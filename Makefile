@@ -10,14 +10,14 @@ PORT ?= 5000
 DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
   libsqlite3-dev libsodium-dev libjwt-dev libspdlog-dev libfmt-dev libcli11-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev libssl-dev wrk clang libclang-rt-14-dev
+  libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev wrk clang libclang-rt-14-dev
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
 FUZZ_TARGETS := utf8 token json_input eio_payload sio_packet ws_frame
 FUZZ_SECONDS ?= 12
 
-.PHONY: deps build build-asan build-fuzz run test test-unit test-e2e test-asan \
+.PHONY: deps build build-asan build-fuzz run test test-unit test-e2e test-asan bench-send \
   test-fuzz bench bench-sio format clean
 
 # Installs only what is missing, so a second run does not touch apt at all. Node and npm are
@@ -102,6 +102,10 @@ bench: build
 # Socket.IO fan-out and idle memory, chatd's library against the reference Node server.
 bench-sio: build
 	./bench/sio/sio_bench.sh
+
+# Durable sends over Socket.IO (ack after commit) against SQLite's raw batched-insert rate.
+bench-send: build
+	./bench/send/send_bench.sh
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -165,6 +165,11 @@ asio::awaitable<void> HttpServer::accept_loop() {
                    options_.limits.max_connections);
       continue;  // the socket closes as it goes out of scope
     }
+    // Every write here is already whole (a response, or all frames queued for a WebSocket in one
+    // gathered write): Nagle's algorithm would only hold a second small write back until the
+    // peer's delayed ACK (40 ms), which it did to acks that followed a broadcast frame.
+    boost::system::error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     ++open_connections_;
     asio::co_spawn(worker.io, serve(std::move(socket), worker),
                    [this](const std::exception_ptr& e) {

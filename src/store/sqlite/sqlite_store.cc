@@ -237,6 +237,9 @@ void apply_synchronous(Connection& c, Synchronous mode) {
 
 namespace {
 
+// SQLite's default automatic checkpoint size (pages of WAL), now reached off the writer's thread.
+constexpr int kCheckpointPages = 1000;
+
 std::unique_ptr<Connection> open_writer(const SqliteOptions& options, std::int64_t& activity) {
   if (options.path.empty() || options.path == ":memory:") {
     throw SqliteError(SQLITE_MISUSE, "sqlite: the store needs a database file");
@@ -255,6 +258,11 @@ SqliteStore::SqliteStore(const SqliteOptions& options) {
   std::int64_t activity = 0;
   auto writer_connection = open_writer(options, activity);
   activity_.store(activity);
+  auto checkpoint_connection = std::make_unique<Connection>(options.path, /*read_only=*/false);
+  apply_synchronous(*checkpoint_connection, options.synchronous);
+  checkpointer_ =
+      std::make_unique<Checkpointer>(std::move(checkpoint_connection), kCheckpointPages);
+  checkpointer_->watch(*writer_connection);
   writer_ = std::make_unique<Writer>(std::move(writer_connection), options.max_batch);
   readers_ =
       std::make_unique<ReaderPool>(options.path, std::max<std::size_t>(1, options.reader_threads));
@@ -263,6 +271,7 @@ SqliteStore::SqliteStore(const SqliteOptions& options) {
 SqliteStore::~SqliteStore() {
   readers_.reset();
   writer_.reset();  // drains and commits queued writes
+  checkpointer_.reset();
 }
 
 template <class T, class Fn>

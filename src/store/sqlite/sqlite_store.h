@@ -9,6 +9,7 @@
 
 namespace chatd::store::sqlite {
 
+class Checkpointer;
 class Writer;
 class ReaderPool;
 
@@ -73,6 +74,7 @@ class SqliteStore final : public Store {
   // Bumped on every chat change to order chat lists. Only the writer thread changes it; atomic so
   // that the constructor's initial value is published to that thread.
   std::atomic<std::int64_t> activity_{0};
+  std::unique_ptr<Checkpointer> checkpointer_;  // outlives the writer, whose commits it watches
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<ReaderPool> readers_;
 };

@@ -52,6 +52,52 @@ void Writer::commit_batch(std::vector<std::unique_ptr<WriteJob>>& batch) {
   for (auto& job : batch) job->finish(committed);
 }
 
+Checkpointer::Checkpointer(std::unique_ptr<Connection> connection, int wal_pages)
+    : connection_(std::move(connection)), wal_pages_(wal_pages), thread_([this] { loop(); }) {}
+
+Checkpointer::~Checkpointer() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wanted_.notify_one();
+  thread_.join();
+}
+
+void Checkpointer::watch(Connection& writer) {
+  sqlite3_wal_hook(writer.handle(), &Checkpointer::on_commit, this);
+}
+
+int Checkpointer::on_commit(void* self, sqlite3*, const char*, int wal_pages) {
+  auto& checkpointer = *static_cast<Checkpointer*>(self);
+  if (wal_pages >= checkpointer.wal_pages_) {
+    {
+      std::lock_guard lock(checkpointer.mutex_);
+      checkpointer.requested_ = true;
+    }
+    checkpointer.wanted_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void Checkpointer::loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wanted_.wait(lock, [&] { return requested_ || stopping_; });
+      if (stopping_) return;
+      requested_ = false;
+    }
+    int wal_pages = 0;
+    int copied = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(connection_->handle(), nullptr,
+                                             SQLITE_CHECKPOINT_PASSIVE, &wal_pages, &copied);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      spdlog::warn("store: checkpoint failed: {}", sqlite3_errmsg(connection_->handle()));
+    }
+  }
+}
+
 ReaderPool::ReaderPool(const std::string& path, std::size_t threads) {
   // All connections open before any thread starts, so a bad path fails the constructor cleanly.
   std::vector<std::shared_ptr<Connection>> connections;

@@ -77,6 +77,34 @@ class JobQueue {
   bool closed_ = false;
 };
 
+// Copies the WAL back into the database file on a thread of its own, so that no commit (and no
+// acknowledgement waiting for one) pays for a checkpoint: SQLite's automatic checkpoint runs inside
+// the commit that crosses the threshold and fsyncs the database file there, which was the slowest
+// commit of all. watch() hooks the writer's connection (sqlite3_wal_hook, which also turns the
+// automatic checkpoint off on it); a PASSIVE checkpoint never blocks the writer or the readers.
+class Checkpointer {
+ public:
+  Checkpointer(std::unique_ptr<Connection> connection, int wal_pages);
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+  ~Checkpointer();
+
+  // From now on, commits on `writer` that leave the WAL at wal_pages or more start a checkpoint.
+  void watch(Connection& writer);
+
+ private:
+  static int on_commit(void* self, sqlite3* db, const char* name, int wal_pages);
+  void loop();
+
+  std::unique_ptr<Connection> connection_;
+  const int wal_pages_;
+  std::mutex mutex_;
+  std::condition_variable wanted_;
+  bool requested_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 // The single writer: takes every queued write job (up to max_batch) and commits them in one
 // transaction (group commit), so one fsync covers the whole batch. While it commits, new jobs pile
 // up and form the next batch: the busier the store, the larger the batches.
