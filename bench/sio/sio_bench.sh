@@ -99,7 +99,7 @@ CLK_TCK=$(getconf CLK_TCK)
 BUILD_DIR="$SIO_DIR/.build"
 LOAD="$BUILD_DIR/sio_load"
 mkdir -p "$BUILD_DIR"
-if [[ ! -x $LOAD || $SIO_DIR/sio_load.cpp -nt $LOAD ]]; then
+if [[ ! -x $LOAD || $SIO_DIR/sio_load.cpp -nt $LOAD || $ROOT/bench/common/sio_client.h -nt $LOAD ]]; then
   note "building the load generator"
   g++ -O2 -std=c++20 -Wall -Wextra "$SIO_DIR/sio_load.cpp" -o "$LOAD.tmp" -pthread
   mv "$LOAD.tmp" "$LOAD"

@@ -26,113 +26,29 @@
 // connecting and while all N idle sockets are connected ((RSS delta) / N per socket).
 // The last line on stdout is `RESULT key=value ...` for scripts.
 //
-// Why hand-written WebSocket framing (Asio TCP + a 40-line frame codec) rather than
-// beast::websocket::stream: on the 2-core benchmark box the generator gets one core and must read
-// far more frames per second than the server writes per core; Beast's stream completes each
-// frame through its own handler dispatch, this parses every frame of one read_some in place.
-// Client frames are masked (RFC 6455 5.3); server frames are checked for FIN/opcode; pings,
-// close frames and fragmented messages are handled.
+// The WebSocket client (Asio TCP with a hand-written frame codec; bench/common/sio_client.h says
+// why) and the statistics helpers are shared with bench/send/send_load.cpp.
 //
 // Build: g++ -O2 -std=c++20 bench/sio/sio_load.cpp -o sio_load -pthread
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <boost/asio.hpp>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <optional>
-#include <random>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-using boost::system::error_code;
-using Clock = std::chrono::steady_clock;
+#include "../common/sio_client.h"
+
+using namespace bench;  // NOLINT(google-build-using-namespace): the shared generator helpers
 
 namespace {
-
-// ------------------------------------------------------------------------------------------------
-// Time: nanoseconds of the steady clock since the generator started (fits a JS number for years).
-Clock::time_point g_epoch;
-inline int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - g_epoch).count();
-}
-void sleep_until_ns(int64_t t) {
-  std::this_thread::sleep_until(g_epoch + std::chrono::nanoseconds(t));
-}
-
-[[noreturn]] void die(const std::string& msg) {
-  std::fprintf(stderr, "sio_load: error: %s\n", msg.c_str());
-  std::fflush(stderr);
-  std::_Exit(1);
-}
-
-// ------------------------------------------------------------------------------------------------
-// Log-linear latency histogram: 128 sub-buckets per power of two (< 1% relative error).
-struct Histogram {
-  static constexpr int kSubBits = 7;
-  static constexpr uint64_t kSub = 1u << kSubBits;
-  std::vector<uint64_t> counts = std::vector<uint64_t>(64 * kSub, 0);
-  uint64_t total = 0;
-  int64_t max = 0;
-
-  static size_t index(uint64_t v) {
-    if (v < kSub) return v;
-    const int e = 63 - __builtin_clzll(v);
-    const int shift = e - kSubBits;
-    return (shift + 1) * kSub + ((v >> shift) - kSub);
-  }
-  static uint64_t upper(size_t idx) {  // largest value of the bucket
-    if (idx < kSub) return idx;
-    const int shift = int(idx / kSub) - 1;
-    const uint64_t off = idx % kSub;
-    return ((kSub + off + 1) << shift) - 1;
-  }
-  void record(int64_t v) {
-    if (v < 0) v = 0;
-    ++counts[index(uint64_t(v))];
-    ++total;
-    if (v > max) max = v;
-  }
-  void merge(const Histogram& o) {
-    for (size_t i = 0; i < counts.size(); ++i) counts[i] += o.counts[i];
-    total += o.total;
-    max = std::max(max, o.max);
-  }
-  int64_t percentile(double p) const {
-    if (total == 0) return 0;
-    const uint64_t rank = std::max<uint64_t>(1, uint64_t(std::ceil(p / 100.0 * double(total))));
-    uint64_t seen = 0;
-    for (size_t i = 0; i < counts.size(); ++i) {
-      seen += counts[i];
-      if (seen >= rank) return std::min<int64_t>(int64_t(upper(i)), max);
-    }
-    return max;
-  }
-};
-
-// A counter written by one thread only and read by others: no locked instruction on the hot path.
-struct Counter {
-  std::atomic<uint64_t> v{0};
-  void add(uint64_t n = 1) {
-    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  uint64_t get() const { return v.load(std::memory_order_relaxed); }
-};
 
 // ------------------------------------------------------------------------------------------------
 struct Config {
@@ -190,26 +106,10 @@ Config parse_args(int argc, char** argv) {
     }
     if (i + 1 >= argc) die("missing value for " + k);
     std::string v = argv[++i];
-    auto num = [&]() {
-      try {
-        size_t used = 0;
-        double d = std::stod(v, &used);
-        if (used != v.size()) throw std::invalid_argument(v);
-        return d;
-      } catch (...) {
-        die("bad number for " + k + ": " + v);
-      }
-    };
-    if (k == "--url") {
-      std::string u = v;
-      if (u.rfind("http://", 0) == 0) u = u.substr(7);
-      if (u.rfind("ws://", 0) == 0) u = u.substr(5);
-      if (auto slash = u.find('/'); slash != std::string::npos) u = u.substr(0, slash);
-      auto colon = u.rfind(':');
-      if (colon == std::string::npos) die("--url wants host:port");
-      c.host = u.substr(0, colon);
-      c.port = u.substr(colon + 1);
-    } else if (k == "--path")
+    auto num = [&]() { return parse_number(k, v); };
+    if (k == "--url")
+      split_url(v, c.host, c.port);
+    else if (k == "--path")
       c.path = v;
     else if (k == "--clients")
       c.clients = int(num());
@@ -257,58 +157,9 @@ Config parse_args(int argc, char** argv) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// /proc readings of the server under test.
-struct ProcCpu {
-  double seconds = -1;  // utime + stime of all threads
-};
-ProcCpu read_cpu(int pid) {
-  ProcCpu r;
-  if (pid <= 0) return r;
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  auto rp = s.rfind(')');
-  if (rp == std::string::npos) return r;
-  std::istringstream in(s.substr(rp + 2));
-  std::string field;
-  std::vector<std::string> fields;
-  while (in >> field) fields.push_back(field);
-  // fields[0] is field 3 (state); utime is field 14, stime field 15.
-  if (fields.size() < 13) return r;
-  const double tck = double(sysconf(_SC_CLK_TCK));
-  r.seconds = (std::stod(fields[11]) + std::stod(fields[12])) / tck;
-  return r;
-}
-long read_rss_kb(int pid) {
-  if (pid <= 0) return -1;
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  return -1;
-}
-// Busy time of the whole machine (user+nice+system+irq+softirq of every CPU), in seconds.
-double machine_busy_seconds() {
-  std::ifstream f("/proc/stat");
-  std::string cpu;
-  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
-  f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
-  if (cpu != "cpu") return -1;
-  return (user + nice + system + irq + softirq) / double(sysconf(_SC_CLK_TCK));
-}
-double self_cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-// ------------------------------------------------------------------------------------------------
 struct Conn;
 
-struct Worker {
-  asio::io_context io{1};
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
-  std::thread thread;
+struct Worker : Loop {
   std::vector<Conn*> senders;  // this worker's senders (fan-out)
   std::unique_ptr<asio::steady_timer> tick;
   // Statistics, written by this worker's thread only.
@@ -327,45 +178,32 @@ struct Worker {
 
 struct Shared {
   Config cfg;
-  asio::ip::tcp::endpoint endpoint;
+  Target target;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::unique_ptr<Conn>> conns;
   std::atomic<int> next_to_start{0};
   std::atomic<int> ready{0};
   std::atomic<int> failed{0};
-  std::mutex err_mu;
-  std::string first_error;
+  FirstError errors;
   // Fan-out plan.
   int rooms = 0;
   std::vector<std::vector<Conn*>> room_senders;  // per room, the senders by slot
   std::vector<int> room_members;
   // Phases (ns since epoch), fixed before sending starts.
-  std::atomic<int64_t> t_start{0}, t_window_start{0}, t_window_end{0};
+  Phases phases;
   std::atomic<bool> sending{false};
   std::atomic<bool> closing{false};
-  std::string upgrade_request;
-  void note_error(const std::string& e) {
-    std::lock_guard lk(err_mu);
-    if (first_error.empty()) first_error = e;
-  }
 };
 Shared* g = nullptr;
 
 void launch_next();
 
-struct Conn {
-  enum class State { idle, connecting, upgrading, open, connected, joining, ready, closed };
+struct Conn : WsClient {
+  // Socket.IO phase, once the WebSocket is open.
+  enum class Phase { none, connected, joining, ready };
   Worker* w;
   int id;
-  tcp::socket sock;
-  State state = State::idle;
-  std::vector<char> rbuf;
-  size_t rlen = 0;
-  std::string out, inflight;
-  bool writing = false;
-  uint32_t mask;
-  std::string frag;  // fragmented message being assembled
-  bool frag_active = false;
+  Phase phase_ = Phase::none;
   // Fan-out roles.
   int room = -1;
   int slot = -1;
@@ -377,191 +215,24 @@ struct Conn {
   std::unique_ptr<std::atomic<uint32_t>[]> receipts;  // closed loop: ring of W counters
   std::string room_name;
 
-  Conn(Worker* worker, int i) : w(worker), id(i), sock(worker->io), mask(0) {
-    std::mt19937 rng(uint32_t(i) * 2654435761u + 12345u);
-    mask = rng() | 1u;
-  }
+  Conn(Worker* worker, int i) : WsClient(worker->io, g->target, uint32_t(i)), w(worker), id(i) {}
 
   bool is_sender() const { return slot >= 0 && slot < g->cfg.senders_per_room; }
+  bool ready() const { return phase_ == Phase::ready && !closed(); }
 
-  void fail(const std::string& what) {
-    if (state == State::closed) return;
-    const State prev = state;
-    const bool was_ready = prev == State::ready;
-    state = State::closed;
-    error_code ignored;
-    sock.close(ignored);
+  void on_closed(bool started, const std::string& what) override {
     if (g->closing.load()) return;
-    if (was_ready) {
+    if (phase_ == Phase::ready) {
       w->disconnects.add();
-      g->note_error("connection " + std::to_string(id) + " lost: " + what);
-    } else if (prev != State::idle) {
-      g->note_error("connection " + std::to_string(id) + " failed: " + what);
+      g->errors.note("connection " + std::to_string(id) + " lost: " + what);
+    } else if (started) {
+      g->errors.note("connection " + std::to_string(id) + " failed: " + what);
       g->failed.fetch_add(1);
       launch_next();
     }
   }
-
-  void start() {
-    state = State::connecting;
-    rbuf.resize(4096);
-    sock.async_connect(g->endpoint, [this](error_code ec) {
-      if (ec) return fail("connect: " + ec.message());
-      error_code ig;
-      sock.set_option(tcp::no_delay(true), ig);
-      state = State::upgrading;
-      out = g->upgrade_request;
-      flush();
-      do_read();
-    });
-  }
-
-  // -- writing ----------------------------------------------------------------------------------
-  void flush() {
-    if (writing || out.empty() || state == State::closed) return;
-    inflight.swap(out);
-    out.clear();
-    writing = true;
-    asio::async_write(sock, asio::buffer(inflight), [this](error_code ec, size_t) {
-      writing = false;
-      inflight.clear();
-      if (ec) return fail("write: " + ec.message());
-      flush();
-    });
-  }
-  void frame(uint8_t opcode, std::string_view payload) {
-    const size_t n = payload.size();
-    char hdr[14];
-    size_t h = 0;
-    hdr[h++] = char(0x80 | opcode);
-    if (n < 126) {
-      hdr[h++] = char(0x80 | n);
-    } else if (n < 65536) {
-      hdr[h++] = char(0x80 | 126);
-      hdr[h++] = char(n >> 8);
-      hdr[h++] = char(n);
-    } else {
-      hdr[h++] = char(0x80 | 127);
-      for (int i = 7; i >= 0; --i) hdr[h++] = char(uint64_t(n) >> (8 * i));
-    }
-    uint8_t key[4] = {uint8_t(mask >> 24), uint8_t(mask >> 16), uint8_t(mask >> 8), uint8_t(mask)};
-    std::memcpy(hdr + h, key, 4);
-    h += 4;
-    const size_t at = out.size();
-    out.append(hdr, h);
-    out.append(payload);
-    char* p = out.data() + at + h;
-    for (size_t i = 0; i < n; ++i) p[i] ^= char(key[i & 3]);
-  }
-  void send_text(std::string_view text) {
-    frame(0x1, text);
-    flush();
-  }
-
-  // -- reading ----------------------------------------------------------------------------------
-  void do_read() {
-    if (rbuf.size() - rlen < 2048) rbuf.resize(std::max(rbuf.size() * 2, rlen + 4096));
-    sock.async_read_some(asio::buffer(rbuf.data() + rlen, rbuf.size() - rlen),
-                         [this](error_code ec, size_t n) { on_read(ec, n); });
-  }
-
-  void on_read(error_code ec, size_t n) {
-    if (state == State::closed) return;
-    if (ec)
-      return fail(ec == asio::error::eof ? std::string("closed by server")
-                                         : "read: " + ec.message());
-    rlen += n;
-    size_t pos = 0;
-    if (state == State::upgrading) {
-      std::string_view all(rbuf.data(), rlen);
-      auto end = all.find("\r\n\r\n");
-      if (end == std::string_view::npos) {
-        if (rlen > 16384) return fail("HTTP upgrade response too large");
-        return do_read();
-      }
-      if (all.substr(0, 12) != "HTTP/1.1 101")
-        return fail("upgrade refused: " + std::string(all.substr(0, all.find('\r'))));
-      pos = end + 4;
-      state = State::open;
-    }
-    const int64_t t_recv = now_ns();
-    const auto* u = reinterpret_cast<const uint8_t*>(rbuf.data());
-    while (rlen - pos >= 2 && state != State::closed) {
-      const uint8_t b0 = u[pos], b1 = u[pos + 1];
-      const bool fin = b0 & 0x80;
-      const uint8_t op = b0 & 0x0f;
-      const bool masked = b1 & 0x80;
-      uint64_t len = b1 & 0x7f;
-      size_t hdr = 2;
-      if (len == 126) {
-        if (rlen - pos < 4) break;
-        len = (uint64_t(u[pos + 2]) << 8) | u[pos + 3];
-        hdr = 4;
-      } else if (len == 127) {
-        if (rlen - pos < 10) break;
-        len = 0;
-        for (int i = 0; i < 8; ++i) len = (len << 8) | u[pos + 2 + i];
-        hdr = 10;
-      }
-      if (b0 & 0x70) return fail("RSV bits set in a server frame");
-      if (masked) return fail("masked server frame");
-      if (len > (64u << 20)) return fail("oversized frame");
-      if (rlen - pos < hdr + len) {
-        if (hdr + len > rbuf.size()) rbuf.resize(hdr + len + 4096);
-        break;
-      }
-      std::string_view payload(rbuf.data() + pos + hdr, size_t(len));
-      pos += hdr + size_t(len);
-      on_frame(fin, op, payload, t_recv);
-    }
-    if (state == State::closed) return;
-    if (pos > 0) {
-      if (pos < rlen) std::memmove(rbuf.data(), rbuf.data() + pos, rlen - pos);
-      rlen -= pos;
-    }
-    do_read();
-  }
-
-  void on_frame(bool fin, uint8_t op, std::string_view payload, int64_t t_recv) {
-    switch (op) {
-      case 0x0:  // continuation
-        if (!frag_active) return fail("unexpected continuation frame");
-        frag.append(payload);
-        if (fin) {
-          frag_active = false;
-          std::string whole;
-          whole.swap(frag);
-          on_message(whole, t_recv);
-        }
-        return;
-      case 0x1:
-      case 0x2:
-        if (frag_active) return fail("new message inside a fragmented one");
-        if (!fin) {
-          frag_active = true;
-          frag.assign(payload);
-          return;
-        }
-        if (op == 0x2) {  // binary: not used by this benchmark
-          w->unexpected.add();
-          return;
-        }
-        return on_message(payload, t_recv);
-      case 0x8:
-        if (!fin) return fail("fragmented close frame");
-        frame(0x8, payload.substr(0, std::min<size_t>(payload.size(), 2)));
-        flush();
-        return fail("close frame from server");
-      case 0x9:
-        frame(0xA, payload);
-        flush();
-        return;
-      case 0xA:
-        return;
-      default:
-        return fail("bad opcode " + std::to_string(op));
-    }
-  }
+  void on_ping() override { w->pings.add(); }
+  void on_unexpected() override { w->unexpected.add(); }
 
   static int64_t field(std::string_view m, std::string_view key) {
     auto at = m.find(key);
@@ -573,45 +244,18 @@ struct Conn {
     return v;
   }
 
-  void on_message(std::string_view m, int64_t t_recv) {
-    if (m.empty()) return fail("empty Engine.IO packet");
+  void on_socketio(std::string_view m, int64_t t_recv) override {
     static constexpr std::string_view kRoomMsg = "42[\"room-message\",";
     if (m.size() > kRoomMsg.size() && m.compare(0, kRoomMsg.size(), kRoomMsg) == 0) {
       return on_room_message(m.substr(kRoomMsg.size()), t_recv);
     }
-    switch (m[0]) {
-      case '0':  // Engine.IO open
-        if (state != State::open) return fail("second open packet");
-        send_text("40");
-        return;
-      case '2':  // ping
-        w->pings.add();
-        if (m.size() == 1)
-          send_text("3");
-        else {
-          std::string pong(m);
-          pong[0] = '3';
-          send_text(pong);
-        }
-        return;
-      case '1':
-        return fail("Engine.IO close packet");
-      case '6':
-        return;
-      case '4':
-        break;
-      default:
-        w->unexpected.add();
-        return;
-    }
-    if (m.size() < 2) return fail("short Socket.IO packet");
     switch (m[1]) {
       case '0':  // CONNECT ok
-        if (state != State::open) return fail("unexpected CONNECT reply");
+        if (phase_ != Phase::none) return fail("unexpected CONNECT reply");
         if (m.find("\"sid\"") == std::string_view::npos) return fail("CONNECT reply without sid");
-        state = State::connected;
+        phase_ = Phase::connected;
         if (g->cfg.mode == "fanout") {
-          state = State::joining;
+          phase_ = Phase::joining;
           send_text("421[\"join\",\"" + room_name + "\"]");
         } else {
           become_ready();
@@ -622,7 +266,7 @@ struct Conn {
       case '1':
         return fail("DISCONNECT from server");
       case '3':  // ACK
-        if (state == State::joining && m.substr(2) == "1[true]") {
+        if (phase_ == Phase::joining && m.substr(2) == "1[true]") {
           become_ready();
           return;
         }
@@ -635,7 +279,7 @@ struct Conn {
   }
 
   void become_ready() {
-    state = State::ready;
+    phase_ = Phase::ready;
     g->ready.fetch_add(1);
     launch_next();
   }
@@ -649,8 +293,7 @@ struct Conn {
       return;
     }
     w->deliveries.add();
-    if (t_recv >= g->t_window_start.load(std::memory_order_relaxed) &&
-        t_recv < g->t_window_end.load(std::memory_order_relaxed)) {
+    if (g->phases.in_window(t_recv)) {
       w->window_deliveries.add();
       w->hist.record(t_recv - t);
     }
@@ -696,18 +339,16 @@ struct Conn {
       frame(0x1, std::string_view(buf, size_t(n)));
     }
     w->sent.add();
-    if (t_now >= g->t_window_start.load(std::memory_order_relaxed) &&
-        t_now < g->t_window_end.load(std::memory_order_relaxed))
-      w->window_sent.add();
+    if (g->phases.in_window(t_now)) w->window_sent.add();
   }
   void on_complete() {
     --in_flight;
     fill_window();
   }
   void fill_window() {
-    if (state != State::ready) return;
+    if (!ready()) return;
     const int64_t t = now_ns();
-    if (t >= g->t_window_end.load(std::memory_order_relaxed)) return;
+    if (g->phases.over(t)) return;
     bool any = false;
     while (in_flight < g->cfg.window) {
       send_one(t);
@@ -719,20 +360,16 @@ struct Conn {
 };
 
 void launch_next() {
-  const int i = g->next_to_start.fetch_add(1);
-  if (i >= int(g->conns.size())) return;
-  Conn* c = g->conns[size_t(i)].get();
-  asio::post(c->w->io, [c] { c->start(); });
+  start_next(g->next_to_start, g->conns);
 }
 
 // Open-loop pacing: every tick, each sender of this worker sends what its schedule says is due.
 void tick(Worker* w) {
   const int64_t t = now_ns();
-  const int64_t end = g->t_window_end.load(std::memory_order_relaxed);
-  if (t >= end) return;
-  const double elapsed = double(t - g->t_start.load(std::memory_order_relaxed)) / 1e9;
+  if (g->phases.over(t)) return;
+  const double elapsed = g->phases.seconds_since_start(t);
   for (Conn* c : w->senders) {
-    if (c->state != Conn::State::ready) continue;
+    if (!c->ready()) continue;
     const int64_t due = int64_t(std::floor(elapsed * g->cfg.rate + c->phase)) - c->seq;
     for (int64_t i = 0; i < due; ++i) c->send_one(t);
     if (due > 0) c->flush();
@@ -746,34 +383,18 @@ void tick(Worker* w) {
 
 void close_all() {
   g->closing = true;
-  for (auto& w : g->workers) {
-    asio::post(w->io, [wp = w.get()] {
-      if (wp->tick) wp->tick->cancel();
-      for (auto& c : g->conns) {
-        if (c->w != wp || c->state == Conn::State::closed) continue;
-        c->state = Conn::State::closed;
-        error_code ig;
-        c->sock.set_option(asio::socket_base::linger(true, 0), ig);  // RST: no TIME_WAIT pile-up
-        c->sock.close(ig);
-      }
-    });
-  }
+  abort_all(g->workers, g->conns, [](Worker& w) {
+    if (w.tick) w.tick->cancel();
+  });
 }
 
 void stop_workers() {
-  for (auto& w : g->workers) {
-    w->guard.reset();
-    w->io.stop();
-  }
-  for (auto& w : g->workers)
-    if (w->thread.joinable()) w->thread.join();
+  stop_loops(g->workers);
 }
 
 template <class F>
 uint64_t sum(F f) {
-  uint64_t s = 0;
-  for (auto& w : g->workers) s += f(*w);
-  return s;
+  return sum_over(g->workers, f);
 }
 
 // Connects everything (up to connect_concurrency handshakes in flight); returns when all are ready
@@ -782,28 +403,7 @@ bool connect_all() {
   const Config& c = g->cfg;
   const int first = std::min(c.connect_concurrency, c.clients);
   for (int i = 0; i < first; ++i) launch_next();
-  const int64_t deadline = now_ns() + int64_t(c.connect_timeout * 1e9);
-  int last_report = 0;
-  while (g->ready.load() + g->failed.load() < c.clients) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (now_ns() > deadline) {
-      std::fprintf(stderr, "sio_load: connect phase timed out: %d ready, %d failed of %d\n",
-                   g->ready.load(), g->failed.load(), c.clients);
-      return false;
-    }
-    const int r = g->ready.load();
-    if (r - last_report >= 5000) {
-      std::fprintf(stderr, "sio_load: %d ready\n", r);
-      last_report = r;
-    }
-  }
-  return g->failed.load() == 0;
-}
-
-std::string fmt(double v, int prec = 1) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.*f", prec, v);
-  return b;
+  return wait_connected(g->ready, g->failed, c.clients, c.connect_timeout);
 }
 
 int run_fanout() {
@@ -841,7 +441,7 @@ int run_fanout() {
   const int64_t t_connect0 = now_ns();
   if (!connect_all()) {
     std::fprintf(stderr, "sio_load: not every client connected and joined: %s\n",
-                 g->first_error.c_str());
+                 g->errors.get().c_str());
     std::printf("RESULT mode=fanout ok=0 error=connect ready=%d failed=%d\n", g->ready.load(),
                 g->failed.load());
     return 1;
@@ -850,10 +450,7 @@ int run_fanout() {
                g->rooms, double(now_ns() - t_connect0) / 1e9);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let join acks/auth settle
 
-  const int64_t t0 = now_ns() + 20'000'000;
-  g->t_start = t0;
-  g->t_window_start = t0 + int64_t(c.warmup * 1e9);
-  g->t_window_end = g->t_window_start.load() + int64_t(c.seconds * 1e9);
+  const int64_t t0 = g->phases.plan(c.warmup, c.seconds);
   for (auto& wp : g->workers) {
     Worker* w = wp.get();
     asio::post(w->io, [w, t0] {
@@ -873,15 +470,8 @@ int run_fanout() {
       }
     });
   }
-  sleep_until_ns(g->t_window_start.load());
-  const ProcCpu cpu0 = read_cpu(c.server_pid);
-  const double self0 = self_cpu_seconds();
-  const double busy0 = machine_busy_seconds();
-  sleep_until_ns(g->t_window_end.load());
-  const ProcCpu cpu1 = read_cpu(c.server_pid);
-  const double self1 = self_cpu_seconds();
-  const double busy1 = machine_busy_seconds();
-  const double window_s = double(g->t_window_end.load() - g->t_window_start.load()) / 1e9;
+  const CpuWindow cpu = g->phases.measure(c.server_pid);
+  const double window_s = g->phases.window_seconds();
 
   // Drain: wait until every sent message reached every other member, or the drain time passes.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // senders see the end of the window
@@ -893,24 +483,13 @@ int run_fanout() {
   // An overloaded server (open loop above its capacity) may still be working through a backlog:
   // keep waiting while deliveries progress, and give up after --drain seconds without any (or
   // after 120 s in all).
-  {
-    const int64_t hard_deadline = now_ns() + int64_t(120e9);
-    uint64_t last = sum([](Worker& w) { return w.in_order.get(); });
-    int64_t last_progress = now_ns();
-    while (last < expected && sum([](Worker& w) { return w.disconnects.get(); }) == 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      const uint64_t now_count = sum([](Worker& w) { return w.in_order.get(); });
-      const int64_t t = now_ns();
-      if (now_count != last) {
-        last = now_count;
-        last_progress = t;
-      } else if (t - last_progress > int64_t(c.drain * 1e9)) {
-        break;
-      }
-      if (t > hard_deadline) break;
-    }
-  }
-  const double drained_after = double(now_ns() - g->t_window_end.load()) / 1e9;
+  wait_while_progressing(
+      [expected] {
+        return sum([](Worker& w) { return w.in_order.get(); }) >= expected ||
+               sum([](Worker& w) { return w.disconnects.get(); }) > 0;
+      },
+      [] { return sum([](Worker& w) { return w.in_order.get(); }); }, c.drain);
+  const double drained_after = double(now_ns() - g->phases.window_end.load()) / 1e9;
 
   close_all();
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -927,14 +506,10 @@ int run_fanout() {
   const uint64_t disconnects = sum([](Worker& w) { return w.disconnects.get(); });
   const uint64_t missing = expected > in_order ? expected - in_order : 0;
   const double dps = double(window_deliveries) / window_s;
-  const double server_cpu =
-      (cpu0.seconds >= 0 && cpu1.seconds >= 0) ? cpu1.seconds - cpu0.seconds : -1;
+  const double server_cpu = cpu.server;
   const double us = 1e-3;
   // CPU used during the window by everything except the server and this generator.
-  const double other_cores =
-      server_cpu >= 0 && busy0 >= 0
-          ? std::max(0.0, (busy1 - busy0) - server_cpu - (self1 - self0)) / window_s
-          : -1.0;
+  const double other_cores = cpu.other_cores;
 
   std::fprintf(
       stderr,
@@ -950,9 +525,9 @@ int run_fanout() {
       (unsigned long long)gaps, (unsigned long long)dups, (unsigned long long)disconnects,
       server_cpu,
       server_cpu >= 0 && window_deliveries ? server_cpu * 1e6 / double(window_deliveries) : -1.0,
-      self1 - self0, other_cores);
-  if (!g->first_error.empty())
-    std::fprintf(stderr, "sio_load: first error: %s\n", g->first_error.c_str());
+      cpu.self, other_cores);
+  if (!g->errors.get().empty())
+    std::fprintf(stderr, "sio_load: first error: %s\n", g->errors.get().c_str());
   const bool ok = missing == 0 && dups == 0 && disconnects == 0;
   std::printf(
       "RESULT mode=fanout ok=%d clients=%d room_size=%d rooms=%d senders=%d rate=%s window=%d "
@@ -970,7 +545,7 @@ int run_fanout() {
       double(hist.percentile(99.9)) * us, double(hist.max) * us, drained_after, server_cpu,
       server_cpu >= 0 ? server_cpu / window_s : -1.0,
       server_cpu >= 0 && window_deliveries ? server_cpu * 1e6 / double(window_deliveries) : -1.0,
-      self1 - self0, (self1 - self0) / window_s, other_cores);
+      cpu.self, cpu.self / window_s, other_cores);
   std::fflush(stdout);
   return ok ? 0 : 3;
 }
@@ -985,7 +560,7 @@ int run_idle() {
   std::printf("connected %d\n", n);
   std::fflush(stdout);
   std::fprintf(stderr, "sio_load: %d of %d connected in %.2f s%s%s\n", n, c.clients, connect_s,
-               all ? "" : "; first error: ", all ? "" : g->first_error.c_str());
+               all ? "" : "; first error: ", all ? "" : g->errors.get().c_str());
   std::this_thread::sleep_for(std::chrono::duration<double>(c.settle));
   const long rss1 = read_rss_kb(c.server_pid);
   long rss_max = rss1;
@@ -1011,7 +586,7 @@ int run_idle() {
   const bool ok = all && lost == 0 && n == c.clients;
   if (lost)
     std::fprintf(stderr, "sio_load: %llu connections lost during the hold: %s\n",
-                 (unsigned long long)lost, g->first_error.c_str());
+                 (unsigned long long)lost, g->errors.get().c_str());
   std::printf(
       "RESULT mode=idle ok=%d clients=%d connected=%d lost=%llu pings=%llu connect_s=%.2f "
       "rss_before_kb=%ld rss_connected_kb=%ld rss_end_kb=%ld rss_max_kb=%ld bytes_per_socket=%.0f "
@@ -1026,47 +601,21 @@ int run_idle() {
 
 int main(int argc, char** argv) {
   g_epoch = Clock::now();
+  g_prog = "sio_load";
   static Shared shared;
   g = &shared;
   g->cfg = parse_args(argc, argv);
   const Config& c = g->cfg;
 
   // Raise the soft fd limit to the hard one.
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-  getrlimit(RLIMIT_NOFILE, &rl);
-  if (rlim_t(c.clients) + 64 > rl.rlim_cur)
-    die("--clients " + std::to_string(c.clients) + " needs more file descriptors than the limit (" +
-        std::to_string(rl.rlim_cur) + ")");
+  raise_fd_limit(rlim_t(c.clients) + 64, "--clients " + std::to_string(c.clients));
+  g->target = make_target(c.host, c.port, c.path);
 
-  {
-    asio::io_context tmp;
-    tcp::resolver resolver(tmp);
-    error_code ec;
-    auto results = resolver.resolve(c.host, c.port, ec);
-    if (ec || results.empty()) die("cannot resolve " + c.host + ":" + c.port);
-    g->endpoint = results.begin()->endpoint();
-  }
-  g->upgrade_request = "GET " + c.path + " HTTP/1.1\r\nHost: " + c.host + ":" + c.port +
-                       "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                       "Sec-WebSocket-Version: 13\r\n\r\n";
-
-  for (int i = 0; i < c.threads; ++i) {
-    auto w = std::make_unique<Worker>();
-    w->guard.emplace(w->io.get_executor());
-    g->workers.push_back(std::move(w));
-  }
+  for (int i = 0; i < c.threads; ++i) g->workers.push_back(std::make_unique<Worker>());
   g->conns.reserve(size_t(c.clients));
   for (int i = 0; i < c.clients; ++i)
     g->conns.push_back(std::make_unique<Conn>(g->workers[size_t(i % c.threads)].get(), i));
-  for (auto& w : g->workers) w->thread = std::thread([wp = w.get()] { wp->io.run(); });
+  for (auto& w : g->workers) w->start();
 
-  const int rc = c.mode == "fanout" ? run_fanout() : run_idle();
-  std::fflush(stdout);
-  std::fflush(stderr);
-  std::_Exit(rc);  // connections and workers are torn down already; skip static destructors
+  exit_now(c.mode == "fanout" ? run_fanout() : run_idle());
 }
