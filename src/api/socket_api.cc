@@ -99,7 +99,7 @@ SocketApi::SocketApi(chat::ChatService& chats, socketio::Namespace& nsp, SocketO
   nsp_.use([this](Socket& socket, socketio::Namespace::Next next) {
     authenticate(socket, std::move(next));
   });
-  nsp_.on_connection([this](SocketPtr socket) { serve(socket); });
+  nsp_.on_connection([this](const SocketPtr& socket) { serve(socket); });
 }
 
 // ---- Connecting --------------------------------------------------------------------------------
@@ -157,12 +157,12 @@ asio::awaitable<void> SocketApi::disconnected(chat::User user, chat::ClientKind 
 
 void SocketApi::serve_native(const SocketPtr& socket, const std::shared_ptr<Client>& client) {
   socket->join(native_room(client->user->id));
-  constexpr std::array<NativeHandler, kNativeEvents.size()> handlers = {
+  constexpr std::array<NativeHandler, kNativeEvents.size()> kHandlers = {
       &SocketApi::send_message, &SocketApi::delivered,   &SocketApi::read,
       &SocketApi::typing_start, &SocketApi::typing_stop, &SocketApi::sync,
       &SocketApi::presence};
   for (std::size_t i = 0; i < kNativeEvents.size(); ++i) {
-    on_native(socket, client, kNativeEvents[i], handlers[i]);
+    on_native(socket, client, kNativeEvents[i], kHandlers[i]);
   }
   asio::co_spawn(socket->engine().executor(), connected(*client->user, client->kind),
                  log_if_failed("socket: event handler"));
@@ -294,7 +294,8 @@ void SocketApi::serve_classic(const SocketPtr& socket, const std::shared_ptr<Cli
     if (ec || client->user) return;
     if (auto s = weak.lock()) s->disconnect();
   });
-  socket->on("setup", [this, weak = std::weak_ptr(socket), client](Payload payload, Socket::Ack) {
+  socket->on("setup", [this, weak = std::weak_ptr(socket), client](const Payload& payload,
+                                                                   const Socket::Ack&) {
     auto self = weak.lock();
     if (!self || client->user || client->setting_up) return;
     std::string token;
@@ -308,7 +309,7 @@ void SocketApi::serve_classic(const SocketPtr& socket, const std::shared_ptr<Cli
   });
   // Until `setup` succeeds, nothing else is served.
   const auto when_set_up = [weak = std::weak_ptr(socket), client](auto serve) {
-    return [weak, client, serve](Payload payload, Socket::Ack ack) {
+    return [weak, client, serve](Payload payload, const Socket::Ack& ack) {
       auto self = weak.lock();
       if (!self) return;
       if (!client->user) {
@@ -318,26 +319,27 @@ void SocketApi::serve_classic(const SocketPtr& socket, const std::shared_ptr<Cli
       serve(self, *client->user, std::move(payload));
     };
   };
-  socket->on("join chat",
-             when_set_up([this](const SocketPtr& s, const chat::User& user, Payload payload) {
+  socket->on("join chat", when_set_up([this](const SocketPtr& s, const chat::User& user,
+                                             const Payload& payload) {
                auto chat_id = classic_chat_id(payload);
                if (!chat_id) return;  // classic events have no error channel: a bad one is ignored
                asio::co_spawn(s->engine().executor(), join_chat(s, user, std::move(*chat_id)),
                               log_if_failed("socket: event handler"));
              }));
   for (const bool typing : {true, false}) {
-    socket->on(
-        typing ? "typing" : "stop typing",
-        when_set_up([this, typing](const SocketPtr& s, const chat::User& user, Payload payload) {
-          auto chat_id = classic_chat_id(payload);
-          if (!chat_id) return;
-          asio::co_spawn(s->engine().executor(), classic_typing(user, std::move(*chat_id), typing),
-                         log_if_failed("socket: event handler"));
-        }));
+    socket->on(typing ? "typing" : "stop typing",
+               when_set_up([this, typing](const SocketPtr& s, const chat::User& user,
+                                          const Payload& payload) {
+                 auto chat_id = classic_chat_id(payload);
+                 if (!chat_id) return;
+                 asio::co_spawn(s->engine().executor(),
+                                classic_typing(user, std::move(*chat_id), typing),
+                                log_if_failed("socket: event handler"));
+               }));
   }
   // The native protocol needs a token in the handshake.
   for (const char* event : kNativeEvents) {
-    socket->on(event, [](Payload, Socket::Ack ack) {
+    socket->on(event, [](const Payload&, const Socket::Ack& ack) {
       if (ack) {
         ack(args(error_reply(make_error(Errc::unauthorized,
                                         "Native events need a token in the Socket.IO handshake"))));
@@ -345,7 +347,8 @@ void SocketApi::serve_classic(const SocketPtr& socket, const std::shared_ptr<Cli
     });
   }
   // Classic clients relay each message they sent; the server already delivered it at commit.
-  socket->on("new message", when_set_up([](const SocketPtr&, const chat::User&, Payload) {}));
+  socket->on("new message",
+             when_set_up([](const SocketPtr&, const chat::User&, const Payload&) {}));
 }
 
 asio::awaitable<void> SocketApi::setup(SocketPtr socket, std::shared_ptr<Client> client,

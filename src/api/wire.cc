@@ -164,8 +164,10 @@ json::object sync(const chat::SyncView& sync) {
 }
 
 json::object ack_ok(json::object fields) {
-  json::object object{{"ok", true}};
-  for (auto& [key, value] : fields) object[key] = std::move(value);
+  json::object object;
+  object.reserve(fields.size() + 1);
+  object.emplace("ok", true);
+  for (auto& field : fields) object.emplace(field.key(), std::move(field.value()));
   return object;
 }
 
