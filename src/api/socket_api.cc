@@ -92,6 +92,12 @@ json::object error_reply(const Error& error) {
   return wire::ack_error(error);
 }
 
+// An event nobody serves: a client that asked for an ack learns so at once, not at its timeout.
+void answer_unknown(std::string_view event, const Payload&, const Socket::Ack& ack) {
+  if (!ack) return;
+  ack(args(error_reply(make_error(Errc::not_found, "Unknown event: " + std::string(event)))));
+}
+
 }  // namespace
 
 SocketApi::SocketApi(chat::ChatService& chats, socketio::Namespace& nsp, SocketOptions options)
@@ -164,6 +170,7 @@ void SocketApi::serve_native(const SocketPtr& socket, const std::shared_ptr<Clie
   for (std::size_t i = 0; i < kNativeEvents.size(); ++i) {
     on_native(socket, client, kNativeEvents[i], kHandlers[i]);
   }
+  socket->on_unknown(answer_unknown);
   asio::co_spawn(socket->engine().executor(), connected(*client->user, client->kind),
                  log_if_failed("socket: event handler"));
 }
@@ -346,6 +353,7 @@ void SocketApi::serve_classic(const SocketPtr& socket, const std::shared_ptr<Cli
       }
     });
   }
+  socket->on_unknown(answer_unknown);
   // Classic clients relay each message they sent; the server already delivered it at commit.
   socket->on("new message",
              when_set_up([](const SocketPtr&, const chat::User&, const Payload&) {}));

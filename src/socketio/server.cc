@@ -196,6 +196,10 @@ void Socket::on(std::string event, EventHandler handler) {
   handlers_[std::move(event)] = std::move(handler);
 }
 
+void Socket::on_unknown(std::function<void(std::string_view, Payload, Ack)> handler) {
+  on_unknown_ = std::move(handler);
+}
+
 void Socket::on_disconnect(std::function<void(std::string_view)> handler) {
   on_disconnect_ = std::move(handler);
 }
@@ -271,7 +275,7 @@ void Socket::dispatch(const Packet& packet, Payload payload) {
   const std::string event =
       name.is_string() ? std::string(name.as_string()) : json::serialize(name);
   auto handler = handlers_.find(event);
-  if (handler == handlers_.end()) return;
+  if (handler == handlers_.end() && !on_unknown_) return;
   Ack ack;
   if (packet.ack_id) {
     ack = [weak = weak_from_this(), id = *packet.ack_id](Payload reply) {
@@ -284,9 +288,15 @@ void Socket::dispatch(const Packet& packet, Payload payload) {
     };
   }
   json::array rest(args.begin() + 1, args.end());
+  Payload event_args{std::move(rest), std::move(payload.binaries)};
   // Copied: a handler may replace itself or remove the socket while it runs.
+  if (handler == handlers_.end()) {
+    auto unknown = on_unknown_;
+    unknown(event, std::move(event_args), std::move(ack));
+    return;
+  }
   auto run = handler->second;
-  run(Payload{std::move(rest), std::move(payload.binaries)}, std::move(ack));
+  run(std::move(event_args), std::move(ack));
 }
 
 void Socket::finish(std::string_view reason) {
@@ -300,6 +310,7 @@ void Socket::finish(std::string_view reason) {
   for (auto& [id, pending] : acks) pending.callback(std::nullopt);
   if (auto handler = std::exchange(on_disconnect_, nullptr)) handler(reason);
   handlers_.clear();
+  on_unknown_ = nullptr;
 }
 
 // ---- Namespace and Broadcast ------------------------------------------------------------------

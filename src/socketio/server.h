@@ -82,6 +82,8 @@ class Socket : public std::enable_shared_from_this<Socket> {
   bool connected() const { return connected_; }
 
   void on(std::string event, EventHandler handler);
+  // Events that have no handler (ignored when this is not set), e.g. to answer their acks.
+  void on_unknown(std::function<void(std::string_view event, Payload args, Ack ack)> handler);
   void on_disconnect(std::function<void(std::string_view reason)> handler);
 
   void emit(std::string_view event, Payload payload = {});
@@ -115,6 +117,7 @@ class Socket : public std::enable_shared_from_this<Socket> {
   std::set<std::string> rooms_;
   std::unordered_map<std::string, EventHandler> handlers_;
   std::function<void(std::string_view)> on_disconnect_;
+  std::function<void(std::string_view, Payload, Ack)> on_unknown_;
   std::uint64_t next_ack_id_ = 0;
   struct PendingAck {
     AckCallback callback;

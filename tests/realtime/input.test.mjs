@@ -4,7 +4,8 @@
 import { test, before, after, afterEach, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  fixture, registerMany, oneToOne, history, uniq, nativeClient, call, callOk, callErr, sendNative, assertLean,
+  fixture, registerMany, oneToOne, history, uniq, nativeClient, classicClient, call, callOk, callErr, sendNative,
+  assertLean,
   collect, flush, firsts, ms,
 } from './harness.mjs';
 
@@ -137,5 +138,17 @@ describe('receipts, typing, sync, presence', () => {
     const h = await history(fx.url, b, chat._id);
     assert.deepEqual(h.map((m) => m.content).filter((c) => c !== 'x').sort(), ['no ack wanted', 'still works']);
     assert.ok(h.filter((m) => m.content === 'x').length <= 1);
+  });
+
+  test('an unknown event that asks for an ack is answered not_found at once, on either dialect', async () => {
+    await setUp();
+    const r = await call(sa, 'no:such:event', { a: 1 });
+    assert.equal(r?.ok, false, JSON.stringify(r));
+    assert.equal(r.error.code, 'not_found');
+    assert.match(r.error.message, /no:such:event/);
+    const classic = await classicClient(fx.url, a);
+    const c = await call(classic, 'join chats', chat._id);
+    assert.equal(c?.error?.code, 'not_found', JSON.stringify(c));
+    await stillWorks();
   });
 });
