@@ -95,19 +95,23 @@ Result<bool> required_bool(const json::object& body, std::string_view name) {
   return value->as_bool();
 }
 
+Result<std::int64_t> integer(const json::value& value, std::string_view name) {
+  if (value.is_int64()) return value.as_int64();
+  // JavaScript has one number type: 5.0 is sent as 5, but a client may still send 5e0.
+  if (value.is_double()) {
+    const double d = value.as_double();
+    if (std::trunc(d) == d && std::abs(d) < 9007199254740992.0) return static_cast<std::int64_t>(d);
+  }
+  return wrong_type(name, "an integer");
+}
+
 Result<std::optional<std::int64_t>> optional_integer(const json::object& body,
                                                      std::string_view name) {
   const auto* value = field(body, name);
   if (!value) return std::optional<std::int64_t>();
-  if (value->is_int64()) return std::optional<std::int64_t>(value->as_int64());
-  // JavaScript has one number type: 5.0 is sent as 5, but a client may still send 5e0.
-  if (value->is_double()) {
-    const double d = value->as_double();
-    if (std::trunc(d) == d && std::abs(d) < 9007199254740992.0) {
-      return std::optional<std::int64_t>(static_cast<std::int64_t>(d));
-    }
-  }
-  return wrong_type(name, "an integer");
+  auto number = integer(*value, name);
+  if (!number) return number.error();
+  return std::optional<std::int64_t>(*number);
 }
 
 Result<std::int64_t> required_integer(const json::object& body, std::string_view name) {

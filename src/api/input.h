@@ -30,6 +30,8 @@ Result<std::string> id_or_object(const boost::json::object& body, std::string_vi
 // send JSON.stringify(ids)).
 Result<std::vector<std::string>> id_list(const boost::json::object& body, std::string_view name);
 Result<bool> required_bool(const boost::json::object& body, std::string_view name);
+// A JSON integer (`name` names it in the error).
+Result<std::int64_t> integer(const boost::json::value& value, std::string_view name);
 // A JSON integer field that must be present (a fraction, a string or a bool is `invalid_input`).
 Result<std::int64_t> required_integer(const boost::json::object& body, std::string_view name);
 // A JSON integer field that may be absent or null.

@@ -146,17 +146,9 @@ void SocketApi::serve(const SocketPtr& socket) {
   socket->on_disconnect([this, client, executor = socket->engine().executor()](std::string_view) {
     if (client->setup_deadline) client->setup_deadline->cancel();
     if (!client->user) return;
-    asio::co_spawn(executor, disconnected(*client->user, client->kind),
+    asio::co_spawn(executor, chats_.client_disconnected(*client->user, client->kind),
                    log_if_failed("socket: event handler"));
   });
-}
-
-asio::awaitable<void> SocketApi::connected(chat::User user, chat::ClientKind kind) {
-  co_await chats_.client_connected(std::move(user), kind);
-}
-
-asio::awaitable<void> SocketApi::disconnected(chat::User user, chat::ClientKind kind) {
-  co_await chats_.client_disconnected(std::move(user), kind);
 }
 
 // ---- Native protocol ---------------------------------------------------------------------------
@@ -171,7 +163,7 @@ void SocketApi::serve_native(const SocketPtr& socket, const std::shared_ptr<Clie
     on_native(socket, client, kNativeEvents[i], kHandlers[i]);
   }
   socket->on_unknown(answer_unknown);
-  asio::co_spawn(socket->engine().executor(), connected(*client->user, client->kind),
+  asio::co_spawn(socket->engine().executor(), chats_.client_connected(*client->user, client->kind),
                  log_if_failed("socket: event handler"));
 }
 
@@ -260,12 +252,8 @@ SocketApi::Reply SocketApi::sync(const SocketPtr&, chat::User user, json::object
       co_return error_reply(make_error(Errc::invalid_input, "cursors must be an object"));
     }
     for (const auto& [chat_id, seq] : cursors->as_object()) {
-      json::object entry{{"seq", seq}};
-      auto value = input::required_integer(entry, "seq");
-      if (!value) {
-        co_return error_reply(
-            make_error(Errc::invalid_input, "cursors must map chat ids to integer seqs"));
-      }
+      auto value = input::integer(seq, "cursors values");
+      if (!value) co_return error_reply(value.error());
       request.cursors.emplace_back(std::string(chat_id), *value);
     }
   }
@@ -373,7 +361,7 @@ asio::awaitable<void> SocketApi::setup(SocketPtr socket, std::shared_ptr<Client>
   client->setup_deadline->cancel();
   socket->join(classic_room(user->id));
   socket->emit("connected");
-  co_await connected(std::move(*user), client->kind);
+  co_await chats_.client_connected(std::move(*user), client->kind);
 }
 
 asio::awaitable<void> SocketApi::join_chat(SocketPtr socket, chat::User user, std::string chat_id) {

@@ -72,9 +72,6 @@ class SocketApi final : public chat::EventSink {
   boost::asio::awaitable<void> join_chat(SocketPtr socket, chat::User user, std::string chat_id);
   boost::asio::awaitable<void> classic_typing(chat::User user, std::string chat_id, bool typing);
 
-  boost::asio::awaitable<void> connected(chat::User user, chat::ClientKind kind);
-  boost::asio::awaitable<void> disconnected(chat::User user, chat::ClientKind kind);
-
   chat::ChatService& chats_;
   socketio::Namespace& nsp_;
   SocketOptions options_;
