@@ -20,6 +20,7 @@
 #include "net/http_server.h"
 #include "socketio/server.h"
 #include "store/sqlite/sqlite_store.h"
+#include "util/loop_thread.h"
 
 namespace {
 
@@ -259,7 +260,10 @@ int serve(Config& config) {
       chatd::auth::PasswordCost{config.hash_ops, config.hash_memory_kib * 1024},
       config.hash_threads);
   chatd::auth::TokenIssuer tokens(config.jwt_secret, std::chrono::seconds(config.jwt_lifetime_s));
-  chatd::chat::ChatService chats(*store, *hasher, tokens, config.limits, config.default_pic);
+  // The sequencer's thread: committed changes become client events there, in commit order.
+  chatd::LoopThread fanout;
+  chatd::chat::ChatService chats(*store, *hasher, tokens, config.limits, config.default_pic,
+                                 fanout.executor());
   chatd::api::RestApi rest(chats);
   rest.register_routes(router);
 
@@ -288,6 +292,7 @@ int serve(Config& config) {
   std::fflush(stdout);
   server.run();
 
+  fanout.stop();  // before the store closes: its coroutines read from the store
   hasher.reset();
   store.reset();  // commits queued writes and closes the database
   spdlog::info("chatd: stopped cleanly");

@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <optional>
+#include <variant>
 
 #include "api/input.h"
 #include "api/wire.h"
@@ -378,15 +379,25 @@ asio::awaitable<void> SocketApi::classic_typing(chat::User user, std::string cha
 
 // ---- Delivering the domain's events ------------------------------------------------------------
 
-void SocketApi::on_message(const chat::MessageEvent& event) {
+// One batch per round of the sequencer: each network thread gets one task that delivers the
+// round's events to its sockets in commit order.
+void SocketApi::on_committed(const std::vector<chat::CommittedEvent>& events) {
+  socketio::Batch batch(nsp_);
+  for (const auto& event : events) {
+    std::visit([&](const auto& e) { deliver(batch, e); }, event);
+  }
+  batch.send();
+}
+
+void SocketApi::deliver(socketio::Batch& batch, const chat::MessageEvent& event) {
   const auto& message = event.message;
-  socketio::Broadcast native(nsp_, {}, {});
+  auto native = batch.broadcast();
   for (const auto& id : event.member_ids) native.to(native_room(id));
   if (!event.origin.empty()) native.except(event.origin);  // the sending socket has its ack
   native.emit("message:new", args(wire::lean_message(message)));
 
   if (!event.chat) return;
-  socketio::Broadcast classic(nsp_, {}, {});
+  auto classic = batch.broadcast();
   for (const auto& id : event.member_ids) {
     if (id != message.sender.id) classic.to(classic_room(id));
   }
@@ -394,10 +405,28 @@ void SocketApi::on_message(const chat::MessageEvent& event) {
                args(wire::message(message, wire::chat_of_message(*event.chat))));
 }
 
-void SocketApi::on_receipt(const chat::ReceiptEvent& event) {
-  socketio::Broadcast native(nsp_, {}, {});
+void SocketApi::deliver(socketio::Batch& batch, const chat::ReceiptEvent& event) {
+  auto native = batch.broadcast();
   for (const auto& id : event.member_ids) native.to(native_room(id));
   native.emit("receipt", args(wire::receipt(event.chat_id, event.member)));
+}
+
+void SocketApi::deliver(socketio::Batch& batch, const chat::ChatEvent& event) {
+  const auto& chat = event.chat;
+  if (!chat.users.empty()) {
+    auto members = batch.broadcast();
+    for (const auto& user : chat.users) members.to(native_room(user.id));
+    members.emit("chat:updated", args(json::object{{"chat", wire::chat(chat)}}));
+  }
+  if (event.removed_user_ids.empty()) return;
+  auto removed = batch.broadcast();
+  auto leaving = batch.broadcast();
+  for (const auto& id : event.removed_user_ids) {
+    removed.to(native_room(id));
+    leaving.to(native_room(id)).to(classic_room(id));
+  }
+  removed.emit("chat:removed", args(json::object{{"chatId", chat.chat.id}}));
+  leaving.sockets_leave(chat_room(chat.chat.id));
 }
 
 void SocketApi::on_typing(const chat::TypingEvent& event) {
@@ -422,24 +451,6 @@ void SocketApi::on_presence(const chat::PresenceEvent& event) {
   native.emit(
       "presence",
       args(wire::presence(chat::PresenceView{event.user_id, event.online, event.last_seen})));
-}
-
-void SocketApi::on_chat(const chat::ChatEvent& event) {
-  const auto& chat = event.chat;
-  if (!chat.users.empty()) {
-    socketio::Broadcast members(nsp_, {}, {});
-    for (const auto& user : chat.users) members.to(native_room(user.id));
-    members.emit("chat:updated", args(json::object{{"chat", wire::chat(chat)}}));
-  }
-  if (event.removed_user_ids.empty()) return;
-  socketio::Broadcast removed(nsp_, {}, {});
-  socketio::Broadcast leaving(nsp_, {}, {});
-  for (const auto& id : event.removed_user_ids) {
-    removed.to(native_room(id));
-    leaving.to(native_room(id)).to(classic_room(id));
-  }
-  removed.emit("chat:removed", args(json::object{{"chatId", chat.chat.id}}));
-  leaving.sockets_leave(chat_room(chat.chat.id));
 }
 
 }  // namespace chatd::api

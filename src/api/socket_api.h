@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "chat/chat_service.h"
 #include "chat/events.h"
@@ -30,11 +31,9 @@ class SocketApi final : public chat::EventSink {
  public:
   SocketApi(chat::ChatService& chats, socketio::Namespace& nsp, SocketOptions options);
 
-  void on_message(const chat::MessageEvent& event) override;
-  void on_receipt(const chat::ReceiptEvent& event) override;
+  void on_committed(const std::vector<chat::CommittedEvent>& events) override;
   void on_typing(const chat::TypingEvent& event) override;
   void on_presence(const chat::PresenceEvent& event) override;
-  void on_chat(const chat::ChatEvent& event) override;
 
  private:
   struct Client;
@@ -43,6 +42,10 @@ class SocketApi final : public chat::EventSink {
   // A native event: reads its payload object, answers the ack.
   using NativeHandler = Reply (SocketApi::*)(const SocketPtr& socket, chat::User user,
                                              boost::json::object payload);
+
+  void deliver(socketio::Batch& batch, const chat::MessageEvent& event);
+  void deliver(socketio::Batch& batch, const chat::ReceiptEvent& event);
+  void deliver(socketio::Batch& batch, const chat::ChatEvent& event);
 
   void authenticate(socketio::Socket& socket, socketio::Namespace::Next next);
   boost::asio::awaitable<void> check_token(SocketPtr socket, std::string token,

@@ -1,11 +1,14 @@
 #include "chat/chat_service.h"
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
 #include <map>
 #include <set>
 
+#include "chat/chat_views.h"
 #include "chat/members.h"
 #include "chat/validation.h"
+#include "util/async.h"
 #include "util/text.h"
 
 // Note for every co_await below: arguments are named variables, never temporaries built inside the
@@ -18,14 +21,6 @@ using detail::not_member;
 
 namespace {
 
-// The group's admin as classic clients show it: the longest-standing owner or admin.
-const store::Member* first_admin(const store::Chat& chat) {
-  for (const auto& m : chat.members) {
-    if (store::is_admin_role(m.role)) return &m;
-  }
-  return nullptr;
-}
-
 std::vector<std::string> read_by(const store::Chat& chat, const Message& message) {
   std::vector<std::string> ids;
   for (const auto& m : chat.members) {
@@ -34,51 +29,30 @@ std::vector<std::string> read_by(const store::Chat& chat, const Message& message
   return ids;
 }
 
-std::map<std::string, User> by_id(std::vector<User> users) {
-  std::map<std::string, User> map;
-  for (auto& u : users) {
-    auto id = u.id;
-    map.emplace(std::move(id), std::move(u));
-  }
-  return map;
-}
-
-ChatView assemble(store::Chat chat, const std::map<std::string, User>& users) {
-  ChatView view;
-  for (const auto& m : chat.members) {
-    if (auto it = users.find(m.user_id); it != users.end()) view.users.push_back(it->second);
-  }
-  if (chat.is_group) {
-    if (const auto* admin = first_admin(chat)) {
-      if (auto it = users.find(admin->user_id); it != users.end()) view.group_admin = it->second;
-    }
-  }
-  if (chat.latest_message) {
-    if (auto it = users.find(chat.latest_message->sender_id); it != users.end()) {
-      view.latest_sender = it->second;
-    }
-  }
-  view.chat = std::move(chat);
-  return view;
-}
-
-// Every user a chat view needs: members and the latest message's sender.
-void collect_user_ids(const store::Chat& chat, std::set<std::string>& ids) {
-  for (const auto& m : chat.members) ids.insert(m.user_id);
-  if (chat.latest_message) ids.insert(chat.latest_message->sender_id);
-}
-
 }  // namespace
 
 ChatService::ChatService(store::Store& store, auth::PasswordHasher& hasher,
-                         const auth::TokenIssuer& tokens, Limits limits, std::string default_pic)
+                         const auth::TokenIssuer& tokens, Limits limits, std::string default_pic,
+                         asio::any_io_executor fanout)
     : store_(store),
       hasher_(hasher),
       tokens_(tokens),
       limits_(limits),
       default_pic_(std::move(default_pic)),
       events_(&detail::no_events()),
-      typing_(limits.typing_burst, limits.typing_per_second) {}
+      typing_(limits.typing_burst, limits.typing_per_second),
+      sequencer_(fanout, store, presence_,
+                 [this, fanout](const std::string& chat_id, std::int64_t seq, std::string user_id) {
+                   asio::co_spawn(fanout, mark_delivered(chat_id, std::move(user_id), seq),
+                                  log_if_failed("chat: background task"));
+                 }) {
+  store_.set_change_listener(&sequencer_);
+}
+
+void ChatService::set_events(EventSink& events) {
+  events_ = &events;
+  sequencer_.set_sink(events);
+}
 
 // ---- Users -------------------------------------------------------------------------------------
 
@@ -156,36 +130,6 @@ asio::awaitable<Result<std::vector<User>>> ChatService::search_users(User caller
 
 // ---- Chats -------------------------------------------------------------------------------------
 
-asio::awaitable<Result<ChatView>> ChatService::view_of(store::Chat chat) {
-  std::set<std::string> ids;
-  collect_user_ids(chat, ids);
-  std::vector<std::string> wanted(ids.begin(), ids.end());
-  auto users = co_await store_.find_users(std::move(wanted));
-  if (!users) co_return users.error();
-  co_return assemble(std::move(chat), by_id(std::move(*users)));
-}
-
-asio::awaitable<Result<std::vector<ChatView>>> ChatService::views_of(
-    std::vector<store::Chat> chats) {
-  std::set<std::string> ids;
-  for (const auto& chat : chats) collect_user_ids(chat, ids);
-  std::vector<std::string> wanted(ids.begin(), ids.end());
-  auto users = co_await store_.find_users(std::move(wanted));
-  if (!users) co_return users.error();
-  const auto map = by_id(std::move(*users));
-  std::vector<ChatView> views;
-  views.reserve(chats.size());
-  for (auto& chat : chats) views.push_back(assemble(std::move(chat), map));
-  co_return views;
-}
-
-asio::awaitable<Result<ChatView>> ChatService::announce_chat(
-    store::Chat chat, std::vector<std::string> removed_user_ids) {
-  auto view = co_await view_of(std::move(chat));
-  if (view) events_->on_chat(ChatEvent{*view, std::move(removed_user_ids)});
-  co_return view;
-}
-
 asio::awaitable<Result<ChatView>> ChatService::member_view(const User& caller,
                                                            const std::string& chat_id) {
   auto id = valid_id(chat_id, "Chat");
@@ -193,7 +137,7 @@ asio::awaitable<Result<ChatView>> ChatService::member_view(const User& caller,
   auto chat = co_await store_.find_chat(std::move(*id));
   if (!chat) co_return chat.error();
   if (!find_member(*chat, caller.id)) co_return not_member();
-  co_return co_await view_of(std::move(*chat));
+  co_return co_await load_view(store_, std::move(*chat));
 }
 
 asio::awaitable<Result<store::Chat>> ChatService::group_for_admin(const User& caller,
@@ -218,13 +162,13 @@ asio::awaitable<Result<ChatView>> ChatService::access_direct_chat(User caller,
   if (*other == caller.id) co_return invalid("You cannot start a chat with yourself");
   auto chat = co_await store_.find_or_create_direct_chat(std::move(caller.id), std::move(*other));
   if (!chat) co_return chat.error();
-  co_return co_await view_of(std::move(*chat));
+  co_return co_await load_view(store_, std::move(*chat));
 }
 
 asio::awaitable<Result<std::vector<ChatView>>> ChatService::list_chats(User caller) {
   auto chats = co_await store_.list_chats(std::move(caller.id));
   if (!chats) co_return chats.error();
-  co_return co_await views_of(std::move(*chats));
+  co_return co_await load_views(store_, std::move(*chats));
 }
 
 asio::awaitable<Result<ChatView>> ChatService::create_group(User caller, std::string name,
@@ -252,7 +196,7 @@ asio::awaitable<Result<ChatView>> ChatService::create_group(User caller, std::st
   auto chat = co_await store_.create_group(std::move(*group_name), std::move(caller.id),
                                            std::move(members));
   if (!chat) co_return chat.error();
-  co_return co_await announce_chat(std::move(*chat), {});
+  co_return co_await load_view(store_, std::move(*chat));
 }
 
 asio::awaitable<Result<ChatView>> ChatService::rename_group(User caller, std::string chat_id,
@@ -263,7 +207,7 @@ asio::awaitable<Result<ChatView>> ChatService::rename_group(User caller, std::st
   if (!group) co_return group.error();
   auto chat = co_await store_.rename_chat(std::move(group->id), std::move(*new_name));
   if (!chat) co_return chat.error();
-  co_return co_await announce_chat(std::move(*chat), {});
+  co_return co_await load_view(store_, std::move(*chat));
 }
 
 asio::awaitable<Result<ChatView>> ChatService::add_to_group(User caller, std::string chat_id,
@@ -275,7 +219,7 @@ asio::awaitable<Result<ChatView>> ChatService::add_to_group(User caller, std::st
   auto chat =
       co_await store_.add_member(std::move(group->id), std::move(*user), limits_.group_max_members);
   if (!chat) co_return chat.error();
-  co_return co_await announce_chat(std::move(*chat), {});
+  co_return co_await load_view(store_, std::move(*chat));
 }
 
 asio::awaitable<Result<ChatView>> ChatService::remove_from_group(User caller, std::string chat_id,
@@ -293,11 +237,9 @@ asio::awaitable<Result<ChatView>> ChatService::remove_from_group(User caller, st
   if (*user != caller.id && !store::is_admin_role(me->role)) {
     co_return make_error(Errc::forbidden, "Only group admins can remove members");
   }
-  std::vector<std::string> removed;
-  if (find_member(*found, *user)) removed.push_back(*user);
   auto chat = co_await store_.remove_member(std::move(found->id), std::move(*user));
   if (!chat) co_return chat.error();
-  co_return co_await announce_chat(std::move(*chat), std::move(removed));
+  co_return co_await load_view(store_, std::move(*chat));
 }
 
 asio::awaitable<Result<ChatView>> ChatService::set_group_admin(User caller, std::string chat_id,
@@ -318,14 +260,14 @@ asio::awaitable<Result<ChatView>> ChatService::set_group_admin(User caller, std:
             : store::Role::member;
   auto chat = co_await store_.set_role(std::move(group->id), std::move(*user), role);
   if (!chat) co_return chat.error();
-  co_return co_await announce_chat(std::move(*chat), {});
+  co_return co_await load_view(store_, std::move(*chat));
 }
 
 // ---- Messages ----------------------------------------------------------------------------------
 
 asio::awaitable<Result<store::AppendedMessage>> ChatService::append(
     const User& caller, std::string chat_id, std::string content,
-    std::optional<std::string> client_msg_id) {
+    std::optional<std::string> client_msg_id, std::string origin) {
   auto id = valid_id(chat_id, "Chat");
   if (!id) co_return id.error();
   if (auto ok = valid_content(content, limits_.content_max); !ok) co_return ok.error();
@@ -334,27 +276,25 @@ asio::awaitable<Result<store::AppendedMessage>> ChatService::append(
     if (!key) co_return key.error();
     if (*key != *client_msg_id) co_return invalid("clientMsgId must not start or end with spaces");
   }
-  store::NewMessage message{std::move(*id), caller.id, std::move(content),
-                            std::move(client_msg_id)};
+  store::NewMessage message{std::move(*id), caller.id, std::move(content), std::move(client_msg_id),
+                            std::move(origin)};
   co_return co_await store_.append_message(std::move(message));
 }
 
 asio::awaitable<Result<SentMessage>> ChatService::send_message(
     User caller, std::string chat_id, std::string content,
     std::optional<std::string> client_msg_id) {
-  auto appended =
-      co_await append(caller, std::move(chat_id), std::move(content), std::move(client_msg_id));
+  std::string no_origin;
+  auto appended = co_await append(caller, std::move(chat_id), std::move(content),
+                                  std::move(client_msg_id), std::move(no_origin));
   if (!appended) co_return appended.error();
   auto found = appended->message.chat_id;
   auto chat = co_await store_.find_chat(std::move(found));
   if (!chat) co_return chat.error();
   auto by = read_by(*chat, appended->message);
-  auto view = co_await view_of(std::move(*chat));
+  auto view = co_await load_view(store_, std::move(*chat));
   if (!view) co_return view.error();
   MessageView sent{std::move(appended->message), std::move(caller), std::move(by)};
-  if (appended->created) {
-    co_await publish_message(sent, std::move(appended->member_ids), &*view, std::string());
-  }
   co_return SentMessage{std::move(sent), std::move(*view), appended->created};
 }
 
@@ -363,13 +303,10 @@ asio::awaitable<Result<MessageView>> ChatService::post_message(User caller, std:
                                                                std::string client_msg_id,
                                                                std::string origin) {
   std::optional<std::string> key = std::move(client_msg_id);
-  auto appended = co_await append(caller, std::move(chat_id), std::move(content), std::move(key));
+  auto appended = co_await append(caller, std::move(chat_id), std::move(content), std::move(key),
+                                  std::move(origin));
   if (!appended) co_return appended.error();
-  MessageView sent{std::move(appended->message), std::move(caller), {}};
-  if (appended->created) {
-    co_await publish_message(sent, std::move(appended->member_ids), nullptr, std::move(origin));
-  }
-  co_return sent;
+  co_return MessageView{std::move(appended->message), std::move(caller), {}};
 }
 
 asio::awaitable<Result<HistoryView>> ChatService::history(User caller, std::string chat_id,

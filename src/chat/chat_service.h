@@ -1,5 +1,6 @@
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "chat/limits.h"
 #include "chat/presence.h"
 #include "chat/receipt_queue.h"
+#include "chat/sequencer.h"
 #include "chat/typing.h"
 #include "chat/views.h"
 #include "store/store.h"
@@ -44,15 +46,19 @@ struct SyncRequest {
 
 // The chat domain: users, chats, members and roles, messages, receipts, typing, presence and
 // sync. Every rule of who may do what lives here (never in the wire layer or the UI): a caller is
-// always an authenticated user, and each operation checks membership and role itself. Committed
-// changes are announced to an EventSink, which delivers them to connected clients.
+// always an authenticated user, and each operation checks membership and role itself. Changes are
+// announced to an EventSink, which delivers them to connected clients: committed ones through the
+// Sequencer, which runs on `fanout` (a thread of its own in the server). The service makes itself
+// the store's change listener: close the store (or stop writing) before the service goes.
 class ChatService {
  public:
   ChatService(store::Store& store, auth::PasswordHasher& hasher, const auth::TokenIssuer& tokens,
-              Limits limits, std::string default_pic);
+              Limits limits, std::string default_pic, asio::any_io_executor fanout);
+  ChatService(const ChatService&) = delete;
+  ChatService& operator=(const ChatService&) = delete;
 
-  // Where committed changes are announced (none until set). Set before serving.
-  void set_events(EventSink& events) { events_ = &events; }
+  // Where changes are announced (none until set). Set before serving.
+  void set_events(EventSink& events);
 
   // Users.
   asio::awaitable<Result<Session>> register_user(Registration registration);
@@ -108,13 +114,8 @@ class ChatService {
   // Validation and the store write shared by send_message and post_message.
   asio::awaitable<Result<store::AppendedMessage>> append(const User& caller, std::string chat_id,
                                                          std::string content,
-                                                         std::optional<std::string> client_msg_id);
-  // Announces a committed message; `chat` is its chat when the caller already has it.
-  asio::awaitable<void> publish_message(MessageView message, std::vector<std::string> member_ids,
-                                        const ChatView* chat, std::string origin);
-  // The chat's view, announced to its members (a group was created or changed).
-  asio::awaitable<Result<ChatView>> announce_chat(store::Chat chat,
-                                                  std::vector<std::string> removed_user_ids);
+                                                         std::optional<std::string> client_msg_id,
+                                                         std::string origin);
   // Writes a member's cursors, merging reports that arrive meanwhile (ReceiptQueue).
   asio::awaitable<Result<store::Member>> advance_cursors(std::string chat_id, std::string user_id,
                                                          std::int64_t delivered_seq,
@@ -133,8 +134,6 @@ class ChatService {
   // The group, if the caller may change it (`forbidden` otherwise).
   asio::awaitable<Result<store::Chat>> group_for_admin(const User& caller,
                                                        const std::string& chat_id);
-  asio::awaitable<Result<ChatView>> view_of(store::Chat chat);
-  asio::awaitable<Result<std::vector<ChatView>>> views_of(std::vector<store::Chat> chats);
 
   store::Store& store_;
   auth::PasswordHasher& hasher_;
@@ -145,6 +144,7 @@ class ChatService {
   Presence presence_;
   TypingTracker typing_;
   ReceiptQueue receipts_;
+  Sequencer sequencer_;
 };
 
 }  // namespace chatd::chat

@@ -3,13 +3,15 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "chat/views.h"
 
-// What the domain tells connected clients about, after the change is committed. The domain
-// decides who is concerned (member ids); a sink (api/SocketApi) turns each event into wire shapes
-// and delivers them. Sinks are called on any network thread and must not block.
+// What the domain tells connected clients about. The domain decides who is concerned (member ids);
+// a sink (api/SocketApi) turns each event into wire shapes and delivers them. Committed changes
+// reach the sink in commit order from the Sequencer (chat/sequencer.h); typing and presence, which
+// nothing stores, from any network thread. Sinks must not block.
 namespace chatd::chat {
 
 struct MessageEvent {
@@ -50,14 +52,17 @@ struct ChatEvent {
   std::vector<std::string> removed_user_ids;  // who left or was removed by this change
 };
 
+// A committed change, as clients hear of it.
+using CommittedEvent = std::variant<MessageEvent, ReceiptEvent, ChatEvent>;
+
 class EventSink {
  public:
   virtual ~EventSink() = default;
-  virtual void on_message(const MessageEvent& event) = 0;
-  virtual void on_receipt(const ReceiptEvent& event) = 0;
+  // Committed changes in commit order, a batch at a time, always from the same thread. The sink
+  // must keep that order for every recipient: within the batch and from one batch to the next.
+  virtual void on_committed(const std::vector<CommittedEvent>& events) = 0;
   virtual void on_typing(const TypingEvent& event) = 0;
   virtual void on_presence(const PresenceEvent& event) = 0;
-  virtual void on_chat(const ChatEvent& event) = 0;
 };
 
 }  // namespace chatd::chat

@@ -28,11 +28,9 @@ inline const store::Member* find_member(const store::Chat& chat, std::string_vie
 // The sink of a service nobody listens to.
 inline EventSink& no_events() {
   struct Ignore final : EventSink {
-    void on_message(const MessageEvent&) override {}
-    void on_receipt(const ReceiptEvent&) override {}
+    void on_committed(const std::vector<CommittedEvent>&) override {}
     void on_typing(const TypingEvent&) override {}
     void on_presence(const PresenceEvent&) override {}
-    void on_chat(const ChatEvent&) override {}
   };
   static Ignore ignore;
   return ignore;

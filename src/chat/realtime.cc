@@ -25,35 +25,6 @@ using detail::not_member;
 
 // ---- Messages ----------------------------------------------------------------------------------
 
-asio::awaitable<void> ChatService::publish_message(MessageView message,
-                                                   std::vector<std::string> member_ids,
-                                                   const ChatView* chat, std::string origin) {
-  // Classic clients need the chat with full users, and never report delivery: the server counts
-  // the message delivered to them once it is written to one of their sockets (API.md).
-  auto classic = presence_.with_classic_clients(member_ids, message.message.sender_id);
-  MessageEvent event{std::move(message), std::move(member_ids), std::nullopt, std::move(origin)};
-  const auto& sent = event.message.message;
-  if (!classic.empty()) {
-    if (chat) {
-      event.chat = *chat;
-    } else {
-      auto chat_id = sent.chat_id;
-      auto found = co_await store_.find_chat(std::move(chat_id));
-      if (found) {
-        auto view = co_await view_of(std::move(*found));
-        if (view) event.chat = std::move(*view);
-      }
-    }
-  }
-  events_->on_message(event);
-  if (!event.chat) co_return;
-  auto executor = co_await asio::this_coro::executor;
-  for (auto& user : classic) {
-    asio::co_spawn(executor, mark_delivered(sent.chat_id, std::move(user), sent.seq),
-                   log_if_failed("chat: background task"));
-  }
-}
-
 asio::awaitable<void> ChatService::mark_delivered(std::string chat_id, std::string user_id,
                                                   std::int64_t seq) {
   auto done = co_await advance_cursors(std::move(chat_id), std::move(user_id), seq, 0);
@@ -108,9 +79,6 @@ asio::awaitable<void> ChatService::write_receipt_rounds(std::string chat_id, std
                                                   round.delivered_seq, round.read_seq);
     Result<store::Member> outcome =
         update ? Result<store::Member>(update->member) : Result<store::Member>(update.error());
-    if (update && update->changed) {
-      events_->on_receipt(ReceiptEvent{chat_id, std::move(update->member_ids), update->member});
-    }
     for (auto& waiter : round.waiters) waiter(outcome);
   } while (!receipts_.finish_round(chat_id, user_id));
 }

@@ -371,26 +371,44 @@ Broadcast& Broadcast::except(std::string room) {
   return *this;
 }
 
-template <class Fn>
-void Broadcast::on_each_worker(Fn fn) {
-  auto rooms = std::make_shared<const std::vector<std::string>>(std::move(rooms_));
-  auto except = std::make_shared<const std::vector<std::string>>(std::move(except_));
-  for (std::size_t worker = 0; worker < nsp_.workers_.size(); ++worker) {
-    asio::post(nsp_.workers_[worker], [&nsp = nsp_, worker, rooms, except, fn] {
-      nsp.for_each_socket(worker, *rooms, *except, fn);
-    });
-  }
-}
+Broadcast::Broadcast(Batch& batch) : nsp_(batch.nsp_), batch_(&batch) {}
 
 void Broadcast::emit(std::string_view event, Payload payload) {
   // Encoded once; each network thread delivers to its own sockets.
-  auto frames =
-      std::make_shared<const std::vector<Frame>>(encode_event(nsp_.name(), event, payload));
-  on_each_worker([frames](Socket& socket) { socket.connection_->send(*frames); });
+  add(std::make_shared<const std::vector<Frame>>(encode_event(nsp_.name(), event, payload)));
 }
 
 void Broadcast::sockets_leave(std::string room) {
-  on_each_worker([room = std::move(room)](Socket& socket) { socket.leave(room); });
+  add(std::move(room));
+}
+
+void Broadcast::add(Action action) {
+  Batch::Entry entry{std::move(rooms_), std::move(except_), std::move(action)};
+  if (batch_) {
+    batch_->entries_.push_back(std::move(entry));
+    return;
+  }
+  Batch alone(nsp_);
+  alone.entries_.push_back(std::move(entry));
+  alone.send();
+}
+
+void Batch::send() {
+  if (entries_.empty()) return;
+  auto entries = std::make_shared<const std::vector<Entry>>(std::exchange(entries_, {}));
+  for (std::size_t worker = 0; worker < nsp_.workers_.size(); ++worker) {
+    asio::post(nsp_.workers_[worker], [&nsp = nsp_, worker, entries] {
+      for (const auto& entry : *entries) {
+        nsp.for_each_socket(worker, entry.rooms, entry.except, [&entry](Socket& socket) {
+          if (const auto* frames = std::get_if<0>(&entry.action)) {
+            socket.connection_->send(**frames);
+          } else {
+            socket.leave(std::get<1>(entry.action));
+          }
+        });
+      }
+    });
+  }
 }
 
 // ---- Server -----------------------------------------------------------------------------------

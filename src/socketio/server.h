@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "engineio/server.h"
@@ -36,17 +37,19 @@ struct ConnectError {
   boost::json::value data;
 };
 
+class Batch;
 class Connection;
 class Namespace;
 class Socket;
 
 // Who an emit goes to: rooms (none: the whole namespace) minus the members of other rooms. The
 // packet is encoded once and the same immutable frames are queued to every recipient, on every
-// network thread.
+// network thread. A Broadcast of a Batch adds to the batch; any other is sent at once.
 class Broadcast {
  public:
   Broadcast(Namespace& nsp, std::vector<std::string> rooms, std::vector<std::string> except)
       : nsp_(nsp), rooms_(std::move(rooms)), except_(std::move(except)) {}
+  explicit Broadcast(Batch& batch);
   Broadcast& to(std::string room);
   Broadcast& except(std::string room);
   void emit(std::string_view event, Payload payload = {});
@@ -55,12 +58,37 @@ class Broadcast {
   void sockets_leave(std::string room);
 
  private:
-  template <class Fn>
-  void on_each_worker(Fn fn);
+  friend class Batch;
+  // What a broadcast does to each matching socket.
+  using Action = std::variant<std::shared_ptr<const std::vector<engineio::Frame>>, std::string>;
+  void add(Action action);
 
   Namespace& nsp_;
+  Batch* batch_ = nullptr;
   std::vector<std::string> rooms_;
   std::vector<std::string> except_;
+};
+
+// Broadcasts that reach each network thread as ONE task, which applies them in the order they were
+// added: a recipient gets them in that order, its frames queued together (one gathered write).
+// Build it on one thread, then send(); batches sent from one thread are applied in send order.
+class Batch {
+ public:
+  explicit Batch(Namespace& nsp) : nsp_(nsp) {}
+  Broadcast broadcast() { return Broadcast(*this); }
+  // Posts the batch to every network thread and empties it.
+  void send();
+
+ private:
+  friend class Broadcast;
+  struct Entry {
+    std::vector<std::string> rooms;
+    std::vector<std::string> except;
+    Broadcast::Action action;
+  };
+
+  Namespace& nsp_;
+  std::vector<Entry> entries_;
 };
 
 // A client in one namespace. Lives on its connection's executor: call it there (handlers run
@@ -101,7 +129,7 @@ class Socket : public std::enable_shared_from_this<Socket> {
   void disconnect(bool close_connection = false);
 
  private:
-  friend class Broadcast;
+  friend class Batch;
   friend class Connection;
   friend class Namespace;
 
@@ -144,7 +172,7 @@ class Namespace {
   void emit(std::string_view event, Payload payload = {});
 
  private:
-  friend class Broadcast;
+  friend class Batch;
   friend class Connection;
   friend class Socket;
   friend class Server;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "util/result.h"
@@ -79,15 +80,15 @@ struct NewMessage {
   std::string sender_id;
   std::string content;
   std::optional<std::string> client_msg_id;
+  // Who wrote it (an opaque connection id, empty for none): carried to the change feed untouched,
+  // so that the writing connection can be left out of the fan-out.
+  std::string origin;
 };
 
 struct AppendedMessage {
   Message message;
   // false when (sender, client_msg_id) was already stored: nothing was written.
   bool created = true;
-  // The chat's members when the message committed (empty when nothing was written): exactly who
-  // may receive it, whatever membership changes race with the send.
-  std::vector<std::string> member_ids;
 };
 
 // One page of a chat's history: messages with seq in (after, before), the newest `limit` of them
@@ -103,7 +104,6 @@ struct HistoryQuery {
 struct CursorUpdate {
   Member member;
   bool changed = false;
-  std::vector<std::string> member_ids;  // the chat's members, when changed (who to tell)
 };
 
 // When a user was last connected: their last disconnect, if they ever connected.
@@ -119,9 +119,51 @@ struct UserSearch {
   int offset = 0;
 };
 
+// ---- The change feed: what clients must hear of, exactly as and in the order it was committed
+// ----
+
+// A message was appended (a retry that wrote nothing is not a change).
+struct MessageAppended {
+  Message message;
+  User sender;
+  // The chat's members when the message committed: exactly who may receive it, whatever
+  // membership changes race with the send.
+  std::vector<std::string> member_ids;
+  std::string origin;  // NewMessage::origin
+};
+
+// A member's cursors moved forward.
+struct CursorsAdvanced {
+  std::string chat_id;
+  Member member;                        // as stored afterwards
+  std::vector<std::string> member_ids;  // the chat's members at that commit
+};
+
+// A group was created, renamed, or its members or roles changed.
+struct GroupChanged {
+  Chat chat;                                  // as committed
+  std::vector<std::string> removed_user_ids;  // who left or was removed by this change
+};
+
+using Change = std::variant<MessageAppended, CursorsAdvanced, GroupChanged>;
+
+// Receives every committed change once, in commit order. A backend calls it on a thread of its own
+// right after each commit, with that transaction's changes in the order they were made, and before
+// the writers of the transaction are resumed; a transaction that rolls back reports nothing.
+class ChangeListener {
+ public:
+  virtual ~ChangeListener() = default;
+  // Must not block or call the store: hand the changes to another thread.
+  virtual void on_commit(std::vector<Change> changes) = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
+
+  // Where committed changes go (none until set). Set before the first write; the listener must
+  // outlive the store.
+  virtual void set_change_listener(ChangeListener* listener) = 0;
 
   // Users. create_user fails with `conflict` when the email is taken (case-insensitively).
   virtual asio::awaitable<Result<User>> create_user(NewUser user) = 0;

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <iterator>
 #include <set>
+#include <utility>
+#include <variant>
 
 #include "util/run_blocking.h"
 
@@ -11,14 +14,26 @@ namespace chatd::store::conformance {
 
 namespace asio = boost::asio;
 
+void RecordedChanges::on_commit(std::vector<Change> changes) {
+  std::lock_guard lock(mutex_);
+  std::move(changes.begin(), changes.end(), std::back_inserter(changes_));
+}
+
+std::vector<Change> RecordedChanges::take() {
+  std::lock_guard lock(mutex_);
+  return std::exchange(changes_, {});
+}
+
 void StoreConformance::SetUp() {
   backend_ = GetParam()();
   store_ = backend_->open();
+  store_->set_change_listener(&changes_);
 }
 
 void StoreConformance::reopen() {
   store_.reset();
   store_ = backend_->open();
+  store_->set_change_listener(&changes_);
 }
 
 template <class T>
@@ -310,6 +325,16 @@ TEST_P(StoreConformance, ConcurrentAppendsGetDistinctConsecutiveSeqs) {
   std::sort(seqs.begin(), seqs.end());
   ASSERT_EQ(seqs.size(), static_cast<std::size_t>(kSends));
   for (int i = 0; i < kSends; ++i) EXPECT_EQ(seqs[static_cast<std::size_t>(i)], i + 1);
+  // The change feed reports them in commit order, which is seq order, whatever order the writers
+  // were resumed in.
+  std::vector<std::int64_t> reported;
+  for (auto& change : changes_.take()) {
+    if (auto* appended = std::get_if<MessageAppended>(&change)) {
+      reported.push_back(appended->message.seq);
+    }
+  }
+  ASSERT_EQ(reported.size(), static_cast<std::size_t>(kSends));
+  for (int i = 0; i < kSends; ++i) EXPECT_EQ(reported[static_cast<std::size_t>(i)], i + 1);
 }
 
 TEST_P(StoreConformance, ClientMsgIdMakesRetriesIdempotent) {
@@ -374,12 +399,7 @@ TEST_P(StoreConformance, OnlyMembersAppend) {
           .code,
       Errc::not_found);
   EXPECT_EQ(run(store_->find_chat(chat.id))->last_seq, 0);
-  // A stored message names the members it was committed among (who may receive it).
-  auto appended = run(store_->append_message(NewMessage{chat.id, a.id, "x", "k"})).value();
-  EXPECT_EQ(appended.member_ids, (std::vector<std::string>{a.id, b.id}));
-  auto retried = run(store_->append_message(NewMessage{chat.id, a.id, "x", "k"})).value();
-  EXPECT_FALSE(retried.created);
-  EXPECT_TRUE(retried.member_ids.empty());
+  EXPECT_TRUE(changes_.take().empty());  // refused writes report nothing
 }
 
 TEST_P(StoreConformance, HistoryPagesAreAscending) {
@@ -492,6 +512,70 @@ TEST_P(StoreConformance, DataSurvivesReopening) {
   ASSERT_EQ(list.size(), 2U);
   EXPECT_EQ(list[0].id, chat.id);
   EXPECT_EQ(list[1].id, group.id);
+}
+
+// ---- Change feed -------------------------------------------------------------------------------
+
+TEST_P(StoreConformance, ChangeFeedReportsMessagesWithSenderMembersAndOrigin) {
+  auto a = make_user("A", "a@x.io");
+  auto b = make_user("B", "b@x.io");
+  auto chat = run(store_->find_or_create_direct_chat(a.id, b.id)).value();
+  changes_.take();
+  auto sent = run(store_->append_message(NewMessage{chat.id, a.id, "hi", "k", "conn-1"})).value();
+  auto retried = run(store_->append_message(NewMessage{chat.id, a.id, "hi", "k", "conn-2"}));
+  EXPECT_FALSE(retried->created);
+  auto changes = changes_.take();
+  ASSERT_EQ(changes.size(), 1U);  // a retry writes nothing and reports nothing
+  const auto& appended = std::get<MessageAppended>(changes[0]);
+  EXPECT_EQ(appended.message.id, sent.message.id);
+  EXPECT_EQ(appended.message.seq, 1);
+  EXPECT_EQ(appended.sender.name, "A");
+  EXPECT_EQ(appended.member_ids, (std::vector<std::string>{a.id, b.id}));
+  EXPECT_EQ(appended.origin, "conn-1");
+}
+
+TEST_P(StoreConformance, ChangeFeedReportsCursorsOnlyWhenTheyMove) {
+  auto a = make_user("A", "a@x.io");
+  auto b = make_user("B", "b@x.io");
+  auto chat = run(store_->find_or_create_direct_chat(a.id, b.id)).value();
+  ASSERT_TRUE(run(store_->append_message(NewMessage{chat.id, a.id, "m", std::nullopt})).ok());
+  changes_.take();
+  ASSERT_TRUE(run(store_->advance_cursors(chat.id, b.id, 1, 0)).ok());
+  ASSERT_TRUE(run(store_->advance_cursors(chat.id, b.id, 1, 0)).ok());  // no move
+  auto changes = changes_.take();
+  ASSERT_EQ(changes.size(), 1U);
+  const auto& moved = std::get<CursorsAdvanced>(changes[0]);
+  EXPECT_EQ(moved.chat_id, chat.id);
+  EXPECT_EQ(moved.member.user_id, b.id);
+  EXPECT_EQ(moved.member.delivered_seq, 1);
+  EXPECT_EQ(moved.member_ids, (std::vector<std::string>{a.id, b.id}));
+}
+
+TEST_P(StoreConformance, ChangeFeedReportsGroupChangesThatChangedSomething) {
+  auto a = make_user("A", "a@x.io");
+  auto b = make_user("B", "b@x.io");
+  auto c = make_user("C", "c@x.io");
+  auto d = make_user("D", "d@x.io");
+  auto group = run(store_->create_group("G", a.id, {b.id, c.id})).value();
+  ASSERT_TRUE(run(store_->rename_chat(group.id, "H")).ok());
+  ASSERT_TRUE(run(store_->add_member(group.id, d.id, 10)).ok());
+  ASSERT_TRUE(run(store_->add_member(group.id, d.id, 10)).ok());  // already there
+  ASSERT_TRUE(run(store_->set_role(group.id, b.id, Role::admin)).ok());
+  ASSERT_TRUE(run(store_->set_role(group.id, b.id, Role::admin)).ok());  // already admin
+  ASSERT_TRUE(run(store_->remove_member(group.id, c.id)).ok());
+  ASSERT_TRUE(run(store_->remove_member(group.id, c.id)).ok());  // already gone
+  EXPECT_FALSE(run(store_->add_member(group.id, "000000000000000000000000", 10)).ok());
+  auto changes = changes_.take();
+  ASSERT_EQ(changes.size(), 5U);
+  std::vector<std::string> names;
+  for (const auto& change : changes) names.push_back(std::get<GroupChanged>(change).chat.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"G", "H", "H", "H", "H"}));
+  EXPECT_EQ(std::get<GroupChanged>(changes[2]).chat.members.size(), 4U);
+  EXPECT_EQ(std::get<GroupChanged>(changes[3]).chat.members[1].role, Role::admin);
+  const auto& removal = std::get<GroupChanged>(changes[4]);
+  EXPECT_EQ(removal.removed_user_ids, (std::vector<std::string>{c.id}));
+  EXPECT_EQ(removal.chat.members.size(), 3U);
+  for (const auto& change : changes) EXPECT_TRUE(std::get<GroupChanged>(change).chat.is_group);
 }
 
 }  // namespace chatd::store::conformance

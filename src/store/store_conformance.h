@@ -5,7 +5,9 @@
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "store/store.h"
 
@@ -24,6 +26,18 @@ class Backend {
 
 using BackendFactory = std::unique_ptr<Backend> (*)();
 
+// Keeps what the store's change feed reported (it is called on the store's own thread).
+class RecordedChanges final : public ChangeListener {
+ public:
+  void on_commit(std::vector<Change> changes) override;
+  // Everything reported so far, in the order reported; clears the record.
+  std::vector<Change> take();
+
+ private:
+  std::mutex mutex_;
+  std::vector<Change> changes_;
+};
+
 class StoreConformance : public ::testing::TestWithParam<BackendFactory> {
  protected:
   void SetUp() override;
@@ -36,6 +50,7 @@ class StoreConformance : public ::testing::TestWithParam<BackendFactory> {
   User make_user(const std::string& name, const std::string& email);
 
   boost::asio::io_context io_;
+  RecordedChanges changes_;  // outlives the store, which reports to it
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Store> store_;
 };

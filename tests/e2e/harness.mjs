@@ -58,6 +58,12 @@ export async function startServer(extraArgs = [], opts = {}) {
   const ownDataDir = !opts.dataDir;
   const dataDir = opts.dataDir ?? mkTmpDir();
   const args = ['--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, ...FAST_ARGS, ...extraArgs];
+  // CHATD_THREADS (non-empty) runs every server with that many network threads, unless the test
+  // chose its own --threads.
+  const threads = process.env.CHATD_THREADS;
+  if (threads && !extraArgs.some((a) => a === '--threads' || String(a).startsWith('--threads='))) {
+    args.push('--threads', threads);
+  }
   const env = { ...process.env, ...(opts.env ?? {}) };
   if (!opts.env || !('JWT_SECRET' in opts.env)) delete env.JWT_SECRET;
   const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env });

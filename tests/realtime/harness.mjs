@@ -4,6 +4,8 @@
 //
 // Run: CHATD_BIN=/abs/path/to/chatd node --test --test-concurrency=1 tests/realtime/
 //   CHATD_TIME_SCALE  multiplies every waiting time (default 1; the ASan build is ~3-5x slower)
+//   CHATD_THREADS     if set, every server runs with `--threads $CHATD_THREADS` network threads
+//                     (default: one per core), except where a test passes its own --threads
 //
 // Server start-up, users, chats and REST calls come from ../e2e/harness.mjs.
 

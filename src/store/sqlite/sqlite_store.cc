@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <optional>
 #include <set>
+#include <type_traits>
 
 #include "store/sqlite/connection.h"
 #include "store/sqlite/schema.h"
@@ -48,10 +49,10 @@ Error internal_error() {
 }
 
 // SQL failures end here: logged in full, reported as a bare internal error.
-template <class T, class Fn>
-Result<T> run_guarded(Fn& fn, Connection& connection) {
+template <class T, class Fn, class... Args>
+Result<T> run_guarded(Fn& fn, Args&... args) {
   try {
-    return fn(connection);
+    return fn(args...);
   } catch (const std::exception& e) {
     spdlog::error("store: {}", e.what());
     return internal_error();
@@ -76,8 +77,13 @@ template <class T, class Fn, class Handler>
 class WriteJobImpl final : public WriteJob {
  public:
   WriteJobImpl(Fn fn, Handler handler) : fn_(std::move(fn)), completion_(std::move(handler)) {}
-  bool execute(Connection& connection) override {
-    result_.emplace(run_guarded<T>(fn_, connection));
+  // A write that clients must hear of takes the batch's changes as a second argument.
+  bool execute(Connection& connection, std::vector<Change>& changes) override {
+    if constexpr (std::is_invocable_v<Fn&, Connection&, std::vector<Change>&>) {
+      result_.emplace(run_guarded<T>(fn_, connection, changes));
+    } else {
+      result_.emplace(run_guarded<T>(fn_, connection));
+    }
     return result_->ok();
   }
   void finish(bool committed) override {
@@ -195,6 +201,14 @@ const Member* find_member(const Chat& chat, std::string_view user_id) {
   return nullptr;
 }
 
+// The group as this write leaves it, reported to the change feed.
+Result<Chat> group_changed(Connection& c, std::string_view chat_id, std::vector<Change>& changes,
+                           std::vector<std::string> removed_user_ids = {}) {
+  auto chat = load_chat(c, chat_id);
+  if (chat) changes.emplace_back(GroupChanged{*chat, std::move(removed_user_ids)});
+  return chat;
+}
+
 // Marks a chat as changed: it moves to the top of its members' chat lists.
 void touch_chat(Connection& c, std::string_view chat_id, std::int64_t activity, std::int64_t now) {
   auto s = c.prepare("UPDATE chats SET activity = ?, updated_at = ? WHERE id = ?");
@@ -266,6 +280,10 @@ SqliteStore::SqliteStore(const SqliteOptions& options) {
   writer_ = std::make_unique<Writer>(std::move(writer_connection), options.max_batch);
   readers_ =
       std::make_unique<ReaderPool>(options.path, std::max<std::size_t>(1, options.reader_threads));
+}
+
+void SqliteStore::set_change_listener(ChangeListener* listener) {
+  writer_->set_change_listener(listener);
 }
 
 SqliteStore::~SqliteStore() {
@@ -419,21 +437,22 @@ asio::awaitable<Result<Chat>> SqliteStore::find_or_create_direct_chat(std::strin
 
 asio::awaitable<Result<Chat>> SqliteStore::create_group(std::string name, std::string creator_id,
                                                         std::vector<std::string> members) {
-  return write<Chat>([this, name = std::move(name), creator = std::move(creator_id),
-                      members = std::move(members)](Connection& c) -> Result<Chat> {
-    if (!user_exists(c, creator)) return make_error(Errc::not_found, "User not found");
-    for (const auto& m : members) {
-      if (!user_exists(c, m)) return make_error(Errc::not_found, "User not found");
-    }
-    const auto now = clock::now_ms();
-    const auto id = insert_chat(c, name, true, std::nullopt, ++activity_, now);
-    insert_member(c, id, creator, Role::owner, now, 0);
-    std::set<std::string> seen{creator};
-    for (const auto& m : members) {
-      if (seen.insert(m).second) insert_member(c, id, m, Role::member, now, 0);
-    }
-    return load_chat(c, id);
-  });
+  return write<Chat>(
+      [this, name = std::move(name), creator = std::move(creator_id), members = std::move(members)](
+          Connection& c, std::vector<Change>& changes) -> Result<Chat> {
+        if (!user_exists(c, creator)) return make_error(Errc::not_found, "User not found");
+        for (const auto& m : members) {
+          if (!user_exists(c, m)) return make_error(Errc::not_found, "User not found");
+        }
+        const auto now = clock::now_ms();
+        const auto id = insert_chat(c, name, true, std::nullopt, ++activity_, now);
+        insert_member(c, id, creator, Role::owner, now, 0);
+        std::set<std::string> seen{creator};
+        for (const auto& m : members) {
+          if (seen.insert(m).second) insert_member(c, id, m, Role::member, now, 0);
+        }
+        return group_changed(c, id, changes);
+      });
 }
 
 asio::awaitable<Result<Chat>> SqliteStore::find_chat(std::string chat_id) {
@@ -459,19 +478,19 @@ asio::awaitable<Result<std::vector<Chat>>> SqliteStore::list_chats(std::string u
 }
 
 asio::awaitable<Result<Chat>> SqliteStore::rename_chat(std::string chat_id, std::string name) {
-  return write<Chat>(
-      [this, id = std::move(chat_id), name = std::move(name)](Connection& c) -> Result<Chat> {
-        auto s = c.prepare("UPDATE chats SET name = ?, activity = ?, updated_at = ? WHERE id = ?");
-        s.bind_all(name, ++activity_, clock::now_ms(), id).run();
-        if (sqlite3_changes(c.handle()) == 0) return make_error(Errc::not_found, "Chat not found");
-        return load_chat(c, id);
-      });
+  return write<Chat>([this, id = std::move(chat_id), name = std::move(name)](
+                         Connection& c, std::vector<Change>& changes) -> Result<Chat> {
+    auto s = c.prepare("UPDATE chats SET name = ?, activity = ?, updated_at = ? WHERE id = ?");
+    s.bind_all(name, ++activity_, clock::now_ms(), id).run();
+    if (sqlite3_changes(c.handle()) == 0) return make_error(Errc::not_found, "Chat not found");
+    return group_changed(c, id, changes);
+  });
 }
 
 asio::awaitable<Result<Chat>> SqliteStore::add_member(std::string chat_id, std::string user_id,
                                                       int max_members) {
-  return write<Chat>([this, id = std::move(chat_id), user = std::move(user_id),
-                      max_members](Connection& c) -> Result<Chat> {
+  return write<Chat>([this, id = std::move(chat_id), user = std::move(user_id), max_members](
+                         Connection& c, std::vector<Change>& changes) -> Result<Chat> {
     auto chat = load_chat(c, id);
     if (!chat) return chat;
     if (find_member(*chat, user)) return chat;
@@ -483,13 +502,13 @@ asio::awaitable<Result<Chat>> SqliteStore::add_member(std::string chat_id, std::
     const auto now = clock::now_ms();
     insert_member(c, id, user, Role::member, now, chat->last_seq);
     touch_chat(c, id, ++activity_, now);
-    return load_chat(c, id);
+    return group_changed(c, id, changes);
   });
 }
 
 asio::awaitable<Result<Chat>> SqliteStore::remove_member(std::string chat_id, std::string user_id) {
-  return write<Chat>([this, id = std::move(chat_id),
-                      user = std::move(user_id)](Connection& c) -> Result<Chat> {
+  return write<Chat>([this, id = std::move(chat_id), user = std::move(user_id)](
+                         Connection& c, std::vector<Change>& changes) -> Result<Chat> {
     auto chat = load_chat(c, id);
     if (!chat) return chat;
     if (!find_member(*chat, user)) {
@@ -505,14 +524,14 @@ asio::awaitable<Result<Chat>> SqliteStore::remove_member(std::string chat_id, st
         "chat_members WHERE chat_id = ?1 ORDER BY position LIMIT 1)");
     promote.bind_all(id).run();
     touch_chat(c, id, ++activity_, clock::now_ms());
-    return load_chat(c, id);
+    return group_changed(c, id, changes, {user});
   });
 }
 
 asio::awaitable<Result<Chat>> SqliteStore::set_role(std::string chat_id, std::string user_id,
                                                     Role role) {
-  return write<Chat>([this, id = std::move(chat_id), user = std::move(user_id),
-                      role](Connection& c) -> Result<Chat> {
+  return write<Chat>([this, id = std::move(chat_id), user = std::move(user_id), role](
+                         Connection& c, std::vector<Change>& changes) -> Result<Chat> {
     auto chat = load_chat(c, id);
     if (!chat) return chat;
     const Member* member = find_member(*chat, user);
@@ -526,15 +545,16 @@ asio::awaitable<Result<Chat>> SqliteStore::set_role(std::string chat_id, std::st
     auto s = c.prepare("UPDATE chat_members SET role = ? WHERE chat_id = ? AND user_id = ?");
     s.bind_all(static_cast<int>(role), id, user).run();
     touch_chat(c, id, ++activity_, clock::now_ms());
-    return load_chat(c, id);
+    return group_changed(c, id, changes);
   });
 }
 
 // ---- Messages ----------------------------------------------------------------------------------
 
 asio::awaitable<Result<AppendedMessage>> SqliteStore::append_message(NewMessage message) {
-  return write<AppendedMessage>([this,
-                                 m = std::move(message)](Connection& c) -> Result<AppendedMessage> {
+  return write<AppendedMessage>([this, m = std::move(message)](
+                                    Connection& c,
+                                    std::vector<Change>& changes) -> Result<AppendedMessage> {
     if (m.client_msg_id) {
       auto s = c.prepare(
           "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
@@ -545,7 +565,7 @@ asio::awaitable<Result<AppendedMessage>> SqliteStore::append_message(NewMessage 
         if (original.chat_id != m.chat_id) {
           return make_error(Errc::conflict, "clientMsgId was already used in another chat");
         }
-        return AppendedMessage{std::move(original), false, {}};
+        return AppendedMessage{std::move(original), false};
       }
     }
     auto members = member_ids(c, m.chat_id);
@@ -576,7 +596,10 @@ asio::awaitable<Result<AppendedMessage>> SqliteStore::append_message(NewMessage 
         "UPDATE chat_members SET delivered_seq = ?1, read_seq = ?1 WHERE chat_id = ?2 AND "
         "user_id = ?3");
     cursors.bind_all(stored.seq, stored.chat_id, stored.sender_id).run();
-    return AppendedMessage{std::move(stored), true, std::move(members)};
+    auto sender = select_user(c, m.sender_id);
+    if (!sender) return make_error(Errc::not_found, "User not found");
+    changes.emplace_back(MessageAppended{stored, std::move(*sender), std::move(members), m.origin});
+    return AppendedMessage{std::move(stored), true};
   });
 }
 
@@ -620,7 +643,9 @@ asio::awaitable<Result<CursorUpdate>> SqliteStore::advance_cursors(std::string c
                                                                    std::int64_t delivered_seq,
                                                                    std::int64_t read_seq) {
   return write<CursorUpdate>([chat_id = std::move(chat_id), user_id = std::move(user_id),
-                              delivered_seq, read_seq](Connection& c) -> Result<CursorUpdate> {
+                              delivered_seq,
+                              read_seq](Connection& c,
+                                        std::vector<Change>& changes) -> Result<CursorUpdate> {
     auto last = c.prepare("SELECT last_seq FROM chats WHERE id = ?");
     last.bind_all(chat_id);
     if (!last.step()) return make_error(Errc::not_found, "Chat not found");
@@ -631,7 +656,7 @@ asio::awaitable<Result<CursorUpdate>> SqliteStore::advance_cursors(std::string c
     s.bind_all(chat_id, user_id);
     if (!s.step()) return make_error(Errc::not_member, "You are not a member of this chat");
     const Member stored{user_id, static_cast<Role>(s.int64(0)), s.int64(1), s.int64(2), s.int64(3)};
-    CursorUpdate update{stored, false, {}};
+    CursorUpdate update{stored, false};
     auto& m = update.member;
     m.read_seq = std::max(m.read_seq, std::min(read_seq, last_seq));
     m.delivered_seq = std::max({m.delivered_seq, std::min(delivered_seq, last_seq), m.read_seq});
@@ -641,7 +666,7 @@ asio::awaitable<Result<CursorUpdate>> SqliteStore::advance_cursors(std::string c
           "UPDATE chat_members SET delivered_seq = ?, read_seq = ? WHERE chat_id = ? AND "
           "user_id = ?");
       u.bind_all(m.delivered_seq, m.read_seq, chat_id, user_id).run();
-      update.member_ids = member_ids(c, chat_id);
+      changes.emplace_back(CursorsAdvanced{chat_id, m, member_ids(c, chat_id)});
     }
     return update;
   });

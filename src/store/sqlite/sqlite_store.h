@@ -34,6 +34,8 @@ class SqliteStore final : public Store {
   // Finishes every queued write, then closes the connections.
   ~SqliteStore() override;
 
+  void set_change_listener(ChangeListener* listener) override;
+
   asio::awaitable<Result<User>> create_user(NewUser user) override;
   asio::awaitable<Result<User>> find_user(std::string id) override;
   asio::awaitable<Result<UserCredentials>> find_credentials(std::string email) override;

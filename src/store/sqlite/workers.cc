@@ -26,13 +26,16 @@ void Writer::loop() {
 
 void Writer::commit_batch(std::vector<std::unique_ptr<WriteJob>>& batch) {
   bool committed = false;
+  std::vector<Change> changes;
   try {
     connection_->exec("BEGIN IMMEDIATE");
     for (auto& job : batch) {
+      const auto before = changes.size();
       connection_->exec("SAVEPOINT job");
-      if (job->execute(*connection_)) {
+      if (job->execute(*connection_, changes)) {
         connection_->exec("RELEASE job");
       } else {
+        changes.erase(changes.begin() + static_cast<std::ptrdiff_t>(before), changes.end());
         connection_->exec("ROLLBACK TO job");
         connection_->exec("RELEASE job");
       }
@@ -49,6 +52,8 @@ void Writer::commit_batch(std::vector<std::unique_ptr<WriteJob>>& batch) {
       }
     }
   }
+  auto* listener = listener_.load();
+  if (committed && listener && !changes.empty()) listener->on_commit(std::move(changes));
   for (auto& job : batch) job->finish(committed);
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "store/sqlite/connection.h"
+#include "store/store.h"
 
 // The threads that own SQLite connections. Network threads never touch SQLite: they queue a job
 // here and are resumed with its result (see sqlite_store.cc).
@@ -28,8 +30,9 @@ class WriteJob {
  public:
   virtual ~WriteJob() = default;
   // Runs inside the batch's transaction, in a savepoint of its own; false means "my writes must be
-  // rolled back" (the job failed), without disturbing the rest of the batch.
-  virtual bool execute(Connection& connection) = 0;
+  // rolled back" (the job failed), without disturbing the rest of the batch. What clients must
+  // hear of is appended to `changes` (dropped again if the job fails).
+  virtual bool execute(Connection& connection, std::vector<Change>& changes) = 0;
   // Called once the batch's transaction has ended: only now may results be handed out, so nobody
   // is ever told about a write that a failed commit took back.
   virtual void finish(bool committed) = 0;
@@ -107,7 +110,9 @@ class Checkpointer {
 
 // The single writer: takes every queued write job (up to max_batch) and commits them in one
 // transaction (group commit), so one fsync covers the whole batch. While it commits, new jobs pile
-// up and form the next batch: the busier the store, the larger the batches.
+// up and form the next batch: the busier the store, the larger the batches. Being the only thread
+// that commits, it is also where commit order is known: it reports each batch's changes to the
+// change listener before it hands out any result.
 class Writer {
  public:
   Writer(std::unique_ptr<Connection> connection, std::size_t max_batch);
@@ -117,6 +122,7 @@ class Writer {
   ~Writer();
 
   void submit(std::unique_ptr<WriteJob> job);
+  void set_change_listener(ChangeListener* listener) { listener_ = listener; }
 
  private:
   void loop();
@@ -124,6 +130,7 @@ class Writer {
 
   std::unique_ptr<Connection> connection_;
   std::size_t max_batch_;
+  std::atomic<ChangeListener*> listener_{nullptr};
   JobQueue<WriteJob> queue_;
   std::thread thread_;
 };

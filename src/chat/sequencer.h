@@ -1,0 +1,80 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "chat/events.h"
+#include "chat/presence.h"
+#include "store/store.h"
+
+// The one road from a commit to the clients (DESIGN.md, "Delivery order").
+//
+// The store reports each committed transaction's changes on its writer thread, in commit order
+// (store::ChangeListener). The sequencer queues them and a single coroutine on its own executor
+// turns them into events and hands them to the sink, one call per round with everything that
+// queued meanwhile. Because one thread does this, in queue order, every recipient hears of a
+// chat's messages, receipts and group changes in commit order, whichever network thread the
+// writer's connection lives on; the sink (api/SocketApi) keeps that order by posting each network
+// thread one task per round. Never publish a committed change from the thread that wrote it: two
+// threads racing to post break order.
+//
+// Seam for a cluster: another node's committed changes enter through on_commit too, from a feed
+// that delivers them in commit order.
+namespace chatd::chat {
+
+class Sequencer final : public store::ChangeListener {
+ public:
+  // Told of each message written to users' classic clients: they never report delivery, so the
+  // server counts it for them (API.md).
+  using ClassicDelivery =
+      std::function<void(const std::string& chat_id, std::int64_t seq, std::string user_id)>;
+
+  Sequencer(boost::asio::any_io_executor executor, store::Store& store, const Presence& presence,
+            ClassicDelivery classic_delivery);
+
+  // Where events go. Set before serving.
+  void set_sink(EventSink& sink) { sink_ = &sink; }
+
+  // Any thread; changes of one source must come in that source's commit order.
+  void on_commit(std::vector<store::Change> changes) override;
+
+ private:
+  // A message that went to users' classic clients.
+  struct ClassicDelivered {
+    std::string chat_id;
+    std::int64_t seq = 0;
+    std::vector<std::string> user_ids;
+  };
+
+  boost::asio::awaitable<void> drain();
+  boost::asio::awaitable<void> add(store::MessageAppended change,
+                                   std::vector<CommittedEvent>& events,
+                                   std::vector<ClassicDelivered>& classic);
+  boost::asio::awaitable<void> add(store::GroupChanged change, std::vector<CommittedEvent>& events);
+  // The chat as `message recieved` embeds it, as of `message`.
+  boost::asio::awaitable<std::optional<ChatView>> classic_view(const store::Message& message,
+                                                               const User& sender);
+
+  boost::asio::any_io_executor executor_;
+  store::Store& store_;
+  const Presence& presence_;
+  ClassicDelivery classic_delivery_;
+  EventSink* sink_;
+
+  std::mutex mutex_;  // guards pending_ and draining_: the store's thread adds, drain() takes
+  std::vector<store::Change> pending_;
+  bool draining_ = false;
+
+  // Views of chats with classic recipients, kept current by the group changes that pass here (so
+  // a message does not cost two reads). Touched only on executor_.
+  std::unordered_map<std::string, ChatView> classic_views_;
+};
+
+}  // namespace chatd::chat
