@@ -25,6 +25,9 @@ namespace http = net::http;
 namespace websocket = beast::websocket;
 using boost::asio::ip::tcp;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+// How long the sid of a session the client closed over polling stays known, for a GET sent with
+// the close (see Session::linger()). Far longer than threads take to pick up two requests.
+constexpr std::chrono::milliseconds kCloseGrace{250};
 
 namespace {
 
@@ -33,6 +36,14 @@ net::HttpResponse protocol_error(int code, std::string_view message,
                                  http::status status = http::status::bad_request) {
   boost::json::object body{{"code", code}, {"message", message}};
   return net::json_response(status, boost::json::serialize(body));
+}
+
+// A polling request with any method but GET (or POST, within a session). The reference answers
+// them all with this, not a 404. A HEAD answer has no body: the HTTP server would write one.
+net::HttpResponse bad_method(http::verb method) {
+  auto response = protocol_error(2, "Bad handshake method");
+  if (method == http::verb::head) response.body().clear();
+  return response;
 }
 
 net::HttpResponse text_payload(std::string body) {
@@ -124,8 +135,12 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
   // A GET: answered now if anything is queued, else when something is.
   // `waiter` identifies this GET, for abandon_poll().
   void poll(std::function<void(net::HttpResponse)> reply, std::shared_ptr<const void> waiter) {
-    if (!open_ || websocket_) {
-      reply(protocol_error(3, "Bad request"));
+    if (websocket_) {
+      reply(protocol_error(3, "Bad request"));  // upgraded: polling is over
+      return;
+    }
+    if (!open_) {
+      reply(final_answer());
       return;
     }
     if (pending_get_) {
@@ -137,6 +152,9 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
     pending_get_ = std::move(reply);
     pending_waiter_ = std::move(waiter);
     flush();
+    // Mid-upgrade a GET must not wait for the next ping: the client sends "5" only once its
+    // polling has paused, i.e. once this GET is answered.
+    if (probed_) answer_pending_get(PacketType::noop);
   }
 
   // The client of a waiting GET hung up: the reference server ends the session then.
@@ -145,7 +163,8 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
   }
 
   net::HttpResponse receive_payload(const std::string& body) {
-    if (!open_ || websocket_) return protocol_error(3, "Bad request");
+    if (websocket_) return protocol_error(3, "Bad request");  // upgraded: polling is over
+    if (!open_) return protocol_error(1, "Session ID unknown");
     if (body.size() > server_.options_.max_payload) {
       return protocol_error(3, "Payload too large", http::status::payload_too_large);
     }
@@ -190,12 +209,13 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
       end("transport close", /*notify_client=*/false);
     } else if (ws == probe_) {
       probe_.reset();  // the upgrade failed; polling goes on
+      probed_ = false;
       ws->abort();
     }
   }
 
   // Ends the session once: timers stop, a waiting GET is answered, the transport closes, the
-  // server forgets the session, and the layer above hears why.
+  // server forgets the session (at once, or after linger()), and the layer above hears why.
   void end(std::string_view reason, bool notify_client, bool cut = false) {
     if (!open_) return;
     open_ = false;
@@ -203,7 +223,9 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
     pong_deadline_.cancel();
     queue_.clear();
     queued_bytes_ = 0;
-    answer_pending_get(notify_client ? PacketType::close : PacketType::noop);
+    final_packet_ = notify_client ? PacketType::close : PacketType::noop;
+    owes_final_packet_ = !websocket_ && !pending_get_;
+    answer_pending_get(final_packet_);
     if (ws_) {
       // A cut slow consumer just loses its connection; every other end is a proper goodbye
       // (the closing handshake), with Engine.IO's close packet first when the server decided.
@@ -215,7 +237,11 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
       }
     }
     if (probe_) probe_->abort();
-    server_.forget(id_);
+    if (linger_) {
+      linger();
+    } else {
+      server_.forget(id_);
+    }
     if (auto handler = std::exchange(on_close_, nullptr)) handler(reason);
     on_message_ = nullptr;
   }
@@ -232,6 +258,7 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
         schedule_ping();
         break;
       case PacketType::close:
+        linger_ = !websocket_ && !pending_get_;
         end("transport close", /*notify_client=*/false);
         break;
       default:  // ping, open, upgrade and noop mean nothing here
@@ -244,6 +271,7 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
   bool probe(const std::shared_ptr<WebSocket>& ws, const Packet& packet) {
     if (packet.type == PacketType::ping && packet.data == "probe") {
       ws->send(Frame::text(PacketType::pong, "probe"));
+      probed_ = true;  // from now on every GET is answered at once (see poll())
       answer_pending_get(PacketType::noop);
       return true;
     }
@@ -257,11 +285,35 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
     return false;  // anything else before the upgrade is a protocol error
   }
 
+  // The answer to a GET that reaches the session after it ended. A GET that found the session
+  // before the end but reached it only after (its request was handled on another thread), or that
+  // came while it lingers, was in flight at the end: the first gets what a pending GET would have.
+  net::HttpResponse final_answer() {
+    if (!std::exchange(owes_final_packet_, false)) return protocol_error(1, "Session ID unknown");
+    server_.forget(id_);  // that GET was what a lingering session waited for
+    return single_packet(final_packet_);
+  }
+
+  // The client closed over polling while no GET waited. It may have sent a GET with the close
+  // (the official test suite sends both at once): the reference, on one thread, takes them in the
+  // order they came and answers that GET "6". Here they may be handled on two threads, the GET
+  // after the close; the sid stays known a little longer, so that it still gets its noop rather
+  // than "Session ID unknown".
+  void linger() {
+    ping_timer_.expires_after(kCloseGrace);  // the heartbeat is over: its timer is free
+    ping_timer_.async_wait([weak = weak_from_this()](const beast::error_code&) {
+      if (auto self = weak.lock()) self->server_.forget(self->id_);
+    });
+  }
+
   void answer_pending_get(PacketType type) {
-    if (!pending_get_) return;
+    if (pending_get_) std::exchange(pending_get_, nullptr)(single_packet(type));
+  }
+
+  static net::HttpResponse single_packet(PacketType type) {
     std::string payload;
     append_to_payload(payload, Packet{type, ""});
-    std::exchange(pending_get_, nullptr)(text_payload(std::move(payload)));
+    return text_payload(std::move(payload));
   }
 
   // A slow consumer: its transport is closed (not a protocol goodbye), so the client reconnects
@@ -308,8 +360,12 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
   std::size_t queued_bytes_ = 0;
   std::function<void(net::HttpResponse)> pending_get_;
   std::shared_ptr<const void> pending_waiter_;
-  std::shared_ptr<WebSocket> ws_;     // the WebSocket transport, once there is one
-  std::shared_ptr<WebSocket> probe_;  // a WebSocket in the middle of the upgrade
+  std::shared_ptr<WebSocket> ws_;               // the WebSocket transport, once there is one
+  std::shared_ptr<WebSocket> probe_;            // a WebSocket in the middle of the upgrade
+  bool probed_ = false;                         // probe_ got its "3probe"; the client awaits a noop
+  PacketType final_packet_ = PacketType::noop;  // what a GET pending at the end got
+  bool owes_final_packet_ = false;  // ended over polling with no GET pending to take final_packet_
+  bool linger_ = false;             // the client closed with no GET pending: see linger()
   asio::steady_timer ping_timer_;
   asio::steady_timer pong_deadline_;
   MessageHandler on_message_;
@@ -329,8 +385,12 @@ void Server::on_connection(std::function<void(std::shared_ptr<Socket>)> handler)
 
 void Server::attach(net::Router& router, std::string_view path) {
   auto polling = [this](net::Request& request) { return handle_polling(request); };
-  router.add(http::verb::get, path, polling);
-  router.add(http::verb::post, path, polling);
+  // Every method, so that the ones polling does not use get Engine.IO's own error rather than the
+  // router's 404. `unlink` is the last verb Beast names; `unknown` stands for all the others. A
+  // CORS preflight never gets here: the HTTP server answers it before routing.
+  for (int verb = 0; verb <= static_cast<int>(http::verb::unlink); ++verb) {
+    router.add(static_cast<http::verb>(verb), path, polling);
+  }
   router.add_upgrade(path, [this](beast::tcp_stream stream, net::HttpRequest request) {
     return handle_upgrade(std::move(stream), std::move(request));
   });
@@ -385,11 +445,10 @@ asio::awaitable<net::HttpResponse> Server::handle_polling(net::Request& request)
   }
   if (!options_.allow_polling) co_return protocol_error(0, "Transport unknown");
   const std::string sid(query_value(request.query, "sid"));
+  const auto method = request.message.method();
 
   if (sid.empty()) {
-    if (request.message.method() != http::verb::get) {
-      co_return protocol_error(2, "Bad handshake method");
-    }
+    if (method != http::verb::get) co_return bad_method(method);
     auto executor = co_await asio::this_coro::executor;
     net::Target target{request.path, {}, request.query};
     auto session = create_session(request.message, std::move(target), executor, nullptr);
@@ -398,7 +457,7 @@ asio::awaitable<net::HttpResponse> Server::handle_polling(net::Request& request)
 
   auto session = find(sid);
   if (!session) co_return protocol_error(1, "Session ID unknown");
-  if (request.message.method() == http::verb::get) {
+  if (method == http::verb::get) {
     auto waiter = std::make_shared<const int>(0);
     request.on_client_gone([session, weak = std::weak_ptr<const void>(waiter)] {
       asio::post(session->executor(), [session, weak] {
@@ -412,6 +471,7 @@ asio::awaitable<net::HttpResponse> Server::handle_polling(net::Request& request)
     };
     co_return co_await async_callback<net::HttpResponse>(std::move(wait));
   }
+  if (method != http::verb::post) co_return bad_method(method);
   auto body = std::make_shared<std::string>(std::move(request.message.body()));
   auto receive = [session, body] { return session->receive_payload(*body); };
   co_return co_await run_on(session->executor(), std::move(receive));
