@@ -21,14 +21,11 @@ const DEVICES = [
 const transportOf = (socket) => socket.io.engine?.transport?.name;
 
 /**
- * Gives a default-transports socket a moment to finish its upgrade. chatd answers the waiting GET
- * with a noop only if one is pending when "2probe" arrives, so now and then the client's upgrade
- * waits for the next server packet (the ping, 25 s): then the burst below completes it instead.
+ * Waits for a default-transports socket to finish its upgrade: chatd answers every GET at once
+ * while an upgrade is under way, so it never waits for the next ping (25 s).
  */
 async function settleUpgrade(socket) {
-  try {
-    await waitUntil(() => transportOf(socket) === 'websocket', { timeout: 1000, message: 'the upgrade' });
-  } catch { /* upgrades during the burst */ }
+  await waitUntil(() => transportOf(socket) === 'websocket', { timeout: ms(3000), message: 'the upgrade' });
   return transportOf(socket);
 }
 
