@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
   sio.engine.ping_timeout = std::chrono::milliseconds(200);
   sio.engine.max_payload = 1'000'000;
   sio.connect_timeout = std::chrono::milliseconds(1000);
-  long ping_interval = 300, ping_timeout = 200, connect_timeout = 1000;
+  long ping_interval = 300, ping_timeout = 200, connect_timeout = 1000, upgrade_timeout = 10'000;
   std::string log_level = "warn";
 
   CLI::App app{"sio-conformance: the Socket.IO conformance server, built from chatd's libraries"};
@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
   app.add_option("--ping-timeout-ms", ping_timeout)->capture_default_str();
   app.add_option("--max-payload", sio.engine.max_payload, "Bytes")->capture_default_str();
   app.add_option("--connect-timeout-ms", connect_timeout)->capture_default_str();
+  app.add_option("--upgrade-timeout-ms", upgrade_timeout)->capture_default_str();
   app.add_option("--max-buffered-bytes", sio.engine.max_buffered_bytes,
                  "Outbound bytes queued per client before it is cut")
       ->capture_default_str();
@@ -127,6 +128,7 @@ int main(int argc, char** argv) {
   sio.engine.ping_interval = std::chrono::milliseconds(ping_interval);
   sio.engine.ping_timeout = std::chrono::milliseconds(ping_timeout);
   sio.connect_timeout = std::chrono::milliseconds(connect_timeout);
+  sio.engine.upgrade_timeout = std::chrono::milliseconds(upgrade_timeout);
   http.limits.max_body_bytes =
       std::max<std::size_t>(http.limits.max_body_bytes, sio.engine.max_payload + 1024);
 

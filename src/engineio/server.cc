@@ -189,6 +189,7 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
     if (ws != ws_) {
       if (websocket_ || probe_ || !open_) co_return;  // upgraded already, or upgrading elsewhere
       probe_ = ws;
+      start_upgrade_deadline(ws);
     }
     std::string message;
     bool binary = false;
@@ -210,8 +211,23 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
     } else if (ws == probe_) {
       probe_.reset();  // the upgrade failed; polling goes on
       probed_ = false;
+      upgrade_deadline_.reset();
       ws->abort();
     }
+  }
+
+  // A candidate that never sends "5" would otherwise keep the session half-upgraded, every GET
+  // answered at once. The timer lives only during an upgrade: idle sessions do not pay for it.
+  void start_upgrade_deadline(const std::shared_ptr<WebSocket>& ws) {
+    upgrade_deadline_ = std::make_unique<asio::steady_timer>(executor_);
+    upgrade_deadline_->expires_after(server_.options_.upgrade_timeout);
+    upgrade_deadline_->async_wait(
+        [weak = weak_from_this(), candidate = std::weak_ptr(ws)](const beast::error_code& ec) {
+          auto self = weak.lock();
+          auto ws = candidate.lock();
+          if (ec || !self || !ws || ws != self->probe_) return;
+          ws->abort();  // its read loop ends and puts the session back on polling
+        });
   }
 
   // Ends the session once: timers stop, a waiting GET is answered, the transport closes, the
@@ -237,6 +253,7 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
       }
     }
     if (probe_) probe_->abort();
+    upgrade_deadline_.reset();
     if (linger_) {
       linger();
     } else {
@@ -277,6 +294,7 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
     }
     if (packet.type == PacketType::upgrade && open_) {
       websocket_ = true;
+      upgrade_deadline_.reset();
       ws_ = std::move(probe_);
       answer_pending_get(PacketType::noop);
       flush();
@@ -360,10 +378,11 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
   std::size_t queued_bytes_ = 0;
   std::function<void(net::HttpResponse)> pending_get_;
   std::shared_ptr<const void> pending_waiter_;
-  std::shared_ptr<WebSocket> ws_;               // the WebSocket transport, once there is one
-  std::shared_ptr<WebSocket> probe_;            // a WebSocket in the middle of the upgrade
-  bool probed_ = false;                         // probe_ got its "3probe"; the client awaits a noop
-  PacketType final_packet_ = PacketType::noop;  // what a GET pending at the end got
+  std::shared_ptr<WebSocket> ws_;     // the WebSocket transport, once there is one
+  std::shared_ptr<WebSocket> probe_;  // a WebSocket in the middle of the upgrade
+  bool probed_ = false;               // probe_ got its "3probe"; the client awaits a noop
+  std::unique_ptr<asio::steady_timer> upgrade_deadline_;  // while probe_ is set
+  PacketType final_packet_ = PacketType::noop;            // what a GET pending at the end got
   bool owes_final_packet_ = false;  // ended over polling with no GET pending to take final_packet_
   bool linger_ = false;             // the client closed with no GET pending: see linger()
   asio::steady_timer ping_timer_;

@@ -33,6 +33,9 @@ struct ServerOptions {
   bool allow_websocket = true;
   // Bytes queued for one client beyond which it is cut (its transport closed; it will reconnect).
   std::size_t max_buffered_bytes = 8UL << 20;
+  // A WebSocket that has not completed the upgrade from polling ("5") within this time is dropped;
+  // the session goes on over polling (the reference's upgradeTimeout).
+  std::chrono::milliseconds upgrade_timeout{10'000};
 };
 
 class Session;

@@ -13,6 +13,10 @@ const ctx = serverFixture(before, after);
 // ...and one whose heartbeat is far enough not to answer a GET during the timing checks below (a
 // GET the server wrongly holds is then held for 2 s, well past the 200 ms the checks allow).
 const slow = serverFixture(before, after, ["--ping-interval-ms", "2000", "--ping-timeout-ms", "2000"]);
+// ...and one that gives an upgrade 500 ms to complete.
+const hasty = serverFixture(before, after, [
+  "--ping-interval-ms", "2000", "--ping-timeout-ms", "2000", "--upgrade-timeout-ms", "500",
+]);
 
 const PATHS = ["/engine.io/", "/socket.io/"];
 
@@ -229,3 +233,22 @@ for (const gap of [20, 0]) {
       }
     });
 }
+
+// The reference drops a WebSocket that does not finish the upgrade in time (upgradeTimeout);
+// until then every GET is answered at once, so without it a client that never sends "5" would be
+// half-upgraded for good.
+test("upgrade: a WebSocket that never sends 5 is dropped after the upgrade timeout; polling goes on", async () => {
+  const c = new RawPolling(hasty.url, "/engine.io/");
+  await c.handshake();
+  const ws = hasty.track(rawWebSocket(hasty.url, "/engine.io/", `EIO=4&transport=websocket&sid=${c.sid}`));
+  await ws.opened;
+  ws.send("2probe");
+  assert.equal(await nextPacket(ws), "3probe");
+  const started = Date.now();
+  const { at } = await ws.closed;
+  const took = at - started;
+  assert.ok(took >= 400 && took < ms(1500), `the candidate was dropped after ${took} ms`);
+  // Back on polling, with no noop any more: the next GET carries just what is queued.
+  await c.send("4after");
+  assert.deepEqual(await c.receive(), ["4after"], "the session goes on over polling");
+});
