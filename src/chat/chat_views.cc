@@ -53,15 +53,6 @@ void collect_user_ids(const store::Chat& chat, std::set<std::string>& ids) {
 
 }  // namespace
 
-boost::asio::awaitable<Result<ChatView>> load_view(store::Store& store, store::Chat chat) {
-  std::set<std::string> ids;
-  collect_user_ids(chat, ids);
-  std::vector<std::string> wanted(ids.begin(), ids.end());
-  auto users = co_await store.find_users(std::move(wanted));
-  if (!users) co_return users.error();
-  co_return assemble(std::move(chat), by_id(std::move(*users)));
-}
-
 boost::asio::awaitable<Result<std::vector<ChatView>>> load_views(store::Store& store,
                                                                  std::vector<store::Chat> chats) {
   std::set<std::string> ids;
@@ -74,6 +65,14 @@ boost::asio::awaitable<Result<std::vector<ChatView>>> load_views(store::Store& s
   views.reserve(chats.size());
   for (auto& chat : chats) views.push_back(assemble(std::move(chat), map));
   co_return views;
+}
+
+boost::asio::awaitable<Result<ChatView>> load_view(store::Store& store, store::Chat chat) {
+  std::vector<store::Chat> one;
+  one.push_back(std::move(chat));
+  auto views = co_await load_views(store, std::move(one));
+  if (!views) co_return views.error();
+  co_return std::move(views->front());
 }
 
 }  // namespace chatd::chat
