@@ -36,61 +36,123 @@ void Sequencer::on_commit(std::vector<store::Change> changes) {
   {
     std::lock_guard lock(mutex_);
     std::move(changes.begin(), changes.end(), std::back_inserter(pending_));
-    if (std::exchange(draining_, true)) return;  // the running drain() will take them
+    if (std::exchange(draining_, true)) return;  // the running drain will take them
   }
-  asio::post(executor_,
-             [this] { asio::co_spawn(executor_, drain(), log_if_failed("chat: sequencer")); });
+  drain_here();
+}
+
+// On the committing thread: no hand-off to another thread (each costs a wake-up and a context
+// switch per commit at light load), as long as no change needs a store read. The first that does
+// goes back to the head of the queue, for drain() on executor_, which also takes what follows it.
+void Sequencer::drain_here() {
+  for (;;) {
+    std::vector<store::Change> changes;
+    if (!take_pending(changes)) return;
+    Round round;
+    round.events.reserve(changes.size());
+    auto first_left = changes.begin();
+    while (first_left != changes.end() && add_now(*first_left, round)) ++first_left;
+    deliver(round);
+    if (first_left == changes.end()) continue;
+    {
+      std::lock_guard lock(mutex_);
+      pending_.insert(pending_.begin(), std::make_move_iterator(first_left),
+                      std::make_move_iterator(changes.end()));
+    }
+    asio::co_spawn(executor_, drain(), log_if_failed("chat: sequencer"));
+    return;
+  }
+}
+
+// False (and the drain is over) when nothing is queued.
+bool Sequencer::take_pending(std::vector<store::Change>& changes) {
+  std::lock_guard lock(mutex_);
+  if (pending_.empty()) {
+    draining_ = false;
+    return false;
+  }
+  changes.swap(pending_);
+  return true;
+}
+
+bool Sequencer::add_now(store::Change& change, Round& round) {
+  if (auto* moved = std::get_if<store::CursorsAdvanced>(&change)) {
+    round.events.emplace_back(
+        ReceiptEvent{std::move(moved->chat_id), std::move(moved->member_ids), moved->member});
+    return true;
+  }
+  auto* message = std::get_if<store::MessageAppended>(&change);
+  if (!message) return false;  // a group change: its view is read from the store
+  auto classic_users = presence_.with_classic_clients(message->member_ids, message->sender.id);
+  auto cached = classic_views_.find(message->message.chat_id);
+  if (!classic_users.empty() && cached == classic_views_.end()) return false;
+  add_message(std::move(*message), std::move(classic_users), round);
+  return true;
 }
 
 asio::awaitable<void> Sequencer::drain() {
   for (;;) {
     std::vector<store::Change> changes;
-    {
-      std::lock_guard lock(mutex_);
-      if (pending_.empty()) {
-        draining_ = false;
-        co_return;
-      }
-      changes.swap(pending_);
-    }
-    std::vector<CommittedEvent> events;
-    events.reserve(changes.size());
-    std::vector<ClassicDelivered> classic;
+    if (!take_pending(changes)) co_return;
+    Round round;
+    round.events.reserve(changes.size());
     for (auto& change : changes) {
+      if (add_now(change, round)) continue;
       if (auto* message = std::get_if<store::MessageAppended>(&change)) {
-        co_await add(std::move(*message), events, classic);
-      } else if (auto* group = std::get_if<store::GroupChanged>(&change)) {
-        co_await add(std::move(*group), events);
+        co_await add(std::move(*message), round);
       } else {
-        auto& moved = std::get<store::CursorsAdvanced>(change);
-        events.emplace_back(
-            ReceiptEvent{std::move(moved.chat_id), std::move(moved.member_ids), moved.member});
+        co_await add(std::move(std::get<store::GroupChanged>(change)), round.events);
       }
     }
-    sink_->on_committed(events);
-    for (auto& delivered : classic) {
-      for (auto& user : delivered.user_ids) {
-        classic_delivery_(delivered.chat_id, delivered.seq, std::move(user));
-      }
+    deliver(round);
+  }
+}
+
+void Sequencer::deliver(Round& round) {
+  if (round.events.empty()) return;
+  sink_->on_committed(round.events);
+  for (auto& delivered : round.classic) {
+    for (auto& user : delivered.user_ids) {
+      classic_delivery_(delivered.chat_id, delivered.seq, std::move(user));
     }
   }
 }
 
-asio::awaitable<void> Sequencer::add(store::MessageAppended change,
-                                     std::vector<CommittedEvent>& events,
-                                     std::vector<ClassicDelivered>& classic) {
+asio::awaitable<void> Sequencer::add(store::MessageAppended change, Round& round) {
+  auto classic_users = presence_.with_classic_clients(change.member_ids, change.sender.id);
+  const auto& chat_id = change.message.chat_id;
+  if (!classic_users.empty() && !classic_views_.count(chat_id)) {
+    auto id = chat_id;
+    auto view = co_await load_classic_view(std::move(id));
+    if (view) {
+      if (classic_views_.size() >= kMaxClassicViews) classic_views_.clear();
+      classic_views_.insert_or_assign(chat_id, std::move(*view));
+    }
+  }
+  add_message(std::move(change), std::move(classic_users), round);
+}
+
+// Classic clients get the chat with the message (as this message left it), when its view is
+// known; native ones get the lean message alone.
+void Sequencer::add_message(store::MessageAppended change, std::vector<std::string> classic_users,
+                            Round& round) {
   MessageEvent event{MessageView{std::move(change.message), std::move(change.sender), {}},
                      std::move(change.member_ids), std::nullopt, std::move(change.origin)};
   const auto& sent = event.message;
-  auto classic_users = presence_.with_classic_clients(event.member_ids, sent.sender.id);
   if (!classic_users.empty()) {
-    event.chat = co_await classic_view(sent.message, sent.sender);
-    if (event.chat) {
-      classic.push_back(
+    if (auto cached = classic_views_.find(sent.message.chat_id); cached != classic_views_.end()) {
+      auto& view = cached->second;
+      view.chat.updated_at = std::max(view.chat.updated_at, sent.message.created_at);
+      if (!view.chat.latest_message || view.chat.latest_message->seq < sent.message.seq) {
+        view.chat.latest_message = sent.message;
+        view.latest_sender = sent.sender;
+      }
+      event.chat = view;
+      round.classic.push_back(
           ClassicDelivered{sent.message.chat_id, sent.message.seq, std::move(classic_users)});
     }
   }
-  events.emplace_back(std::move(event));
+  round.events.emplace_back(std::move(event));
 }
 
 asio::awaitable<void> Sequencer::add(store::GroupChanged change,
@@ -107,26 +169,12 @@ asio::awaitable<void> Sequencer::add(store::GroupChanged change,
   events.emplace_back(ChatEvent{std::move(*view), std::move(change.removed_user_ids)});
 }
 
-asio::awaitable<std::optional<ChatView>> Sequencer::classic_view(const store::Message& message,
-                                                                 const User& sender) {
-  auto cached = classic_views_.find(message.chat_id);
-  if (cached == classic_views_.end()) {
-    auto id = message.chat_id;
-    auto chat = co_await store_.find_chat(std::move(id));
-    if (!chat) co_return std::nullopt;
-    auto view = co_await load_view(store_, std::move(*chat));
-    if (!view) co_return std::nullopt;
-    if (classic_views_.size() >= kMaxClassicViews) classic_views_.clear();
-    cached = classic_views_.insert_or_assign(message.chat_id, std::move(*view)).first;
-  }
-  // The chat as this message left it.
-  auto& view = cached->second;
-  view.chat.updated_at = std::max(view.chat.updated_at, message.created_at);
-  if (!view.chat.latest_message || view.chat.latest_message->seq < message.seq) {
-    view.chat.latest_message = message;
-    view.latest_sender = sender;
-  }
-  co_return view;
+asio::awaitable<std::optional<ChatView>> Sequencer::load_classic_view(std::string chat_id) {
+  auto chat = co_await store_.find_chat(std::move(chat_id));
+  if (!chat) co_return std::nullopt;
+  auto view = co_await load_view(store_, std::move(*chat));
+  if (!view) co_return std::nullopt;
+  co_return std::move(*view);
 }
 
 }  // namespace chatd::chat

@@ -17,13 +17,16 @@
 // The one road from a commit to the clients (DESIGN.md, "Delivery order").
 //
 // The store reports each committed transaction's changes on its writer thread, in commit order
-// (store::ChangeListener). The sequencer queues them and a single coroutine on its own executor
-// turns them into events and hands them to the sink, one call per round with everything that
-// queued meanwhile. Because one thread does this, in queue order, every recipient hears of a
-// chat's messages, receipts and group changes in commit order, whichever network thread the
-// writer's connection lives on; the sink (api/SocketApi) keeps that order by posting each network
-// thread one task per round. Never publish a committed change from the thread that wrote it: two
-// threads racing to post break order.
+// (store::ChangeListener). The sequencer queues them, and one drain at a time (draining_) turns
+// them into events and hands them to the sink, one call per round with everything that queued
+// meanwhile. The drain runs on the committing thread itself while no change needs a store read
+// (no thread hand-off per commit); a change that does (a group change, a message to classic
+// clients whose chat view is not cached) and everything after it move to a coroutine on the
+// sequencer's own executor, and later commits queue behind it. Because a single drain takes the
+// queue in order, every recipient hears of a chat's messages, receipts and group changes in commit
+// order, whichever network thread the writer's connection lives on; the sink (api/SocketApi)
+// keeps that order by posting each network thread one task per round. Never publish a committed
+// change from the thread that resumed the sender: two threads racing to post break order.
 //
 // Seam for a cluster: another node's committed changes enter through on_commit too, from a feed
 // that delivers them in commit order.
@@ -53,14 +56,23 @@ class Sequencer final : public store::ChangeListener {
     std::vector<std::string> user_ids;
   };
 
+  // The events of one round, for the sink, and the classic deliveries to count after them.
+  struct Round {
+    std::vector<CommittedEvent> events;
+    std::vector<ClassicDelivered> classic;
+  };
+
+  void drain_here();
+  bool take_pending(std::vector<store::Change>& changes);
   boost::asio::awaitable<void> drain();
-  boost::asio::awaitable<void> add(store::MessageAppended change,
-                                   std::vector<CommittedEvent>& events,
-                                   std::vector<ClassicDelivered>& classic);
+  // Adds the change's event if that needs no store read; false (change untouched) otherwise.
+  bool add_now(store::Change& change, Round& round);
+  boost::asio::awaitable<void> add(store::MessageAppended change, Round& round);
   boost::asio::awaitable<void> add(store::GroupChanged change, std::vector<CommittedEvent>& events);
-  // The chat as `message recieved` embeds it, as of `message`.
-  boost::asio::awaitable<std::optional<ChatView>> classic_view(const store::Message& message,
-                                                               const User& sender);
+  void add_message(store::MessageAppended change, std::vector<std::string> classic_users,
+                   Round& round);
+  boost::asio::awaitable<std::optional<ChatView>> load_classic_view(std::string chat_id);
+  void deliver(Round& round);
 
   boost::asio::any_io_executor executor_;
   store::Store& store_;
@@ -73,7 +85,7 @@ class Sequencer final : public store::ChangeListener {
   bool draining_ = false;
 
   // Views of chats with classic recipients, kept current by the group changes that pass here (so
-  // a message does not cost two reads). Touched only on executor_.
+  // a message does not cost two reads). Touched only by the one drain running (draining_).
   std::unordered_map<std::string, ChatView> classic_views_;
 };
 

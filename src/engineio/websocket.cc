@@ -1,14 +1,17 @@
 #include "engineio/websocket.h"
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/query.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -23,7 +26,7 @@ constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-// At most this many frames leave in one gathered write.
+// At most this many frames leave in one gathered write (two iovecs each; IOV_MAX is 1024).
 constexpr std::size_t kMaxFramesPerWrite = 64;
 
 std::shared_ptr<const std::string> close_payload(std::uint16_t code) {
@@ -36,7 +39,10 @@ std::shared_ptr<const std::string> close_payload(std::uint16_t code) {
 // Liveness is the Engine.IO heartbeat's job; a client that stops reading is cut by the outbound
 // byte limit: the socket needs no timeouts of its own.
 WebSocket::WebSocket(asio::ip::tcp::socket socket, std::size_t max_message)
-    : socket_(std::move(socket)), max_message_(max_message) {
+    : socket_(std::move(socket)),
+      pending_(asio::use_service<PendingFlushes>(
+          asio::query(socket_.get_executor(), asio::execution::context))),
+      max_message_(max_message) {
   socket_.non_blocking(true);  // receive() reads synchronously only what is already there
 }
 
@@ -188,37 +194,86 @@ void WebSocket::fail(std::uint16_t code) {
 void WebSocket::enqueue(std::uint8_t opcode, std::shared_ptr<const std::string> payload) {
   queued_bytes_ += payload->size();
   queue_.push_back(Outgoing{opcode, std::move(payload)});
-  if (!writing_) {
-    writing_ = true;
-    asio::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), asio::detached);
-  }
+  if (writing_) return;  // a flush is due or a write waits for room: it takes this frame too
+  writing_ = true;
+  if (pending_.sockets.empty())
+    asio::post(socket_.get_executor(), [&pending = pending_] { pending.flush(); });
+  pending_.sockets.push_back(shared_from_this());
 }
 
-asio::awaitable<void> WebSocket::write_loop(std::shared_ptr<WebSocket> self) {
-  std::array<std::array<std::uint8_t, 10>, kMaxFramesPerWrite> headers{};
-  std::vector<asio::const_buffer> buffers;
-  buffers.reserve(2 * kMaxFramesPerWrite);
-  while (self->open_ && !self->queue_.empty()) {
-    buffers.clear();
-    std::size_t count = 0;
+void WebSocket::PendingFlushes::flush() {
+  std::swap(sockets, flushing);  // writing may queue more (a closing handshake): the next pass
+  for (const auto& ws : flushing) ws->write_queued();
+  flushing.clear();
+}
+
+// Sockets still listed when the io_context goes are released with its other handlers.
+void WebSocket::PendingFlushes::shutdown() {
+  sockets.clear();
+  flushing.clear();
+}
+
+// Writes what is queued with non-blocking gathered writes until the queue is empty or the kernel's
+// buffer is full; then waits until the socket is writable and goes on.
+void WebSocket::write_queued() {
+  std::array<std::array<std::uint8_t, 10>, kMaxFramesPerWrite> headers;
+  std::array<iovec, 2 * kMaxFramesPerWrite> iov;
+  while (open_ && !queue_.empty()) {
+    std::size_t frames = 0;
+    std::size_t parts = 0;
+    std::size_t skip = head_written_;  // bytes of the first frame already sent
+    const auto add = [&](const void* data, std::size_t size) {
+      const auto drop = std::min(skip, size);
+      skip -= drop;
+      if (size > drop)
+        iov[parts++] = iovec{const_cast<char*>(static_cast<const char*>(data)) + drop, size - drop};
+    };
     bool closes = false;
-    for (; count < self->queue_.size() && count < kMaxFramesPerWrite && !closes; ++count) {
-      const auto& out = self->queue_[count];
-      const auto n = ws::write_header(out.opcode, out.payload->size(), headers[count].data());
-      buffers.emplace_back(headers[count].data(), n);
-      buffers.emplace_back(out.payload->data(), out.payload->size());
+    for (; frames < queue_.size() && frames < kMaxFramesPerWrite && !closes; ++frames) {
+      const auto& out = queue_[frames];
+      add(headers[frames].data(),
+          ws::write_header(out.opcode, out.payload->size(), headers[frames].data()));
+      add(out.payload->data(), out.payload->size());
       closes = out.opcode == ws::Opcode::close;
     }
-    auto [ec, n] = co_await asio::async_write(self->socket_, buffers, kAsTuple);
-    const auto sent = std::min(count, self->queue_.size());  // abort() may have emptied it
-    for (std::size_t i = 0; i < sent; ++i) self->queued_bytes_ -= self->queue_[i].payload->size();
-    self->queue_.erase(self->queue_.begin(), self->queue_.begin() + static_cast<long>(sent));
-    if (ec || closes) {
-      self->abort();
-      break;
+    msghdr message{};
+    message.msg_iov = iov.data();
+    message.msg_iovlen = parts;
+    const auto sent = ::sendmsg(socket_.native_handle(), &message, MSG_NOSIGNAL);
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return wait_writable();
+    const auto completed = sent < 0 ? 0 : consume(static_cast<std::size_t>(sent));
+    if (sent < 0 || (closes && completed == frames)) {
+      writing_ = false;
+      return abort();  // a broken connection, or the close frame is out: hang up
     }
   }
-  self->writing_ = false;
+  writing_ = false;
+}
+
+// Drops the frames that `sent` bytes (counted from what was left of the first) completed; returns
+// how many.
+std::size_t WebSocket::consume(std::size_t sent) {
+  std::size_t done = 0;
+  sent += head_written_;
+  for (; done < queue_.size(); ++done) {
+    const auto size = ws::header_size(queue_[done].payload->size()) + queue_[done].payload->size();
+    if (sent < size) break;
+    sent -= size;
+    queued_bytes_ -= queue_[done].payload->size();
+  }
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(done));
+  head_written_ = sent;
+  return done;
+}
+
+void WebSocket::wait_writable() {
+  socket_.async_wait(asio::ip::tcp::socket::wait_write,
+                     [self = shared_from_this()](const boost::system::error_code& ec) {
+                       if (!ec) return self->write_queued();
+                       self->writing_ = false;
+                       self->abort();
+                     });
 }
 
 }  // namespace chatd::engineio

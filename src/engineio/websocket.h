@@ -47,20 +47,43 @@ class WebSocket : public std::enable_shared_from_this<WebSocket> {
     std::uint8_t opcode;
     std::shared_ptr<const std::string> payload;
   };
+  // The WebSockets of one network thread that queued frames since its last flush. They are
+  // written after the handlers that queued them: a socket that gets several frames in one pass
+  // (a batch of deliveries, an ack beside a broadcast) sends them in one gathered write, and no
+  // frame waits for anything but the end of the current pass.
+  // One per io_context (a network thread runs one).
+  class PendingFlushes : public boost::asio::execution_context::service {
+   public:
+    using key_type = PendingFlushes;
+    static inline boost::asio::execution_context::id id;
+    explicit PendingFlushes(boost::asio::execution_context& context)
+        : boost::asio::execution_context::service(context) {}
+    void flush();
+    std::vector<std::shared_ptr<WebSocket>> sockets;
+
+   private:
+    void shutdown() override;
+    std::vector<std::shared_ptr<WebSocket>> flushing;
+  };
+
   boost::asio::awaitable<bool> receive();
   void enqueue(std::uint8_t opcode, std::shared_ptr<const std::string> payload);
-  static boost::asio::awaitable<void> write_loop(std::shared_ptr<WebSocket> self);
+  void write_queued();
+  std::size_t consume(std::size_t sent);
+  void wait_writable();
   void fail(std::uint16_t code);
 
   // A plain socket, not a beast::tcp_stream: timeouts are the heartbeat's job, and the stream's
   // timer state cost about 500 bytes per idle connection.
   boost::asio::ip::tcp::socket socket_;
+  PendingFlushes& pending_;  // of socket_'s io_context
   std::size_t max_message_;
   boost::beast::flat_buffer buffer_;
   // A vector, not a deque: an empty std::deque allocates over 500 bytes, on every idle connection.
   std::vector<Outgoing> queue_;
   std::size_t queued_bytes_ = 0;
-  bool writing_ = false;
+  std::size_t head_written_ = 0;  // bytes of queue_.front() that a partial write already sent
+  bool writing_ = false;          // a flush of this socket is due, or a write waits for room
   bool open_ = true;
   bool closing_ = false;  // a close frame is queued: nothing more is sent after it
 };

@@ -40,6 +40,10 @@ Parse parse_header(std::string_view bytes, FrameHeader& header);
 
 // Writes an unmasked server frame header for `length` payload bytes; returns its size (2..10).
 std::size_t write_header(std::uint8_t opcode, std::uint64_t length, std::uint8_t* out);
+// The size write_header gives for `length` payload bytes.
+constexpr std::size_t header_size(std::uint64_t length) {
+  return length < 126 ? 2 : length <= 0xFFFF ? 4 : 10;
+}
 
 // Sec-WebSocket-Accept for a client's Sec-WebSocket-Key.
 std::string accept_key(std::string_view client_key);

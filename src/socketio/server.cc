@@ -330,35 +330,38 @@ void Namespace::emit(std::string_view event, Payload payload) {
   Broadcast(*this, {}, {}).emit(event, std::move(payload));
 }
 
+// A fan-out to the members of a chat names one room per member, on every message: sockets are
+// told apart by a visit mark, not by a set built per call, and the excluded ones are marked first.
 template <class Fn>
 void Namespace::for_each_socket(std::size_t worker, const std::vector<std::string>& rooms,
                                 const std::vector<std::string>& except, Fn fn) {
   auto& local = locals_[worker];
-  const auto excluded = [&](const Socket& socket) {
-    for (const auto& room : except) {
-      if (socket.rooms_.count(room)) return true;
-    }
-    return false;
-  };
+  const auto visit = ++local.last_visit;
+  for (const auto& room : except) {
+    auto it = local.rooms.find(room);
+    if (it == local.rooms.end()) continue;
+    for (Socket* socket : it->second) socket->visit_ = visit;
+  }
   // Collected first: fn may change the rooms being walked (sockets_leave does).
   std::vector<Socket*> matching;
+  std::swap(matching, local.matching);  // reuses the capacity of earlier calls
+  const auto take = [&](Socket* socket) {
+    if (socket->visit_ == visit) return;
+    socket->visit_ = visit;
+    matching.push_back(socket);
+  };
   if (rooms.empty()) {
-    for (auto& [id, socket] : local.sockets) {
-      if (!excluded(*socket)) matching.push_back(socket);
-    }
+    for (auto& [id, socket] : local.sockets) take(socket);
   } else {
-    // A socket in several of the rooms is taken once.
-    std::set<Socket*> seen;
     for (const auto& room : rooms) {
       auto it = local.rooms.find(room);
       if (it == local.rooms.end()) continue;
-      for (Socket* socket : it->second) {
-        if (rooms.size() > 1 && !seen.insert(socket).second) continue;
-        if (!excluded(*socket)) matching.push_back(socket);
-      }
+      for (Socket* socket : it->second) take(socket);
     }
   }
   for (Socket* socket : matching) fn(*socket);
+  matching.clear();
+  std::swap(matching, local.matching);
 }
 
 Broadcast& Broadcast::to(std::string room) {

@@ -147,6 +147,7 @@ class Socket : public std::enable_shared_from_this<Socket> {
   std::function<void(std::string_view)> on_disconnect_;
   std::function<void(std::string_view, Payload, Ack)> on_unknown_;
   std::uint64_t next_ack_id_ = 0;
+  std::uint64_t visit_ = 0;  // the for_each_socket call that took (or skipped) this socket last
   struct PendingAck {
     AckCallback callback;
     std::unique_ptr<asio::steady_timer> timer;
@@ -181,6 +182,8 @@ class Namespace {
   struct Local {
     std::unordered_map<std::string, Socket*> sockets;
     std::unordered_map<std::string, std::set<Socket*>> rooms;
+    std::uint64_t last_visit = 0;   // of for_each_socket: see Socket::visit_
+    std::vector<Socket*> matching;  // for_each_socket's scratch space
   };
 
   // Calls fn(socket) for this worker's sockets in any of `rooms` (all when empty) and in none of
