@@ -206,6 +206,12 @@ void define_options(CLI::App& app, Config& c) {
       ->envname("CHATD_TYPING_EXPIRY_MS")
       ->check(CLI::Range(100, 600000))
       ->capture_default_str();
+  app.add_option("--max-sends-in-flight", d.sends_in_flight_max,
+                 "Sends taken on at most (and delivery backlog per network thread at most) before "
+                 "new sends are refused 'unavailable' (admission control)")
+      ->envname("CHATD_MAX_SENDS_IN_FLIGHT")
+      ->check(CLI::Range(1, 10'000'000))
+      ->capture_default_str();
   app.add_option("--default-pic", c.default_pic, "Avatar URL for users who give none")
       ->envname("CHATD_DEFAULT_PIC")
       ->capture_default_str();

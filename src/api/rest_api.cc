@@ -46,6 +46,8 @@ http::status status_of(Errc code) {
       return http::status::payload_too_large;
     case Errc::rate_limited:
       return http::status::too_many_requests;
+    case Errc::unavailable:
+      return http::status::service_unavailable;
     case Errc::internal:
       return http::status::internal_server_error;
   }

@@ -34,6 +34,7 @@ class SocketApi final : public chat::EventSink {
   void on_committed(const std::vector<chat::CommittedEvent>& events) override;
   void on_typing(const chat::TypingEvent& event) override;
   void on_presence(const chat::PresenceEvent& event) override;
+  std::size_t backlog() const override { return nsp_.backlog(); }
 
  private:
   struct Client;

@@ -265,6 +265,26 @@ asio::awaitable<Result<ChatView>> ChatService::set_group_admin(User caller, std:
 
 // ---- Messages ----------------------------------------------------------------------------------
 
+namespace {
+
+// A send's place among those in flight (admission control, Limits::sends_in_flight_max), held
+// until the store has answered it.
+class SendPlace {
+ public:
+  explicit SendPlace(std::atomic<std::size_t>& in_flight)
+      : in_flight_(in_flight), taken_(in_flight.fetch_add(1) + 1) {}
+  SendPlace(const SendPlace&) = delete;
+  SendPlace& operator=(const SendPlace&) = delete;
+  ~SendPlace() { in_flight_.fetch_sub(1); }
+  std::size_t taken() const { return taken_; }  // places in use with this one
+
+ private:
+  std::atomic<std::size_t>& in_flight_;
+  std::size_t taken_;
+};
+
+}  // namespace
+
 asio::awaitable<Result<store::AppendedMessage>> ChatService::append(
     const User& caller, std::string chat_id, std::string content,
     std::optional<std::string> client_msg_id, std::string origin) {
@@ -275,6 +295,11 @@ asio::awaitable<Result<store::AppendedMessage>> ChatService::append(
     auto key = required_text(*client_msg_id, "clientMsgId", limits_.client_msg_id_max);
     if (!key) co_return key.error();
     if (*key != *client_msg_id) co_return invalid("clientMsgId must not start or end with spaces");
+  }
+  const SendPlace place(sends_in_flight_);
+  if (place.taken() > limits_.sends_in_flight_max ||
+      events_->backlog() > limits_.sends_in_flight_max) {
+    co_return make_error(Errc::unavailable, "The server is busy: retry the send in a moment");
   }
   store::NewMessage message{std::move(*id), caller.id, std::move(content), std::move(client_msg_id),
                             std::move(origin)};

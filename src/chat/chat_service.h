@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
@@ -145,6 +146,7 @@ class ChatService {
   TypingTracker typing_;
   ReceiptQueue receipts_;
   Sequencer sequencer_;
+  std::atomic<std::size_t> sends_in_flight_{0};  // admission control: see append()
 };
 
 }  // namespace chatd::chat

@@ -23,6 +23,7 @@ struct RecordedEvents final : EventSink {
   std::vector<PresenceEvent> presence;
   std::vector<ChatEvent> chats;
   std::size_t batches = 0;
+  std::size_t lag = 0;  // what backlog() reports
   void on_committed(const std::vector<CommittedEvent>& events) override {
     ++batches;
     for (const auto& event : events) {
@@ -31,6 +32,7 @@ struct RecordedEvents final : EventSink {
   }
   void on_typing(const TypingEvent& e) override { typing.push_back(e); }
   void on_presence(const PresenceEvent& e) override { presence.push_back(e); }
+  std::size_t backlog() const override { return lag; }
 
  private:
   void record(const MessageEvent& e) { messages.push_back(e); }
@@ -42,6 +44,7 @@ Limits test_limits() {
   Limits limits;
   limits.typing_expiry_ms = 20;  // run_blocking waits for the expiry timers too
   limits.typing_burst = 3;
+  limits.sends_in_flight_max = 200;
   return limits;
 }
 
@@ -253,6 +256,41 @@ TEST_F(ChatServiceTest, CommittedChangesAreAnnouncedInCommitOrderInRounds) {
     EXPECT_EQ(events_.messages[static_cast<std::size_t>(i)].message.message.seq, i + 1);
   }
   EXPECT_LT(events_.batches - rounds_before, static_cast<std::size_t>(kSends));
+}
+
+// Admission control: at most sends_in_flight_max sends (200 here) wait for the store at once. All
+// the sends below are taken on before the store answers any (their coroutines run up to the store
+// call before any completion is handled), so exactly 200 go in and the rest are refused at once,
+// writing nothing. While the sink's deliveries lag beyond the limit, no send is taken.
+TEST_F(ChatServiceTest, SendsBeyondTheInFlightLimitOrWhileDeliveryLagsAreRefusedUnavailable) {
+  auto a = user("a");
+  auto b = user("b");
+  auto chat = run(chats_.access_direct_chat(a, b.id)).value();
+  constexpr int kSends = 250;
+  int accepted = 0, refused = 0;
+  for (int i = 0; i < kSends; ++i) {
+    boost::asio::co_spawn(
+        io_,
+        [&, i]() -> boost::asio::awaitable<void> {
+          auto id = chat.chat.id;
+          auto sent =
+              co_await chats_.post_message(a, std::move(id), "m", "k" + std::to_string(i), "");
+          if (sent.ok()) ++accepted;
+          if (!sent.ok() && sent.error().code == Errc::unavailable) ++refused;
+        },
+        boost::asio::detached);
+  }
+  io_.restart();
+  io_.run();
+  EXPECT_EQ(accepted, 200);
+  EXPECT_EQ(refused, 50);
+  EXPECT_EQ(run(chats_.history(a, chat.chat.id, {})).value().messages.back().message.seq, 200);
+
+  events_.lag = 201;
+  EXPECT_EQ(run(chats_.post_message(a, chat.chat.id, "m", "late", "")).error().code,
+            Errc::unavailable);
+  events_.lag = 200;
+  EXPECT_EQ(run(chats_.post_message(a, chat.chat.id, "m", "late", "")).value().message.seq, 201);
 }
 
 TEST_F(ChatServiceTest, ReceiptsMoveForwardAndAreAnnouncedWhenTheyChange) {

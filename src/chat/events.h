@@ -63,6 +63,8 @@ class EventSink {
   virtual void on_committed(const std::vector<CommittedEvent>& events) = 0;
   virtual void on_typing(const TypingEvent& event) = 0;
   virtual void on_presence(const PresenceEvent& event) = 0;
+  // Broadcasts handed over and not yet applied, per network thread (0 if the sink never lags).
+  virtual std::size_t backlog() const { return 0; }
 };
 
 }  // namespace chatd::chat

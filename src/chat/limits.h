@@ -26,6 +26,11 @@ struct Limits {
   int typing_burst = 10;                  // typing reports in a row, then typing_per_second
   double typing_per_second = 2;
   int typing_expiry_ms = 5000;  // a typing report not refreshed within this ends by itself
+  // Admission control: sends taken on and not yet answered by the store, at most; and while the
+  // deliveries of committed messages lag by more than this many broadcasts per network thread,
+  // no new send is taken either. Above either, a send is refused `unavailable` at once (the
+  // client retries with the same clientMsgId), so overload costs neither memory nor throughput.
+  std::size_t sends_in_flight_max = 2048;
 };
 
 }  // namespace chatd::chat

@@ -399,6 +399,8 @@ void Broadcast::add(Action action) {
 void Batch::send() {
   if (entries_.empty()) return;
   auto entries = std::make_shared<const std::vector<Entry>>(std::exchange(entries_, {}));
+  nsp_.pending_broadcasts_.fetch_add(entries->size() * nsp_.workers_.size(),
+                                     std::memory_order_relaxed);
   for (std::size_t worker = 0; worker < nsp_.workers_.size(); ++worker) {
     asio::post(nsp_.workers_[worker], [&nsp = nsp_, worker, entries] {
       for (const auto& entry : *entries) {
@@ -410,6 +412,7 @@ void Batch::send() {
           }
         });
       }
+      nsp.pending_broadcasts_.fetch_sub(entries->size(), std::memory_order_relaxed);
     });
   }
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
@@ -171,6 +172,11 @@ class Namespace {
   Broadcast to(std::string room) { return Broadcast(*this, {std::move(room)}, {}); }
   Broadcast except(std::string room) { return Broadcast(*this, {}, {std::move(room)}); }
   void emit(std::string_view event, Payload payload = {});
+  // Broadcasts posted to the network threads and not applied yet, per thread: how far delivery
+  // lags behind (for admission control above). Any thread.
+  std::size_t backlog() const {
+    return pending_broadcasts_.load(std::memory_order_relaxed) / workers_.size();
+  }
 
  private:
   friend class Batch;
@@ -197,6 +203,7 @@ class Namespace {
   std::function<void(std::shared_ptr<Socket>)> on_connection_;
   std::vector<Local> locals_;
   std::vector<asio::any_io_executor> workers_;
+  std::atomic<std::size_t> pending_broadcasts_{0};  // summed over the threads
 };
 
 class Server {

@@ -20,6 +20,8 @@ const char* errc_name(Errc code) {
       return "too_large";
     case Errc::rate_limited:
       return "rate_limited";
+    case Errc::unavailable:
+      return "unavailable";
     case Errc::internal:
       return "internal";
   }

@@ -19,6 +19,7 @@ enum class Errc {
   conflict,
   too_large,
   rate_limited,
+  unavailable,  // the server cannot take this now (busy, or a part it needs is down): retry
   internal,
 };
 
