@@ -136,8 +136,10 @@ asio::awaitable<void> SocketApi::check_token(SocketPtr socket, std::string token
 }
 
 void SocketApi::serve(const SocketPtr& socket) {
+  socket->drop_auth();  // read by authenticate() already
   auto client = std::make_shared<Client>();
   if (auto user = admitted_user(*socket)) {
+    socket->data() = {};  // the user is in client now: an idle socket keeps one copy, not two
     client->user = std::move(*user);
     serve_native(socket, client);
   } else {
@@ -156,24 +158,13 @@ void SocketApi::serve(const SocketPtr& socket) {
 
 void SocketApi::serve_native(const SocketPtr& socket, const std::shared_ptr<Client>& client) {
   socket->join(native_room(client->user->id));
-  constexpr std::array<NativeHandler, kNativeEvents.size()> kHandlers = {
-      &SocketApi::send_message, &SocketApi::delivered,   &SocketApi::read,
-      &SocketApi::typing_start, &SocketApi::typing_stop, &SocketApi::sync,
-      &SocketApi::presence};
-  for (std::size_t i = 0; i < kNativeEvents.size(); ++i) {
-    on_native(socket, client, kNativeEvents[i], kHandlers[i]);
-  }
-  socket->on_unknown(answer_unknown);
-  asio::co_spawn(socket->engine().executor(), chats_.client_connected(*client->user, client->kind),
-                 log_if_failed("socket: event handler"));
-}
-
-void SocketApi::on_native(const SocketPtr& socket, const std::shared_ptr<Client>& client,
-                          std::string event, NativeHandler handler) {
-  socket->on(std::move(event), [this, weak = std::weak_ptr(socket), user = *client->user, handler](
-                                   Payload payload, Socket::Ack ack) {
+  // One dispatcher per socket, not one handler per event: an idle socket holds one small closure.
+  socket->on_unknown([this, weak = std::weak_ptr(socket), client](
+                         std::string_view event, Payload payload, Socket::Ack ack) {
     auto self = weak.lock();
     if (!self) return;
+    const auto* handler = native_handler(event);
+    if (!handler) return answer_unknown(event, payload, ack);
     if (payload.args.empty() || !payload.args.front().is_object()) {
       if (ack) {
         ack(args(error_reply(make_error(Errc::invalid_input, "The payload must be an object"))));
@@ -182,9 +173,23 @@ void SocketApi::on_native(const SocketPtr& socket, const std::shared_ptr<Client>
     }
     auto body = std::move(payload.args.front().as_object());
     asio::co_spawn(self->engine().executor(),
-                   run_native(self, user, handler, std::move(body), std::move(ack)),
+                   run_native(self, *client->user, *handler, std::move(body), std::move(ack)),
                    log_if_failed("socket: event handler"));
   });
+  asio::co_spawn(socket->engine().executor(), chats_.client_connected(*client->user, client->kind),
+                 log_if_failed("socket: event handler"));
+}
+
+// The handler of a native event (nullptr: not one).
+const SocketApi::NativeHandler* SocketApi::native_handler(std::string_view event) {
+  static constexpr std::array<NativeHandler, kNativeEvents.size()> kHandlers = {
+      &SocketApi::send_message, &SocketApi::delivered,   &SocketApi::read,
+      &SocketApi::typing_start, &SocketApi::typing_stop, &SocketApi::sync,
+      &SocketApi::presence};
+  for (std::size_t i = 0; i < kNativeEvents.size(); ++i) {
+    if (kNativeEvents[i] == event) return &kHandlers[i];
+  }
+  return nullptr;
 }
 
 asio::awaitable<void> SocketApi::run_native(SocketPtr socket, chat::User user,

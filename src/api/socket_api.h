@@ -54,8 +54,7 @@ class SocketApi final : public chat::EventSink {
   void serve(const SocketPtr& socket);
   void serve_native(const SocketPtr& socket, const std::shared_ptr<Client>& client);
   void serve_classic(const SocketPtr& socket, const std::shared_ptr<Client>& client);
-  void on_native(const SocketPtr& socket, const std::shared_ptr<Client>& client, std::string event,
-                 NativeHandler handler);
+  static const NativeHandler* native_handler(std::string_view event);
   boost::asio::awaitable<void> run_native(SocketPtr socket, chat::User user, NativeHandler handler,
                                           boost::json::object payload, socketio::Socket::Ack ack);
 

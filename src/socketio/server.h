@@ -106,6 +106,9 @@ class Socket : public std::enable_shared_from_this<Socket> {
   const std::string& id() const { return id_; }
   const std::string& nsp() const;
   const boost::json::object& auth() const { return auth_; }
+  // Frees the CONNECT packet's auth payload once the application has read it (auth() is empty
+  // from then on), so that an idle socket does not hold a copy of its token.
+  void drop_auth() { auth_ = {}; }
   const engineio::Socket& engine() const;
   boost::json::object& data() { return data_; }  // the application's own per-socket data
   bool connected() const { return connected_; }
