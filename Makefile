@@ -18,7 +18,7 @@ FUZZ_TARGETS := utf8 token json_input eio_payload sio_packet ws_frame
 FUZZ_SECONDS ?= 12
 
 .PHONY: deps build build-asan build-tsan build-fuzz run test test-unit test-e2e test-asan \
-  test-tsan bench-send test-fuzz bench bench-sio format clean
+  test-tsan bench-send test-fuzz bench bench-rest bench-sio format clean
 
 # Installs only what is missing, so a second run does not touch apt at all. Node and npm are
 # taken from wherever they already are (a NodeSource nodejs ships its own npm).
@@ -115,7 +115,12 @@ test-fuzz: build-fuzz
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 
+# The product benchmark (chatd against the Node reference, one run); it rewrites the generated
+# block at the top of docs/BENCHMARKS.md. The REST-only benchmark is bench-rest.
 bench: build
+	node bench/product/product_bench.mjs --write
+
+bench-rest: build
 	./bench/rest_bench.sh
 
 # Socket.IO fan-out and idle memory, chatd's library against the reference Node server.

@@ -12,6 +12,13 @@
 //       Open loop: R sends/s in all, spread evenly over the senders (each at R/senders per second,
 //       phases staggered, paced by a timer every --tick-us), whatever the acks do.
 //   Both: [--drain S] [--threads N] [--content-bytes N] [--connect-timeout S] [--server-pid PID]
+//       [--receipts-ms MS]
+//
+// With --receipts-ms, every receiver socket reports `message:read {chatId, seq}` for the newest
+// message it has seen, every MS milliseconds when that moved (as a client marks a chat read), so
+// the server's receipts work (store, coalesce, announce `receipt` to the members) is in the load.
+// A send answered `{ok:false}` with code rate_limited or unavailable is counted as rejected (the
+// server shedding load, which it may do), not as a failure; its seq is not expected anywhere.
 //
 // The plan file (written by send_bench.sh from its REST set-up), one socket per line:
 //   chat <index> <chatId> <seq before the run>
@@ -71,6 +78,7 @@ struct Options {
   double tick_us = 250;
   int server_pid = 0;
   int connect_concurrency = 64;
+  double receipts_ms = 0;
 };
 
 void usage() {
@@ -78,7 +86,8 @@ void usage() {
       stderr,
       "usage: send_load throughput|latency --url HOST:PORT --plan FILE [--window W] [--rate R]\n"
       "       [--seconds S] [--warmup S] [--drain S] [--threads N] [--content-bytes N]\n"
-      "       [--connect-timeout S] [--tick-us US] [--server-pid PID] [--path P]\n");
+      "       [--connect-timeout S] [--tick-us US] [--server-pid PID] [--path P]\n"
+      "       [--receipts-ms MS]\n");
 }
 
 Options parse_options(int argc, char** argv) {
@@ -93,9 +102,13 @@ Options parse_options(int argc, char** argv) {
     die("unknown mode " + o.mode);
   }
   const std::pair<const char*, std::string*> texts[] = {{"--path", &o.path}, {"--plan", &o.plan}};
-  const std::pair<const char*, double*> reals[] = {
-      {"--rate", &o.rate},   {"--seconds", &o.seconds}, {"--warmup", &o.warmup},
-      {"--drain", &o.drain}, {"--tick-us", &o.tick_us}, {"--connect-timeout", &o.connect_timeout}};
+  const std::pair<const char*, double*> reals[] = {{"--rate", &o.rate},
+                                                   {"--seconds", &o.seconds},
+                                                   {"--warmup", &o.warmup},
+                                                   {"--drain", &o.drain},
+                                                   {"--tick-us", &o.tick_us},
+                                                   {"--connect-timeout", &o.connect_timeout},
+                                                   {"--receipts-ms", &o.receipts_ms}};
   const std::pair<const char*, int*> ints[] = {{"--window", &o.window},
                                                {"--threads", &o.threads},
                                                {"--content-bytes", &o.content_bytes},
@@ -122,6 +135,7 @@ Options parse_options(int argc, char** argv) {
   if (o.threads < 1 || o.window < 1 || o.seconds <= 0 || o.warmup < 0 || o.tick_us < 10)
     die("bad --threads, --window, --seconds, --warmup or --tick-us");
   if (o.content_bytes < 40 || o.content_bytes > 4000) die("--content-bytes must be in [40, 4000]");
+  if (o.receipts_ms < 0) die("bad --receipts-ms");
   if (o.mode == "latency" && o.rate <= 0) die("latency mode needs --rate > 0 (sends/s in all)");
   return o;
 }
@@ -142,12 +156,18 @@ struct Sock;
 
 struct Worker : Loop {
   std::vector<Sock*> senders;
+  std::vector<Sock*> receivers;
   std::unique_ptr<asio::steady_timer> tick;
+  std::unique_ptr<asio::steady_timer> receipts_tick;
+  int receipts_round = 0;
   Histogram ack_hist;      // sends made in the window: send -> ack
   Histogram deliver_hist;  // sends made in the window: send -> message:new at a receiver
   Counter sent, window_sent, acks, window_acks, acks_failed;
-  Counter expected;   // deliveries owed for the acks received so far
-  Counter delivered;  // message:new received, every socket
+  Counter expected;          // deliveries owed for the acks received so far
+  Counter delivered;         // message:new received, every socket
+  Counter window_delivered;  // ... of them, received inside the measured window
+  Counter rejected;          // sends the server refused with rate_limited / unavailable
+  Counter receipts_sent, receipts_received;
   Counter pings, unexpected, disconnects;
 };
 
@@ -200,10 +220,11 @@ struct Sock : WsClient {
   int in_flight = 0;
   double phase = 0;
   std::vector<int64_t> sent_at{0};    // by n
-  std::vector<int64_t> acked_seq{0};  // by n: 0 not yet, -1 failed, else the seq
+  std::vector<int64_t> acked_seq{0};  // by n: 0 not yet, -1 failed, -2 rejected, else the seq
   // Receiving: the seqs of message:new per chat, in arrival order.
   std::unordered_map<int, std::vector<int64_t>> seen;
   uint64_t unknown_chat = 0;
+  int64_t newest_seen = 0, newest_reported = 0;  // receipts: of the socket's own chat
   std::string connect_packet;
 
   Sock(Worker* worker, int i, const PlanSocket& s)
@@ -248,6 +269,10 @@ struct Sock : WsClient {
         return fail("DISCONNECT from server");
       case '3':
         return on_ack(m, t_recv);
+      case '2':
+        if (m.compare(0, 11, "42[\"receipt") == 0) return w->receipts_received.add();
+        w->unexpected.add();
+        return;
       default:
         w->unexpected.add();  // other events (presence, receipts, ...): not measured
         return;
@@ -266,6 +291,13 @@ struct Sock : WsClient {
     int64_t seq = -1;
     std::string problem;
     if (body.find("\"ok\":true") == std::string_view::npos) {
+      if (body.find("\"code\":\"rate_limited\"") != std::string_view::npos ||
+          body.find("\"code\":\"unavailable\"") != std::string_view::npos) {
+        acked_seq[size_t(id)] = -2;
+        w->rejected.add();
+        w->acks.add();  // answered: the drain waits for it like for any ack
+        return free_slot();
+      }
       problem = "ack not ok";
     } else {
       const auto msg = body.find("\"message\":");
@@ -289,6 +321,11 @@ struct Sock : WsClient {
     if (g->in_window(t_recv)) w->window_acks.add();
     const int64_t t_sent = sent_at[size_t(id)];
     if (g->in_window(t_sent)) w->ack_hist.record(t_recv - t_sent);
+    free_slot();
+  }
+
+  // An answered send (acked or rejected) makes room in the closed loop's window.
+  void free_slot() {
     if (g->opt.mode == "throughput") {
       --in_flight;
       top_up();
@@ -297,6 +334,7 @@ struct Sock : WsClient {
 
   void on_new(std::string_view body, int64_t t_recv) {
     w->delivered.add();
+    if (g->in_window(t_recv)) w->window_delivered.add();
     const auto it = g->chat_by_id.find(std::string(string_after(body, "\"chatId\":\"")));
     const int64_t seq = int_after(body, "\"seq\":");
     if (it == g->chat_by_id.end() || seq < 1) {
@@ -304,6 +342,7 @@ struct Sock : WsClient {
       return;
     }
     seen[it->second].push_back(seq);
+    if (it->second == spec.chat) newest_seen = std::max(newest_seen, seq);
     if (spec.sender) return;  // latency is measured at receivers
     // content: "t=<send ns> k=<socket> n=<n> ..."
     const int64_t t_sent = int_after(body, "\"content\":\"t=");
@@ -334,6 +373,14 @@ struct Sock : WsClient {
     acked_seq.push_back(0);
     w->sent.add();
     if (g->in_window(t)) w->window_sent.add();
+  }
+
+  void report_read() {
+    if (!ready() || newest_seen <= newest_reported) return;
+    newest_reported = newest_seen;
+    send_text("42[\"message:read\",{\"chatId\":\"" + g->chats[size_t(spec.chat)].id +
+              "\",\"seq\":" + std::to_string(newest_seen) + "}]");
+    w->receipts_sent.add();
   }
 
   // Closed loop: back to W unacked sends, until the window ends.
@@ -369,9 +416,30 @@ void tick(Worker* w) {
   });
 }
 
+// Every receipts_ms / kReceiptRounds, one round's share of the worker's receivers report what they
+// read: each receiver every receipts_ms, the reports spread over the period.
+constexpr int kReceiptRounds = 8;
+void receipts_tick(Worker* w, int64_t t) {
+  if (g->phases.over(t)) return;
+  const int round = w->receipts_round++ % kReceiptRounds;
+  for (size_t i = size_t(round); i < w->receivers.size(); i += kReceiptRounds)
+    w->receivers[i]->report_read();
+  const int64_t next = t + int64_t(g->opt.receipts_ms * 1e6 / kReceiptRounds);
+  w->receipts_tick->expires_at(at_ns(next));
+  w->receipts_tick->async_wait([w, next](error_code ec) {
+    if (!ec) receipts_tick(w, next);
+  });
+}
+
 // On w's thread: its senders start at t0. Latency mode paces them from the worker's tick;
 // throughput mode fills each one's window once, then sends one more per ack.
 void start_sending(Worker* w, int64_t t0) {
+  if (g->opt.receipts_ms > 0) {
+    w->receipts_tick = std::make_unique<asio::steady_timer>(w->io, at_ns(t0));
+    w->receipts_tick->async_wait([w, t0](error_code ec) {
+      if (!ec) receipts_tick(w, t0);
+    });
+  }
   w->tick = std::make_unique<asio::steady_timer>(w->io, at_ns(t0));
   w->tick->async_wait([w](error_code ec) {
     if (ec) return;
@@ -384,6 +452,7 @@ void start_sending(Worker* w, int64_t t0) {
 struct Totals {
   uint64_t sent = 0, window_sent = 0, acks = 0, window_acks = 0, failed = 0;
   uint64_t expected = 0, delivered = 0, disconnects = 0;
+  uint64_t window_delivered = 0, rejected = 0, receipts_sent = 0, receipts_received = 0;
 };
 Totals totals() {
   Totals t;
@@ -396,6 +465,10 @@ Totals totals() {
     t.expected += w->expected.get();
     t.delivered += w->delivered.get();
     t.disconnects += w->disconnects.get();
+    t.window_delivered += w->window_delivered.get();
+    t.rejected += w->rejected.get();
+    t.receipts_sent += w->receipts_sent.get();
+    t.receipts_received += w->receipts_received.get();
   }
   return t;
 }
@@ -511,7 +584,7 @@ int run() {
   for (size_t i = 0; i < g->plan.size(); ++i) {
     Worker* w = g->workers[i % size_t(o.threads)].get();
     g->socks.push_back(std::make_unique<Sock>(w, int(i), g->plan[i]));
-    if (g->plan[i].sender) w->senders.push_back(g->socks.back().get());
+    (g->plan[i].sender ? w->senders : w->receivers).push_back(g->socks.back().get());
   }
   {
     int k = 0;
@@ -563,6 +636,7 @@ int run() {
   g->closing = true;
   abort_all(g->workers, g->socks, [](Worker& w) {
     if (w.tick) w.tick->cancel();
+    if (w.receipts_tick) w.receipts_tick->cancel();
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   stop_loops(g->workers);
@@ -616,7 +690,7 @@ int run() {
       "deliver_max_us=%.1f deliver_samples=%llu deliveries=%llu expected_deliveries=%llu "
       "delivered_ok=%llu missing=%llu dup_deliveries=%llu reordered=%llu unknown_deliveries=%llu "
       "disconnects=%llu drain_s=%.2f server_cpu_s=%.3f server_cores=%.3f server_us_per_send=%.2f "
-      "gen_cores=%.3f other_cores=%.3f other_user_cores=%.3f\n",
+      "gen_cores=%.3f other_cores=%.3f other_user_cores=%.3f",
       o.mode.c_str(), ok ? 1 : 0, g->socks.size(), g->senders, g->chats.size(), o.window,
       fmt(o.rate, 0).c_str(), fmt(window_s, 2).c_str(), acked_per_s, double(window_sent) / window_s,
       (unsigned long long)sent, (unsigned long long)acks, (unsigned long long)failed,
@@ -631,6 +705,15 @@ int run() {
       (unsigned long long)k.unknown, (unsigned long long)disconnects, drained_after, server_cpu,
       server_cpu >= 0 ? server_cpu / window_s : -1.0, us_per_send, cpu.self / window_s,
       cpu.other_cores, cpu.other_user_cores);
+  // Fan-out figures: deliveries received in the window, the server's CPU per delivery, its memory.
+  const double deliveries_per_s = double(n.window_delivered) / window_s;
+  std::printf(
+      " deliveries_per_s=%.1f server_us_per_delivery=%.3f rejected=%llu receipts_sent=%llu "
+      "receipts_received=%llu server_rss_kb=%ld\n",
+      deliveries_per_s,
+      server_cpu >= 0 && n.window_delivered ? server_cpu * 1e6 / double(n.window_delivered) : -1.0,
+      (unsigned long long)n.rejected, (unsigned long long)n.receipts_sent,
+      (unsigned long long)n.receipts_received, read_rss_kb(o.server_pid));
   return ok ? 0 : 3;
 }
 
