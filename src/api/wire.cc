@@ -81,13 +81,24 @@ json::object message(const chat::MessageView& view, const json::object& chat) {
 
 std::string message_page(const std::vector<chat::MessageView>& messages,
                          const chat::ChatView& chat) {
+  constexpr std::string_view kChatKey = ",\"chat\":";
   const std::string chat_text = json::serialize(chat_of_message(chat));
-  std::string page = "[";
+  // Each message's own fields first, so that the page is allocated once at its final size: a
+  // page of a big group is hundreds of kB, and growing it by doubling copied it twice over.
+  std::vector<std::string> fields;
+  fields.reserve(messages.size());
+  std::size_t size = 2;
   for (const auto& view : messages) {
+    fields.push_back(json::serialize(message_fields(view)));
+    size += fields.back().size() + kChatKey.size() + chat_text.size() + 1;
+  }
+  std::string page;
+  page.reserve(size);
+  page += '[';
+  for (const auto& text : fields) {
     if (page.size() > 1) page += ',';
-    page += json::serialize(message_fields(view));
-    page.pop_back();  // the closing '}' comes after the chat
-    page += ",\"chat\":";
+    page.append(text, 0, text.size() - 1);  // the closing '}' comes after the chat
+    page += kChatKey;
     page += chat_text;
     page += '}';
   }

@@ -6,6 +6,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
 #include <optional>
 #include <set>
 #include <type_traits>
@@ -355,11 +357,19 @@ asio::awaitable<Result<UserCredentials>> SqliteStore::find_credentials(std::stri
 asio::awaitable<Result<std::vector<User>>> SqliteStore::find_users(std::vector<std::string> ids) {
   return read<std::vector<User>>(
       [ids = std::move(ids)](Connection& c) -> Result<std::vector<User>> {
+        // One statement for all of them: a chat view asks for every member at once, and a
+        // statement per user (each with its own step and reset) cost more than the history page
+        // it was for.
+        boost::json::array wanted;
+        wanted.reserve(ids.size());
+        for (const auto& id : ids) wanted.emplace_back(id);
+        auto s = c.prepare(
+            "SELECT id, name, email, pic, is_admin, created_at, updated_at FROM users "
+            "WHERE id IN (SELECT value FROM json_each(?))");
+        s.bind_all(boost::json::serialize(wanted));
         std::vector<User> users;
         users.reserve(ids.size());
-        for (const auto& id : std::set<std::string>(ids.begin(), ids.end())) {
-          if (auto user = select_user(c, id)) users.push_back(std::move(*user));
-        }
+        while (s.step()) users.push_back(read_user(s));
         return users;
       });
 }
