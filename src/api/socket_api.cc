@@ -136,7 +136,7 @@ asio::awaitable<void> SocketApi::check_token(SocketPtr socket, std::string token
 }
 
 void SocketApi::serve(const SocketPtr& socket) {
-  socket->drop_auth();  // read by authenticate() already
+  socket->drop_handshake();  // read by authenticate() already; chatd has one namespace
   auto client = std::make_shared<Client>();
   if (auto user = admitted_user(*socket)) {
     socket->data() = {};  // the user is in client now: an idle socket keeps one copy, not two

@@ -86,6 +86,10 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
   const std::vector<std::pair<std::string, std::string>>& query() const override {
     return target_.query;
   }
+  void drop_handshake() override {
+    handshake_ = {};
+    target_ = {};
+  }
   asio::any_io_executor executor() const override { return executor_; }
   std::string_view transport() const override { return websocket_ ? "websocket" : "polling"; }
   bool is_open() const override { return open_; }
@@ -183,36 +187,41 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
   // ---- WebSocket ----
 
   // Reads a WebSocket of this session until it closes: its transport, or a candidate for the
-  // upgrade from polling.
-  asio::awaitable<void> run_websocket(std::shared_ptr<WebSocket> ws) {
-    auto self = shared_from_this();
+  // upgrade from polling. The WebSocket's handlers hold the session, as its reader did.
+  void read_websocket(const std::shared_ptr<WebSocket>& ws) {
     if (ws != ws_) {
-      if (websocket_ || probe_ || !open_) co_return;  // upgraded already, or upgrading elsewhere
+      if (websocket_ || probe_ || !open_) return;  // upgraded already, or upgrading elsewhere
       probe_ = ws;
       start_upgrade_deadline(ws);
     }
-    std::string message;
-    bool binary = false;
-    while (co_await ws->read(message, binary)) {
-      auto packet = decode_frame(message, binary);
-      if (!packet) {
-        end("parse error", /*notify_client=*/false);
-        break;
-      }
-      if (ws != ws_) {
-        if (!probe(ws, *packet)) break;
-        continue;
-      }
-      handle(std::move(*packet));
-      if (!open_) break;
+    auto* raw = ws.get();  // not owned: the WebSocket holds its handlers
+    ws->read_messages(
+        [self = shared_from_this(), raw](std::string message, bool binary) {
+          return self->on_websocket_message(*raw, message, binary);
+        },
+        [self = shared_from_this(), raw] { self->websocket_ended(*raw); });
+  }
+
+  // One message on `ws`; false ends reading it.
+  bool on_websocket_message(WebSocket& ws, const std::string& message, bool binary) {
+    auto packet = decode_frame(message, binary);
+    if (!packet) {
+      end("parse error", /*notify_client=*/false);
+      return false;
     }
-    if (ws == ws_) {
+    if (&ws != ws_.get()) return probe(ws.shared_from_this(), *packet);
+    handle(std::move(*packet));
+    return open_;
+  }
+
+  void websocket_ended(WebSocket& ws) {
+    if (&ws == ws_.get()) {
       end("transport close", /*notify_client=*/false);
-    } else if (ws == probe_) {
+    } else if (&ws == probe_.get()) {
+      probe_->abort();
       probe_.reset();  // the upgrade failed; polling goes on
       probed_ = false;
       upgrade_deadline_.reset();
-      ws->abort();
     }
   }
 
@@ -542,8 +551,7 @@ asio::awaitable<void> Server::websocket_session(Server* server, asio::any_io_exe
       std::make_shared<WebSocket>(tcp::socket(home, protocol, fd), server->options_.max_payload);
   if (!co_await ws->accept(request)) co_return;
   if (!session) session = server->create_session(std::move(request), std::move(target), home, ws);
-  // Its own coroutine, so this frame (and the request in it) is freed now, not at the end.
-  asio::co_spawn(home, session->run_websocket(ws), asio::detached);
+  session->read_websocket(ws);
 }
 
 }  // namespace chatd::engineio

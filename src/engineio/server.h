@@ -53,6 +53,10 @@ class Socket {
   // The request that opened the session: headers and query of the handshake.
   virtual const net::HttpRequest& handshake() const = 0;
   virtual const std::vector<std::pair<std::string, std::string>>& query() const = 0;
+  // Frees the handshake once the layer above has read what it needs (handshake() and query() are
+  // empty from then on): its headers are hundreds of bytes per idle connection, more from a
+  // browser.
+  virtual void drop_handshake() = 0;
   virtual asio::any_io_executor executor() const = 0;
   virtual std::string_view transport() const = 0;  // "polling" or "websocket"
   virtual bool is_open() const = 0;

@@ -71,39 +71,66 @@ asio::awaitable<bool> WebSocket::accept(const net::HttpRequest& request) {
   co_return true;
 }
 
-asio::awaitable<bool> WebSocket::read(std::string& message, bool& binary) {
-  std::string assembling;
-  bool in_message = false;
-  bool message_binary = false;
+void WebSocket::read_messages(MessageHandler on_message, EndHandler on_end) {
+  on_message_ = std::move(on_message);
+  on_end_ = std::move(on_end);
+  wait_readable();
+}
+
+void WebSocket::wait_readable() {
+  socket_.async_wait(
+      asio::ip::tcp::socket::wait_read,
+      [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
+}
+
+// Reads all that is there into this thread's scratch space at once (an idle connection holds no
+// read buffer) and keeps it in buffer_ until it is parsed.
+void WebSocket::on_readable(const boost::system::error_code& wait_ec) {
+  thread_local std::array<char, 65536> scratch;
+  if (wait_ec) {
+    abort();
+    return stop_reading();
+  }
+  boost::system::error_code ec;
+  const auto n = socket_.read_some(asio::buffer(scratch), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_readable();
+  if (ec) {
+    abort();
+    return stop_reading();
+  }
+  const auto space = buffer_.prepare(n);
+  std::memcpy(space.data(), scratch.data(), n);
+  buffer_.commit(n);
+  if (deliver_buffered()) wait_readable();
+}
+
+// Parses every complete frame in buffer_ and hands out the messages they complete. False once
+// reading is over (stop_reading has run).
+bool WebSocket::deliver_buffered() {
   for (;;) {
+    const auto data = buffer_.data();
+    const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
     ws::FrameHeader header;
-    for (;;) {
-      const auto data = buffer_.data();
-      const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
-      const auto parsed = ws::parse_header(bytes, header);
-      if (parsed == ws::Parse::invalid || (parsed == ws::Parse::ok && !header.masked)) {
-        fail(1002);
-        co_return false;
-      }
-      if (parsed == ws::Parse::ok) {
-        if (header.length + assembling.size() > max_message_) {
-          fail(1009);
-          co_return false;
-        }
-        if (bytes.size() >= header.size + header.length) break;
-      }
-      if (!co_await receive()) {
-        abort();
-        co_return false;
-      }
+    const auto parsed = ws::parse_header(bytes, header);
+    if (parsed == ws::Parse::invalid || (parsed == ws::Parse::ok && !header.masked)) {
+      fail(1002);
+      stop_reading();
+      return false;
     }
-    const auto* raw = static_cast<const char*>(buffer_.data().data()) + header.size;
-    std::string payload(raw, static_cast<std::size_t>(header.length));
+    if (parsed == ws::Parse::ok && header.length + assembling_.size() > max_message_) {
+      fail(1009);
+      stop_reading();
+      return false;
+    }
+    if (parsed != ws::Parse::ok || bytes.size() < header.size + header.length) {
+      // Most connections sit idle between messages: an idle one holds no buffer at all.
+      if (buffer_.size() == 0) buffer_.shrink_to_fit();
+      return true;
+    }
+    std::string payload(bytes.data() + header.size, static_cast<std::size_t>(header.length));
     for (std::size_t i = 0; i < payload.size(); ++i)
       payload[i] ^= static_cast<char>(header.mask[i & 3]);
     buffer_.consume(header.size + static_cast<std::size_t>(header.length));
-    // Most connections sit idle between messages: an idle one holds no buffer at all.
-    if (buffer_.size() == 0) buffer_.shrink_to_fit();
 
     switch (header.opcode) {
       case ws::Opcode::ping:
@@ -119,54 +146,47 @@ asio::awaitable<bool> WebSocket::read(std::string& message, bool& binary) {
                                             static_cast<std::uint8_t>(payload[1]));
         }
         close(code >= 1000 && code < 5000 ? code : 1002);
-        co_return false;
+        stop_reading();
+        return false;
       }
       case ws::Opcode::text:
       case ws::Opcode::binary:
-        if (in_message) {
+        if (in_message_) {
           fail(1002);
-          co_return false;
+          stop_reading();
+          return false;
         }
-        in_message = true;
-        message_binary = header.opcode == ws::Opcode::binary;
-        assembling = std::move(payload);
+        in_message_ = true;
+        message_binary_ = header.opcode == ws::Opcode::binary;
+        assembling_ = std::move(payload);
         break;
       default:  // continuation
-        if (!in_message) {
+        if (!in_message_) {
           fail(1002);
-          co_return false;
+          stop_reading();
+          return false;
         }
-        assembling += payload;
+        assembling_ += payload;
         break;
     }
     if (!header.fin) continue;
-    if (!message_binary && !text::is_valid_utf8(assembling)) {
+    if (!message_binary_ && !text::is_valid_utf8(assembling_)) {
       fail(1007);
-      co_return false;
+      stop_reading();
+      return false;
     }
-    message = std::move(assembling);
-    binary = message_binary;
-    co_return true;
+    in_message_ = false;
+    if (!on_message_(std::exchange(assembling_, {}), message_binary_)) {
+      stop_reading();
+      return false;
+    }
   }
 }
 
-// Waits for the socket to be readable without holding a buffer (an idle connection then costs
-// no read memory), then reads all that is there into this thread's scratch space at once and
-// keeps it in buffer_ until it is parsed.
-asio::awaitable<bool> WebSocket::receive() {
-  thread_local std::array<char, 65536> scratch;
-  for (;;) {
-    auto [wait_ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kAsTuple);
-    if (wait_ec) co_return false;
-    boost::system::error_code ec;
-    const auto n = socket_.read_some(asio::buffer(scratch), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (ec) co_return false;
-    const auto space = buffer_.prepare(n);
-    std::memcpy(space.data(), scratch.data(), n);
-    buffer_.commit(n);
-    co_return true;
-  }
+// Reading is over: the owner hears it once, and the handlers (which may hold it) are let go.
+void WebSocket::stop_reading() {
+  on_message_ = nullptr;
+  if (auto on_end = std::exchange(on_end_, nullptr)) on_end();
 }
 
 void WebSocket::send(const Frame& frame) {

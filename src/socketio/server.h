@@ -106,9 +106,12 @@ class Socket : public std::enable_shared_from_this<Socket> {
   const std::string& id() const { return id_; }
   const std::string& nsp() const;
   const boost::json::object& auth() const { return auth_; }
-  // Frees the CONNECT packet's auth payload once the application has read it (auth() is empty
-  // from then on), so that an idle socket does not hold a copy of its token.
-  void drop_auth() { auth_ = {}; }
+  // Frees the CONNECT packet's auth payload and the connection's handshake once the application
+  // has read them (auth() and engine().handshake() are empty from then on), so that an idle
+  // socket holds neither a copy of its token nor the request's headers. The handshake is the
+  // connection's: an application that drops it cannot read it at a later CONNECT to another
+  // namespace of the same connection.
+  void drop_handshake();
   const engineio::Socket& engine() const;
   boost::json::object& data() { return data_; }  // the application's own per-socket data
   bool connected() const { return connected_; }
@@ -122,9 +125,9 @@ class Socket : public std::enable_shared_from_this<Socket> {
   void emit_with_ack(std::string_view event, Payload payload, std::chrono::milliseconds timeout,
                      AckCallback callback);
 
+  // A socket is in the room named by its id from the start, as in the reference server.
   void join(const std::string& room);
   void leave(const std::string& room);
-  const std::set<std::string>& rooms() const { return rooms_; }
   // To everyone in the namespace (or in `room`) but this socket.
   Broadcast broadcast();
   Broadcast to(std::string room);
@@ -146,7 +149,8 @@ class Socket : public std::enable_shared_from_this<Socket> {
   boost::json::object auth_;
   boost::json::object data_;
   bool connected_ = false;
-  std::set<std::string> rooms_;
+  std::set<std::string> rooms_;  // joined by name; its own room is in_own_room_
+  bool in_own_room_ = false;
   std::unordered_map<std::string, EventHandler> handlers_;
   std::function<void(std::string_view)> on_disconnect_;
   std::function<void(std::string_view, Payload, Ack)> on_unknown_;
