@@ -1,9 +1,10 @@
 // kernel_floor: what chatd's fan-out writes cost the kernel with no server logic at all, the floor
 // under chatd's CPU per delivery in the product benchmark (issue 9).
 //
-//   kernel_floor [--groups G] [--members M] [--rate R] [--seconds S] [--warmup W]
+//   kernel_floor [--groups G] [--members M] [--rate R] [--receipts C] [--seconds S] [--warmup W]
 //                [--frame-bytes B] [--tick-us T]
-//   defaults: G=4, M=50, R=1000 messages/s in all, S=10, W=2, B=330, T=1000
+//   defaults: G=4, M=50, R=1000 messages/s in all, C=0 receipt reports/s in all, S=10, W=2,
+//   B=330, T=1000
 //
 // G*M loopback TCP connections (127.0.0.1, TCP_NODELAY on both ends, as chatd sets it): a forked
 // child drains the client ends (epoll + read, discarded) so that the reader's CPU stays out of the
@@ -11,8 +12,11 @@
 // in turn, the sender rotating over the group's members) it makes the write syscalls chatd makes
 // at light load: one send() of a WebSocket text frame `42["message:new",{...}]` to each of the M-1
 // other members, and one send() of an ack frame `43N[{"ok":true,...}]` to the sender; both are B
-// bytes on the wire. Open loop: a tick every T us sends the messages due at R per second;
-// --rate 0 writes back to back (the saturation floor).
+// bytes on the wire. With --receipts C (open loop only), C times a second in all (groups in turn)
+// it also makes the writes of one member's read report: one send() of a `42["receipt",{...}]`
+// frame to each of the group's M members, as chatd does; they are overhead, not deliveries, as in
+// chatd's figure. Open loop: a tick every T us sends the messages and receipts due at R and C per
+// second; --rate 0 writes messages back to back (the saturation floor).
 //
 // Measured over the S seconds after the warm-up: this process's utime + stime (getrusage). Over
 // loopback the receive side's TCP processing runs in the sender's context, as it does for chatd's
@@ -54,6 +58,7 @@ struct Options {
   int groups = 4;
   int members = 50;
   double rate = 1000;  // messages/s over all groups; 0: as fast as possible
+  double receipts = 0;  // read reports/s over all groups (open loop only)
   double seconds = 10;
   double warmup = 2;
   int frame_bytes = 330;
@@ -63,12 +68,13 @@ struct Options {
 void usage() {
   std::fprintf(stderr,
                "usage: kernel_floor [--groups G] [--members M] [--rate R (0: saturation)]\n"
-               "       [--seconds S] [--warmup W] [--frame-bytes B] [--tick-us T]\n");
+               "       [--receipts C] [--seconds S] [--warmup W] [--frame-bytes B] [--tick-us T]\n");
 }
 
 Options parse_options(int argc, char** argv) {
   Options o;
   const std::pair<const char*, double*> reals[] = {{"--rate", &o.rate},
+                                                   {"--receipts", &o.receipts},
                                                    {"--seconds", &o.seconds},
                                                    {"--warmup", &o.warmup},
                                                    {"--tick-us", &o.tick_us}};
@@ -89,9 +95,10 @@ Options parse_options(int argc, char** argv) {
       if (key == name) *dst = int(parse_number(key, value)), known = true;
     if (!known) die("unknown option " + key);
   }
-  if (o.groups < 1 || o.members < 2 || o.rate < 0 || o.seconds <= 0 || o.warmup < 0 ||
-      o.tick_us < 10)
-    die("bad --groups, --members (at least 2), --rate, --seconds, --warmup or --tick-us");
+  if (o.groups < 1 || o.members < 2 || o.rate < 0 || o.receipts < 0 || o.seconds <= 0 ||
+      o.warmup < 0 || o.tick_us < 10)
+    die("bad --groups, --members (at least 2), --rate, --receipts, --seconds, --warmup or "
+        "--tick-us");
   // A frame of 128 or 129 bytes has no valid length encoding: a 124- or 125-byte payload takes the
   // 2-byte header (126, 127 bytes in all), a 126-byte one the 4-byte header (130).
   if (o.frame_bytes < 2 || o.frame_bytes > 65539 || o.frame_bytes == 128 || o.frame_bytes == 129)
@@ -128,7 +135,7 @@ std::string ws_frame(size_t total, const std::string& head, const std::string& t
 // are built once: the kernel copies bytes whatever they say, and building a frame per message
 // would be server logic.
 struct Frames {
-  std::string message, ack;
+  std::string message, ack, receipt;
 };
 Frames make_frames(int g, size_t total) {
   char chat[25];
@@ -137,8 +144,12 @@ Frames make_frames(int g, size_t total) {
                            R"(","seq":123456,"sender":{"_id":"66a0c0de00000000000000aa",)"
                            R"("name":"user 17","pic":""},"createdAt":"2025-01-01T00:00:00.000Z",)"
                            R"("content":")";
+  const std::string receipt = std::string(R"(42["receipt",{"chatId":")") + chat +
+                              R"(","userId":"66a0c0de00000000000000bb","deliveredSeq":123456,)"
+                              R"("readSeq":123456}])";
   return {ws_frame(total, R"(42["message:new",)" + lean, R"("}])"),
-          ws_frame(total, R"(4342[{"ok":true,"message":)" + lean, R"("}}])")};
+          ws_frame(total, R"(4342[{"ok":true,"message":)" + lean, R"("}}])"),
+          ws_frame(receipt.size() + (receipt.size() + 2 <= 127 ? 2 : 4), receipt, "")};
 }
 
 // Writes all of buf to fd; a send that would block is counted and waits for POLLOUT.
@@ -225,7 +236,7 @@ void connect_pairs(int n, std::vector<int>& clients, std::vector<int>& servers) 
 }
 
 struct Tally {
-  uint64_t messages = 0, blocked = 0, bytes = 0;
+  uint64_t messages = 0, receipts = 0, blocked = 0, bytes = 0;
 };
 
 // Sends message k: group k % G, sender (k / G) % M of that group.
@@ -243,13 +254,24 @@ void send_message(uint64_t k, const Options& o, const std::vector<int>& servers,
   t.bytes += (m - 1) * f.message.size() + f.ack.size();
 }
 
+// Sends read report k: one receipt frame to every member of group k % G.
+void send_receipt(uint64_t k, const Options& o, const std::vector<int>& servers,
+                  const std::vector<Frames>& frames, Tally& t) {
+  const size_t g = size_t(k % uint64_t(o.groups));
+  const size_t m = size_t(o.members);
+  const Frames& f = frames[g];
+  for (size_t i = 0; i < m; ++i) send_all(servers[g * m + i], f.receipt, t.blocked);
+  ++t.receipts;
+  t.bytes += m * f.receipt.size();
+}
+
 // The writer's state at one edge of the measured window.
 struct Edge {
   int64_t t = 0;
   double cpu = 0;
-  uint64_t messages = 0, blocked = 0;
+  uint64_t messages = 0, receipts = 0, blocked = 0;
   static Edge take(const Tally& tally) {
-    return {now_ns(), self_cpu_seconds(), tally.messages, tally.blocked};
+    return {now_ns(), self_cpu_seconds(), tally.messages, tally.receipts, tally.blocked};
   }
 };
 struct Window {
@@ -266,8 +288,15 @@ Window open_loop(const Options& o, const std::vector<int>& servers,
   const auto due_by = [&](int64_t when) {
     return uint64_t(double(when - start) * o.rate / 1e9) + 1;
   };
+  const auto receipts_due_by = [&](int64_t when) {
+    return uint64_t(double(when - start) * o.receipts / 1e9);
+  };
+  // Messages and the read reports due with them: a message's due count, then the reports due by
+  // the time its tick makes it.
   const auto send_until = [&](uint64_t due) {
     while (t.messages < due) send_message(t.messages, o, servers, frames, t);
+    const uint64_t reports = receipts_due_by(start + int64_t(double(due) * 1e9 / o.rate));
+    while (t.receipts < reports) send_receipt(t.receipts, o, servers, frames, t);
   };
   const int64_t tick_ns = int64_t(o.tick_us * 1000);
   Window w;
@@ -345,21 +374,22 @@ int run(const Options& o) {
 
   const double window_s = double(w.last.t - w.first.t) / 1e9;
   const uint64_t messages = w.last.messages - w.first.messages;
+  const uint64_t receipts = w.last.receipts - w.first.receipts;
   const uint64_t blocked = w.last.blocked - w.first.blocked;
-  const uint64_t writes = messages * uint64_t(o.members);
+  const uint64_t writes = (messages + receipts) * uint64_t(o.members);
   const uint64_t deliveries = messages * uint64_t(o.members - 1);
   const double cpu = w.last.cpu - w.first.cpu;
   const double us_per_write = writes ? cpu * 1e6 / double(writes) : -1;
   const double us_per_delivery = deliveries ? cpu * 1e6 / double(deliveries) : -1;
   const bool short_of_rate = double(w.behind) > 0.01 * double(messages);
   std::fprintf(stderr,
-               "kernel_floor: %d groups x %d members, %s: %llu messages in %.2f s (%.0f/s), %llu "
-               "writes of %d bytes (%.0f/s), %.0f deliveries/s; CPU %.3f s = %.3f cores, %.3f "
-               "us/write, %.3f us/delivery; blocked %llu; reader got all %llu bytes\n",
+               "kernel_floor: %d groups x %d members, %s: %llu messages and %llu read reports in "
+               "%.2f s (%.0f/s), %llu writes (%.0f/s), %.0f deliveries/s; CPU %.3f s = %.3f cores, "
+               "%.3f us/write, %.3f us/delivery; blocked %llu; reader got all %llu bytes\n",
                o.groups, o.members,
                o.rate > 0 ? (fmt(o.rate, 0) + " messages/s").c_str() : "back to back",
-               (unsigned long long)messages, window_s, double(messages) / window_s,
-               (unsigned long long)writes, o.frame_bytes, double(writes) / window_s,
+               (unsigned long long)messages, (unsigned long long)receipts, window_s,
+               double(messages) / window_s, (unsigned long long)writes, double(writes) / window_s,
                double(deliveries) / window_s, cpu, cpu / window_s, us_per_write, us_per_delivery,
                (unsigned long long)blocked, (unsigned long long)read_bytes);
   if (short_of_rate)
@@ -368,11 +398,12 @@ int run(const Options& o) {
                  "end)\n",
                  fmt(o.rate, 0).c_str(), (unsigned long long)w.behind);
   std::printf(
-      "RESULT ok=%d groups=%d members=%d rate=%s seconds=%.2f messages=%llu writes=%llu "
-      "writes_per_s=%.1f deliveries_per_s=%.1f cpu_s=%.3f us_per_write=%.3f us_per_delivery=%.3f "
-      "cores=%.3f blocked=%llu\n",
+      "RESULT ok=%d groups=%d members=%d rate=%s seconds=%.2f messages=%llu receipts=%llu "
+      "writes=%llu writes_per_s=%.1f deliveries_per_s=%.1f cpu_s=%.3f us_per_write=%.3f "
+      "us_per_delivery=%.3f cores=%.3f blocked=%llu\n",
       short_of_rate ? 0 : 1, o.groups, o.members, fmt(o.rate, 0).c_str(), window_s,
-      (unsigned long long)messages, (unsigned long long)writes, double(writes) / window_s,
+      (unsigned long long)messages, (unsigned long long)receipts, (unsigned long long)writes,
+      double(writes) / window_s,
       double(deliveries) / window_s, cpu, us_per_write, us_per_delivery, cpu / window_s,
       (unsigned long long)blocked);
   return short_of_rate ? 1 : 0;
