@@ -79,6 +79,10 @@ class Connection {
   // A statement prepared once per connection and reused. `sql` must be a string literal (the cache
   // is keyed by its address).
   Statement prepare(const char* sql);
+  // Runs one statement that returns no rows through the cache: what every batch and every read
+  // runs (BEGIN, SAVEPOINT, COMMIT...) is parsed once, not on each use as by exec.
+  void run(const char* sql) { prepare(sql).run(); }
+  // Runs SQL text (any number of statements), parsed on each call.
   void exec(const char* sql);
   sqlite3* handle() { return db_; }
 

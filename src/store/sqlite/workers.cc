@@ -28,19 +28,19 @@ void Writer::commit_batch(std::vector<std::unique_ptr<WriteJob>>& batch) {
   bool committed = false;
   std::vector<Change> changes;
   try {
-    connection_->exec("BEGIN IMMEDIATE");
+    connection_->run("BEGIN IMMEDIATE");
     for (auto& job : batch) {
       const auto before = changes.size();
-      connection_->exec("SAVEPOINT job");
+      connection_->run("SAVEPOINT job");
       if (job->execute(*connection_, changes)) {
-        connection_->exec("RELEASE job");
+        connection_->run("RELEASE job");
       } else {
         changes.erase(changes.begin() + static_cast<std::ptrdiff_t>(before), changes.end());
-        connection_->exec("ROLLBACK TO job");
-        connection_->exec("RELEASE job");
+        connection_->run("ROLLBACK TO job");
+        connection_->run("RELEASE job");
       }
     }
-    connection_->exec("COMMIT");
+    connection_->run("COMMIT");
     committed = true;
   } catch (const SqliteError& e) {
     spdlog::error("store: batch of {} writes failed: {}", batch.size(), e.what());
@@ -110,7 +110,7 @@ namespace {
 // statement (four fcntl calls each: a history page that looked up 50 users made over 200).
 void run_in_read_transaction(Connection& connection, ReadJob& job) {
   try {
-    connection.exec("BEGIN");
+    connection.run("BEGIN");
   } catch (const SqliteError& e) {
     spdlog::error("store: could not begin a read: {}", e.what());
     return job.abandon();
@@ -118,7 +118,7 @@ void run_in_read_transaction(Connection& connection, ReadJob& job) {
   job.run(connection);
   if (sqlite3_get_autocommit(connection.handle())) return;
   try {
-    connection.exec("COMMIT");  // ends the read; nothing was written
+    connection.run("COMMIT");  // ends the read; nothing was written
   } catch (const SqliteError& e) {
     spdlog::error("store: could not end a read: {}", e.what());
     try {
