@@ -196,7 +196,7 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
     }
     auto* raw = ws.get();  // not owned: the WebSocket holds its handlers
     ws->read_messages(
-        [self = shared_from_this(), raw](std::string message, bool binary) {
+        [self = shared_from_this(), raw](const std::string& message, bool binary) {
           return self->on_websocket_message(*raw, message, binary);
         },
         [self = shared_from_this(), raw] { self->websocket_ended(*raw); });

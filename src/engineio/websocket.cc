@@ -129,7 +129,7 @@ bool WebSocket::deliver_buffered() {
     }
     std::string payload(bytes.data() + header.size, static_cast<std::size_t>(header.length));
     for (std::size_t i = 0; i < payload.size(); ++i)
-      payload[i] ^= static_cast<char>(header.mask[i & 3]);
+      payload[i] = static_cast<char>(static_cast<std::uint8_t>(payload[i]) ^ header.mask[i & 3]);
     buffer_.consume(header.size + static_cast<std::size_t>(header.length));
 
     switch (header.opcode) {
@@ -222,15 +222,15 @@ void WebSocket::enqueue(std::uint8_t opcode, std::shared_ptr<const std::string> 
 }
 
 void WebSocket::PendingFlushes::flush() {
-  std::swap(sockets, flushing);  // writing may queue more (a closing handshake): the next pass
-  for (const auto& ws : flushing) ws->write_queued();
-  flushing.clear();
+  std::swap(sockets, flushing_);  // writing may queue more (a closing handshake): the next pass
+  for (const auto& ws : flushing_) ws->write_queued();
+  flushing_.clear();
 }
 
 // Sockets still listed when the io_context goes are released with its other handlers.
 void WebSocket::PendingFlushes::shutdown() {
   sockets.clear();
-  flushing.clear();
+  flushing_.clear();
 }
 
 // Writes what is queued with non-blocking gathered writes until the queue is empty or the kernel's

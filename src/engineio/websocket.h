@@ -71,7 +71,7 @@ class WebSocket : public std::enable_shared_from_this<WebSocket> {
 
    private:
     void shutdown() override;
-    std::vector<std::shared_ptr<WebSocket>> flushing;
+    std::vector<std::shared_ptr<WebSocket>> flushing_;
   };
 
   void wait_readable();
