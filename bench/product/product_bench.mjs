@@ -132,6 +132,12 @@ function parseResult(line) {
   return r;
 }
 
+// Servers still running: die() and any other exit stop them, so that no run leaves one behind.
+const running = new Set();
+process.on("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
 // A server under test: started on a free port, stopped with SIGTERM (SIGKILL after 5 s).
 class Server {
   static async start(kind, sync) {
@@ -143,6 +149,8 @@ class Server {
       : ["node", ["server.mjs", "--port", "0", "--data-dir", dir, "--synchronous", sync], NODE_REF,
         /node-reference listening on (http:\/\/\S+)/];
     const child = spawn(cmd, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    running.add(child);
+    child.on("exit", () => running.delete(child));
     let out = "";
     const url = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${kind} did not start: ${out}`)), 30000);
