@@ -57,7 +57,7 @@ namespace {
 struct Options {
   int groups = 4;
   int members = 50;
-  double rate = 1000;  // messages/s over all groups; 0: as fast as possible
+  double rate = 1000;   // messages/s over all groups; 0: as fast as possible
   double receipts = 0;  // read reports/s over all groups (open loop only)
   double seconds = 10;
   double warmup = 2;
@@ -66,9 +66,10 @@ struct Options {
 };
 
 void usage() {
-  std::fprintf(stderr,
-               "usage: kernel_floor [--groups G] [--members M] [--rate R (0: saturation)]\n"
-               "       [--receipts C] [--seconds S] [--warmup W] [--frame-bytes B] [--tick-us T]\n");
+  std::fprintf(
+      stderr,
+      "usage: kernel_floor [--groups G] [--members M] [--rate R (0: saturation)]\n"
+      "       [--receipts C] [--seconds S] [--warmup W] [--frame-bytes B] [--tick-us T]\n");
 }
 
 Options parse_options(int argc, char** argv) {
@@ -403,9 +404,8 @@ int run(const Options& o) {
       "us_per_delivery=%.3f cores=%.3f blocked=%llu\n",
       short_of_rate ? 0 : 1, o.groups, o.members, fmt(o.rate, 0).c_str(), window_s,
       (unsigned long long)messages, (unsigned long long)receipts, (unsigned long long)writes,
-      double(writes) / window_s,
-      double(deliveries) / window_s, cpu, us_per_write, us_per_delivery, cpu / window_s,
-      (unsigned long long)blocked);
+      double(writes) / window_s, double(deliveries) / window_s, cpu, us_per_write, us_per_delivery,
+      cpu / window_s, (unsigned long long)blocked);
   return short_of_rate ? 1 : 0;
 }
 

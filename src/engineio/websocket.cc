@@ -112,16 +112,10 @@ bool WebSocket::deliver_buffered() {
     const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
     ws::FrameHeader header;
     const auto parsed = ws::parse_header(bytes, header);
-    if (parsed == ws::Parse::invalid || (parsed == ws::Parse::ok && !header.masked)) {
-      fail(1002);
-      stop_reading();
-      return false;
-    }
-    if (parsed == ws::Parse::ok && header.length + assembling_.size() > max_message_) {
-      fail(1009);
-      stop_reading();
-      return false;
-    }
+    if (parsed == ws::Parse::invalid || (parsed == ws::Parse::ok && !header.masked))
+      return stop_with_close(1002);
+    if (parsed == ws::Parse::ok && header.length + assembling_.size() > max_message_)
+      return stop_with_close(1009);
     if (parsed != ws::Parse::ok || bytes.size() < header.size + header.length) {
       // Most connections sit idle between messages: an idle one holds no buffer at all.
       if (buffer_.size() == 0) buffer_.shrink_to_fit();
@@ -145,36 +139,22 @@ bool WebSocket::deliver_buffered() {
           code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(payload[0]) << 8) |
                                             static_cast<std::uint8_t>(payload[1]));
         }
-        close(code >= 1000 && code < 5000 ? code : 1002);
-        stop_reading();
-        return false;
+        return stop_with_close(code >= 1000 && code < 5000 ? code : 1002);
       }
       case ws::Opcode::text:
       case ws::Opcode::binary:
-        if (in_message_) {
-          fail(1002);
-          stop_reading();
-          return false;
-        }
+        if (in_message_) return stop_with_close(1002);
         in_message_ = true;
         message_binary_ = header.opcode == ws::Opcode::binary;
         assembling_ = std::move(payload);
         break;
       default:  // continuation
-        if (!in_message_) {
-          fail(1002);
-          stop_reading();
-          return false;
-        }
+        if (!in_message_) return stop_with_close(1002);
         assembling_ += payload;
         break;
     }
     if (!header.fin) continue;
-    if (!message_binary_ && !text::is_valid_utf8(assembling_)) {
-      fail(1007);
-      stop_reading();
-      return false;
-    }
+    if (!message_binary_ && !text::is_valid_utf8(assembling_)) return stop_with_close(1007);
     in_message_ = false;
     if (!on_message_(std::exchange(assembling_, {}), message_binary_)) {
       stop_reading();
@@ -207,8 +187,11 @@ void WebSocket::abort() {
   socket_.close(ignored);
 }
 
-void WebSocket::fail(std::uint16_t code) {
+// Ends reading with a closing handshake that carries `code`; false, for the reader to return.
+bool WebSocket::stop_with_close(std::uint16_t code) {
   close(code);
+  stop_reading();
+  return false;
 }
 
 void WebSocket::enqueue(std::uint8_t opcode, std::shared_ptr<const std::string> payload) {
