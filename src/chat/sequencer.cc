@@ -32,10 +32,10 @@ Sequencer::Sequencer(asio::any_io_executor executor, store::Store& store, const 
       classic_delivery_(std::move(classic_delivery)),
       sink_(&detail::no_events()) {}
 
-void Sequencer::on_commit(std::vector<store::Change> changes) {
+void Sequencer::on_commit(store::Commit commit) {
   {
     std::lock_guard lock(mutex_);
-    std::move(changes.begin(), changes.end(), std::back_inserter(pending_));
+    std::move(commit.changes.begin(), commit.changes.end(), std::back_inserter(pending_));
     if (std::exchange(draining_, true)) return;  // the running drain will take them
   }
   drain_here();

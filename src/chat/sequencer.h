@@ -46,7 +46,7 @@ class Sequencer final : public store::ChangeListener {
   void set_sink(EventSink& sink) { sink_ = &sink; }
 
   // Any thread; changes of one source must come in that source's commit order.
-  void on_commit(std::vector<store::Change> changes) override;
+  void on_commit(store::Commit commit) override;
 
  private:
   // A message that went to users' classic clients.

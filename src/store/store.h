@@ -147,14 +147,38 @@ struct GroupChanged {
 
 using Change = std::variant<MessageAppended, CursorsAdvanced, GroupChanged>;
 
+// One committed transaction's changes, in the order they were made.
+struct Commit {
+  // Its place in the change log of a store that several nodes share (ChangeLog): gapless and in
+  // commit order across all nodes, from 1. 0 for a store without a log (SQLite: one node).
+  std::int64_t position = 0;
+  std::vector<Change> changes;
+  // The changes as the log holds them (store/change_codec.h), so that a node can publish them
+  // without encoding them again; empty without a log.
+  std::string encoded;
+};
+
 // Receives every committed change once, in commit order. A backend calls it on a thread of its own
-// right after each commit, with that transaction's changes in the order they were made, and before
-// the writers of the transaction are resumed; a transaction that rolls back reports nothing.
+// right after each commit that changed something clients must hear of, and before the writers of
+// the transaction are resumed; a transaction that rolls back reports nothing.
 class ChangeListener {
  public:
   virtual ~ChangeListener() = default;
   // Must not block or call the store: hand the changes to another thread.
-  virtual void on_commit(std::vector<Change> changes) = 0;
+  virtual void on_commit(Commit commit) = 0;
+};
+
+// The numbered record of every commit of a store that several nodes share: how a node learns what
+// the others committed while their announcements did not reach it (DESIGN.md, "Catch-up").
+class ChangeLog {
+ public:
+  virtual ~ChangeLog() = default;
+  // The position of the latest commit (0 before the first).
+  virtual asio::awaitable<Result<std::int64_t>> last_position() = 0;
+  // Commits with a position above `after`, ascending, at most `limit`. The log keeps recent commits
+  // only: when the first one returned is not `after + 1`, those in between were pruned.
+  virtual asio::awaitable<Result<std::vector<Commit>>> read_commits(std::int64_t after,
+                                                                    int limit) = 0;
 };
 
 class Store {
@@ -164,6 +188,9 @@ class Store {
   // Where committed changes go (none until set). Set before the first write; the listener must
   // outlive the store.
   virtual void set_change_listener(ChangeListener* listener) = 0;
+
+  // Whether the store can serve now (`unavailable` when not): what /readyz reports.
+  virtual asio::awaitable<Status> check_ready() = 0;
 
   // Users. create_user fails with `conflict` when the email is taken (case-insensitively).
   virtual asio::awaitable<Result<User>> create_user(NewUser user) = 0;

@@ -14,9 +14,9 @@ namespace chatd::store::conformance {
 
 namespace asio = boost::asio;
 
-void RecordedChanges::on_commit(std::vector<Change> changes) {
+void RecordedChanges::on_commit(Commit commit) {
   std::lock_guard lock(mutex_);
-  std::move(changes.begin(), changes.end(), std::back_inserter(changes_));
+  std::move(commit.changes.begin(), commit.changes.end(), std::back_inserter(changes_));
 }
 
 std::vector<Change> RecordedChanges::take() {

@@ -29,7 +29,7 @@ using BackendFactory = std::unique_ptr<Backend> (*)();
 // Keeps what the store's change feed reported (it is called on the store's own thread).
 class RecordedChanges final : public ChangeListener {
  public:
-  void on_commit(std::vector<Change> changes) override;
+  void on_commit(Commit commit) override;
   // Everything reported so far, in the order reported; clears the record.
   std::vector<Change> take();
 

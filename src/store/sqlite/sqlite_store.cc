@@ -288,6 +288,16 @@ void SqliteStore::set_change_listener(ChangeListener* listener) {
   writer_->set_change_listener(listener);
 }
 
+// An embedded file is there while the process is: a read proves the reader threads still answer.
+asio::awaitable<Status> SqliteStore::check_ready() {
+  auto answered = co_await read<bool>([](Connection& c) -> Result<bool> {
+    auto s = c.prepare("SELECT 1");
+    return s.step();
+  });
+  if (!answered) co_return answered.error();
+  co_return Status{};
+}
+
 SqliteStore::~SqliteStore() {
   readers_.reset();
   writer_.reset();  // drains and commits queued writes

@@ -35,6 +35,7 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   void set_change_listener(ChangeListener* listener) override;
+  asio::awaitable<Status> check_ready() override;
 
   asio::awaitable<Result<User>> create_user(NewUser user) override;
   asio::awaitable<Result<User>> find_user(std::string id) override;

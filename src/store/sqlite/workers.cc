@@ -53,7 +53,8 @@ void Writer::commit_batch(std::vector<std::unique_ptr<WriteJob>>& batch) {
     }
   }
   auto* listener = listener_.load();
-  if (committed && listener && !changes.empty()) listener->on_commit(std::move(changes));
+  if (committed && listener && !changes.empty())
+    listener->on_commit(Commit{0, std::move(changes), {}});
   for (auto& job : batch) job->finish(committed);
 }
 
