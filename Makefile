@@ -9,7 +9,7 @@ PORT ?= 5000
 
 DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
-  libsqlite3-dev libsodium-dev libjwt-dev libspdlog-dev libfmt-dev libcli11-dev \
+  libsqlite3-dev libhiredis-dev redis-server libsodium-dev libjwt-dev libspdlog-dev libfmt-dev libcli11-dev \
   libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev wrk clang libclang-rt-14-dev
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache

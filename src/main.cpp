@@ -12,15 +12,18 @@
 #include <string>
 #include <vector>
 
+#include "api/health.h"
 #include "api/rest_api.h"
 #include "api/socket_api.h"
 #include "auth/password.h"
 #include "auth/token.h"
 #include "chat/chat_service.h"
+#include "cluster/cluster_node.h"
 #include "net/http_server.h"
 #include "socketio/server.h"
 #include "store/sqlite/sqlite_store.h"
 #include "util/loop_thread.h"
+#include "util/object_id.h"
 
 namespace {
 
@@ -49,6 +52,9 @@ struct Config {
   std::int64_t ping_interval_ms = 25'000;
   std::int64_t ping_timeout_ms = 20'000;
   std::int64_t classic_setup_timeout_ms = 10'000;
+  std::string redis_url;
+  std::string node_id;
+  std::string advertise_address;
   std::string default_pic =
       "https://icon-library.com/images/anonymous-avatar-icon/anonymous-avatar-icon-25.jpg";
 };
@@ -212,9 +218,51 @@ void define_options(CLI::App& app, Config& c) {
       ->envname("CHATD_MAX_SENDS_IN_FLIGHT")
       ->check(CLI::Range(1, 10'000'000))
       ->capture_default_str();
+  app.add_option("--redis-url", c.redis_url,
+                 "redis://host:port: cluster mode (with --database-url), nodes share fan-out, "
+                 "presence and typing through this Redis (also REDIS_URL)")
+      ->envname("CHATD_REDIS_URL");
+  app.add_option("--node-id", c.node_id,
+                 "This node's name in the cluster ([A-Za-z0-9_-]; default: random at each start)")
+      ->envname("CHATD_NODE_ID");
+  app.add_option("--advertise-address", c.advertise_address,
+                 "host:port where other nodes reach this one (default: the listening address, "
+                 "127.0.0.1 for a wildcard host)")
+      ->envname("CHATD_ADVERTISE_ADDRESS");
   app.add_option("--default-pic", c.default_pic, "Avatar URL for users who give none")
       ->envname("CHATD_DEFAULT_PIC")
       ->capture_default_str();
+}
+
+// The address other nodes reach this one at: as given, or the listening one.
+std::string advertise_address(const Config& config, unsigned short port) {
+  if (!config.advertise_address.empty()) return config.advertise_address;
+  const auto& host = config.http.host;
+  const bool wildcard = host.empty() || host == "0.0.0.0" || host == "::";
+  return (wildcard ? std::string("127.0.0.1") : host) + ":" + std::to_string(port);
+}
+
+// Cluster mode: every node's commits reach this node's sequencer through the commit feed, and
+// typing and presence go to every node. Before serving: nothing is committed yet.
+std::unique_ptr<chatd::cluster::ClusterNode> start_cluster(
+    const Config& config, unsigned short port, chatd::store::Store& store,
+    chatd::chat::ChatService& chats, chatd::chat::EventSink& sockets, chatd::socketio::Server& io) {
+  auto* log = dynamic_cast<chatd::store::ChangeLog*>(&store);
+  if (!log) {
+    throw std::runtime_error(
+        "cluster mode (--redis-url) needs a store all nodes share: "
+        "give --database-url too");
+  }
+  auto redis = chatd::cluster::parse_redis_url(config.redis_url);
+  if (!redis) throw std::runtime_error("--redis-url: " + redis.error().message);
+  chatd::cluster::ClusterOptions options{
+      *redis, config.node_id, advertise_address(config, port), {}};
+  auto node = std::make_unique<chatd::cluster::ClusterNode>(std::move(options), store, *log, chats,
+                                                            sockets, [&io] { io.close_all(); });
+  node->start();
+  spdlog::info("chatd: node {} in a cluster through Redis {}:{}", config.node_id, redis->host,
+               redis->port);
+  return node;
 }
 
 std::vector<std::string> split_list(const std::string& list) {
@@ -242,6 +290,10 @@ int serve(Config& config) {
   }
   if (config.jwt_secret.empty())
     config.jwt_secret = chatd::auth::load_or_create_secret(config.data_dir);
+  if (config.redis_url.empty()) {
+    if (const char* url = std::getenv("REDIS_URL")) config.redis_url = url;
+  }
+  if (config.node_id.empty()) config.node_id = "n" + chatd::new_object_id().substr(8, 10);
 
   auto& limits = config.http.limits;
   limits.idle_timeout = std::chrono::milliseconds(config.idle_timeout_ms);
@@ -282,9 +334,15 @@ int serve(Config& config) {
       chatd::api::SocketOptions{std::chrono::milliseconds(config.classic_setup_timeout_ms)});
   chats.set_events(sockets);
   io.attach(router, "/socket.io/");
+  std::unique_ptr<chatd::cluster::ClusterNode> cluster;
+  chatd::api::HealthApi health(
+      *store, config.redis_url.empty() ? std::function<bool()>()
+                                       : [&cluster] { return cluster && cluster->redis_up(); });
+  health.register_routes(router);
   server.on_stop([&io] { io.close_all(); });
 
   const auto port = server.listen();
+  if (!config.redis_url.empty()) cluster = start_cluster(config, port, *store, chats, sockets, io);
   boost::asio::signal_set signals(server.executor(), SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (!ec) {
@@ -298,9 +356,11 @@ int serve(Config& config) {
   std::fflush(stdout);
   server.run();
 
-  fanout.stop();  // before the store closes: its coroutines read from the store
+  if (cluster) cluster->stop();  // no more catch-up reads; the last commits still pass through
+  fanout.stop();                 // before the store closes: its coroutines read from the store
   hasher.reset();
   store.reset();  // commits queued writes and closes the database
+  cluster.reset();
   spdlog::info("chatd: stopped cleanly");
   return 0;
 }

@@ -13,6 +13,7 @@
 #include "chat/events.h"
 #include "chat/limits.h"
 #include "chat/presence.h"
+#include "chat/presence_directory.h"
 #include "chat/receipt_queue.h"
 #include "chat/sequencer.h"
 #include "chat/typing.h"
@@ -60,6 +61,11 @@ class ChatService {
 
   // Where changes are announced (none until set). Set before serving.
   void set_events(EventSink& events);
+  // Where committed changes enter the domain: the store reports to it directly on a single node;
+  // in a cluster, the feed of every node's commits does (cluster/commit_feed.h).
+  store::ChangeListener& committed_changes() { return sequencer_; }
+  // In a cluster: who is online on the other nodes. Set before serving.
+  void set_presence_directory(PresenceDirectory& directory) { directory_ = &directory; }
 
   // Users.
   asio::awaitable<Result<Session>> register_user(Registration registration);
@@ -110,6 +116,8 @@ class ChatService {
   // A client of the user connected or disconnected (presence, lastSeen).
   asio::awaitable<void> client_connected(User user, ClientKind kind);
   asio::awaitable<void> client_disconnected(User user, ClientKind kind);
+  // In a cluster: the user's last clients were on a node that died, and they have none elsewhere.
+  asio::awaitable<void> user_lost(std::string user_id);
 
  private:
   // Validation and the store write shared by send_message and post_message.
@@ -129,6 +137,7 @@ class ChatService {
                                       std::uint64_t generation);
   asio::awaitable<void> announce_presence(std::string user_id, Presence::Transition transition,
                                           std::optional<std::int64_t> last_seen);
+  asio::awaitable<std::int64_t> record_last_seen(std::string user_id);
 
   // The chat with its users, if the caller is a member (`not_member` otherwise).
   asio::awaitable<Result<ChatView>> member_view(const User& caller, const std::string& chat_id);
@@ -143,6 +152,7 @@ class ChatService {
   std::string default_pic_;
   EventSink* events_ = nullptr;
   Presence presence_;
+  PresenceDirectory* directory_ = nullptr;
   TypingTracker typing_;
   ReceiptQueue receipts_;
   Sequencer sequencer_;

@@ -127,19 +127,43 @@ asio::awaitable<void> ChatService::expire_typing(std::string chat_id, std::strin
 asio::awaitable<void> ChatService::client_connected(User user, ClientKind kind) {
   auto transition = presence_.connect(user.id, kind);
   if (!transition) co_return;
+  if (directory_) {
+    auto id = user.id;
+    if (co_await directory_->joined(std::move(id))) co_return;  // online on another node already
+  }
   co_await announce_presence(std::move(user.id), *transition, std::nullopt);
 }
 
 asio::awaitable<void> ChatService::client_disconnected(User user, ClientKind kind) {
   auto transition = presence_.disconnect(user.id, kind);
   if (!transition) co_return;
-  const auto now = clock::now_ms();
+  if (directory_) {
+    auto id = user.id;
+    if (co_await directory_->left(std::move(id))) co_return;  // still online on another node
+  }
   auto id = user.id;
+  const auto now = co_await record_last_seen(std::move(id));
+  co_await announce_presence(std::move(user.id), *transition, now);
+}
+
+asio::awaitable<void> ChatService::user_lost(std::string user_id) {
+  if (presence_.online(user_id)) co_return;  // they have come back here meanwhile
+  auto id = user_id;
+  const auto now = co_await record_last_seen(std::move(id));
+  auto whose = user_id;
+  auto contacts = co_await store_.find_contacts(std::move(whose));
+  if (!contacts) co_return;
+  events_->on_presence(PresenceEvent{std::move(*contacts), std::move(user_id), false, now});
+}
+
+asio::awaitable<std::int64_t> ChatService::record_last_seen(std::string user_id) {
+  const auto now = clock::now_ms();
+  auto id = user_id;
   auto recorded = co_await store_.record_last_seen(std::move(id), now);
   if (!recorded && recorded.error().code != Errc::not_found) {
-    spdlog::warn("chat: lastSeen of {} not stored: {}", user.id, recorded.error().message);
+    spdlog::warn("chat: lastSeen of {} not stored: {}", user_id, recorded.error().message);
   }
-  co_await announce_presence(std::move(user.id), *transition, now);
+  co_return now;
 }
 
 asio::awaitable<void> ChatService::announce_presence(std::string user_id,
@@ -175,11 +199,16 @@ asio::awaitable<Result<std::vector<PresenceView>>> ChatService::presence_of(
   for (const auto& id : wanted) {
     if (visible.count(id)) asked.push_back(id);
   }
+  std::set<std::string> elsewhere;
+  if (directory_) {
+    auto remote = asked;
+    elsewhere = co_await directory_->online_elsewhere(std::move(remote));
+  }
   auto seen = co_await store_.find_last_seen(std::move(asked));
   if (!seen) co_return seen.error();
   std::vector<PresenceView> views;
   for (auto& s : *seen) {
-    const bool online = presence_.online(s.user_id);
+    const bool online = presence_.online(s.user_id) || elsewhere.count(s.user_id);
     views.push_back(PresenceView{std::move(s.user_id), online, online ? std::nullopt : s.at});
   }
   co_return views;

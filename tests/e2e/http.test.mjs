@@ -11,6 +11,20 @@ const fx = serverFixture();
 before(fx.start);
 after(fx.stop);
 
+describe('health', () => {
+  test('GET /healthz answers while the process serves, without a token', async () => {
+    const r = await api(fx.url, 'GET', '/healthz');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { status: 'ok' });
+  });
+
+  test('GET /readyz: the store answers, Redis is off on a single node', async () => {
+    const r = await api(fx.url, 'GET', '/readyz');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { status: 'ready', store: 'ok', redis: 'off' });
+  });
+});
+
 describe('errors and routing', () => {
   test('unknown route → 404 {"message":"Not Found - /api/nope","code":"not_found"}', async () => {
     const r = await api(fx.url, 'GET', '/api/nope');
