@@ -256,7 +256,7 @@ std::unique_ptr<chatd::cluster::ClusterNode> start_cluster(
   auto redis = chatd::cluster::parse_redis_url(config.redis_url);
   if (!redis) throw std::runtime_error("--redis-url: " + redis.error().message);
   chatd::cluster::ClusterOptions options{
-      *redis, config.node_id, advertise_address(config, port), {}};
+      *redis, config.node_id, advertise_address(config, port), {}, config.limits};
   auto node = std::make_unique<chatd::cluster::ClusterNode>(std::move(options), store, *log, chats,
                                                             sockets, [&io] { io.close_all(); });
   node->start();

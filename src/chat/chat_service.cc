@@ -40,7 +40,7 @@ ChatService::ChatService(store::Store& store, auth::PasswordHasher& hasher,
       limits_(limits),
       default_pic_(std::move(default_pic)),
       events_(&detail::no_events()),
-      typing_(limits.typing_burst, limits.typing_per_second),
+      local_typing_(limits.typing_burst, limits.typing_per_second),
       sequencer_(fanout, store, presence_,
                  [this, fanout](const std::string& chat_id, std::int64_t seq, std::string user_id) {
                    asio::co_spawn(fanout, mark_delivered(chat_id, std::move(user_id), seq),

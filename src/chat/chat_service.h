@@ -66,6 +66,8 @@ class ChatService {
   store::ChangeListener& committed_changes() { return sequencer_; }
   // In a cluster: who is online on the other nodes. Set before serving.
   void set_presence_directory(PresenceDirectory& directory) { directory_ = &directory; }
+  // In a cluster: typing state and its rate limit across nodes. Set before serving.
+  void set_typing_state(TypingState& typing) { typing_ = &typing; }
 
   // Users.
   asio::awaitable<Result<Session>> register_user(Registration registration);
@@ -153,7 +155,8 @@ class ChatService {
   EventSink* events_ = nullptr;
   Presence presence_;
   PresenceDirectory* directory_ = nullptr;
-  TypingTracker typing_;
+  TypingTracker local_typing_;
+  TypingState* typing_ = &local_typing_;
   ReceiptQueue receipts_;
   Sequencer sequencer_;
   std::atomic<std::size_t> sends_in_flight_{0};  // admission control: see append()

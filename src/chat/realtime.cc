@@ -88,7 +88,8 @@ asio::awaitable<void> ChatService::write_receipt_rounds(std::string chat_id, std
 asio::awaitable<Status> ChatService::set_typing(User caller, std::string chat_id, bool typing) {
   auto id = valid_id(chat_id, "Chat");
   if (!id) co_return id.error();
-  if (!typing_.allow(caller.id, TypingTracker::Clock::now())) {
+  auto reporter = caller.id;
+  if (!co_await typing_->allow(std::move(reporter))) {
     co_return make_error(Errc::rate_limited, "Too many typing reports; slow down");
   }
   auto chat = co_await store_.find_chat(std::move(*id));
@@ -96,12 +97,14 @@ asio::awaitable<Status> ChatService::set_typing(User caller, std::string chat_id
   if (!find_member(*chat, caller.id)) co_return not_member();
   std::vector<std::string> member_ids;
   for (const auto& m : chat->members) member_ids.push_back(m.user_id);
+  auto where = chat->id;
+  auto who = caller.id;
   if (!typing) {
-    const bool changed = typing_.stop(chat->id, caller.id);
+    const bool changed = co_await typing_->stop(std::move(where), std::move(who));
     events_->on_typing(TypingEvent{chat->id, std::move(member_ids), caller.id, false, changed});
     co_return Status{};
   }
-  const auto started = typing_.start(chat->id, caller.id);
+  const auto started = co_await typing_->start(std::move(where), std::move(who));
   events_->on_typing(TypingEvent{chat->id, member_ids, caller.id, true, started.changed});
   auto executor = co_await asio::this_coro::executor;
   asio::co_spawn(executor,
@@ -116,7 +119,9 @@ asio::awaitable<void> ChatService::expire_typing(std::string chat_id, std::strin
   asio::steady_timer timer(co_await asio::this_coro::executor,
                            std::chrono::milliseconds(limits_.typing_expiry_ms));
   co_await timer.async_wait(asio::use_awaitable);
-  if (typing_.expire(chat_id, user_id, generation)) {
+  auto where = chat_id;
+  auto who = user_id;
+  if (co_await typing_->expire(std::move(where), std::move(who), generation)) {
     events_->on_typing(
         TypingEvent{std::move(chat_id), std::move(member_ids), std::move(user_id), false, true});
   }

@@ -7,7 +7,11 @@ namespace chatd::chat {
 TypingTracker::TypingTracker(int burst, double per_second)
     : burst_(std::max(1, burst)), per_second_(per_second) {}
 
-bool TypingTracker::allow(const std::string& user_id, Clock::time_point now) {
+boost::asio::awaitable<bool> TypingTracker::allow(std::string user_id) {
+  co_return allow_at(user_id, Clock::now());
+}
+
+bool TypingTracker::allow_at(const std::string& user_id, Clock::time_point now) {
   std::lock_guard lock(mutex_);
   if (allowances_.size() >= kPruneAbove) forget_full_allowances(now);
   auto [it, fresh] = allowances_.try_emplace(user_id, Allowance{burst_, now});
@@ -30,26 +34,26 @@ void TypingTracker::forget_full_allowances(Clock::time_point now) {
                 [&](const auto& entry) { return now - entry.second.refilled >= refill; });
 }
 
-TypingTracker::Started TypingTracker::start(const std::string& chat_id,
-                                            const std::string& user_id) {
+boost::asio::awaitable<TypingStarted> TypingTracker::start(std::string chat_id,
+                                                           std::string user_id) {
   std::lock_guard lock(mutex_);
   auto [it, fresh] = typing_.try_emplace(key(chat_id, user_id), 0);
   it->second = ++next_generation_;
-  return Started{fresh, it->second};
+  co_return TypingStarted{fresh, it->second};
 }
 
-bool TypingTracker::stop(const std::string& chat_id, const std::string& user_id) {
+boost::asio::awaitable<bool> TypingTracker::stop(std::string chat_id, std::string user_id) {
   std::lock_guard lock(mutex_);
-  return typing_.erase(key(chat_id, user_id)) > 0;
+  co_return typing_.erase(key(chat_id, user_id)) > 0;
 }
 
-bool TypingTracker::expire(const std::string& chat_id, const std::string& user_id,
-                           std::uint64_t generation) {
+boost::asio::awaitable<bool> TypingTracker::expire(std::string chat_id, std::string user_id,
+                                                   std::uint64_t generation) {
   std::lock_guard lock(mutex_);
   auto it = typing_.find(key(chat_id, user_id));
-  if (it == typing_.end() || it->second != generation) return false;
+  if (it == typing_.end() || it->second != generation) co_return false;
   typing_.erase(it);
-  return true;
+  co_return true;
 }
 
 }  // namespace chatd::chat

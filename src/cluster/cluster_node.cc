@@ -96,13 +96,18 @@ ClusterNode::ClusterNode(ClusterOptions options, store::Store& store, store::Cha
                                          chats.committed_changes(), std::move(history_lost),
                                          options_.feed)),
       relay_(std::make_unique<Relay>(*this, sockets)),
-      presence_(loop_.executor(), commands_, options_.node_id, [this](std::string user_id) {
-        asio::co_spawn(loop_.executor(), chats_.user_lost(std::move(user_id)),
-                       log_if_failed("cluster: presence"));
-      }) {
+      presence_(loop_.executor(), commands_, options_.node_id,
+                [this](std::string user_id) {
+                  asio::co_spawn(loop_.executor(), chats_.user_lost(std::move(user_id)),
+                                 log_if_failed("cluster: presence"));
+                }),
+      typing_(loop_.executor(), commands_, options_.limits.typing_burst,
+              options_.limits.typing_per_second,
+              std::chrono::milliseconds(options_.limits.typing_expiry_ms)) {
   store.set_change_listener(feed_.get());
   chats.set_events(*relay_);
   chats.set_presence_directory(presence_);
+  chats.set_typing_state(typing_);
 }
 
 ClusterNode::~ClusterNode() {

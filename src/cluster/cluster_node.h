@@ -15,13 +15,15 @@
 #include "cluster/commit_feed.h"
 #include "cluster/redis.h"
 #include "cluster/redis_presence.h"
+#include "cluster/redis_typing.h"
 #include "store/store.h"
 #include "util/loop_thread.h"
 
 // This node's part in a cluster (DESIGN.md, "Scale-out"): its Redis connections on a loop thread
 // of their own, the feed of every node's commits, presence across nodes, the relay of what nodes
 // do not store (typing, presence announcements), and the registry of node addresses that lets a
-// node forward a request for a session another node owns. See README.md beside this file.
+// node forward a request for a session another node owns; typing state is shared too. See README.md
+// beside this file.
 namespace chatd::cluster {
 
 struct ClusterOptions {
@@ -30,6 +32,7 @@ struct ClusterOptions {
   // host:port where the other nodes reach this one (forwarded Engine.IO requests).
   std::string advertise_address;
   CommitFeedOptions feed;
+  chat::Limits limits;  // the typing allowance and expiry
 };
 
 class ClusterNode {
@@ -73,6 +76,7 @@ class ClusterNode {
   std::unique_ptr<CommitFeed> feed_;
   std::unique_ptr<Relay> relay_;
   RedisPresence presence_;
+  RedisTyping typing_;
   std::atomic<bool> redis_up_{false};
   std::atomic<bool> stopped_{false};
   bool was_up_ = false;         // on the loop

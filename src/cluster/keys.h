@@ -32,4 +32,15 @@ inline std::string reaping(std::string_view node_id) {
   return "chatd:reaping:" + std::string(node_id);
 }
 
+// A chat/user's typing: the generation of their latest report (expires by itself).
+inline std::string typing(std::string_view chat_id, std::string_view user_id) {
+  return "chatd:typing:" + std::string(chat_id) + ":" + std::string(user_id);
+}
+// A user's typing allowance (a token bucket).
+inline std::string typing_allowance(std::string_view user_id) {
+  return "chatd:typing-allowance:" + std::string(user_id);
+}
+// The counter typing generations come from.
+inline constexpr std::string_view kTypingGeneration = "chatd:typing-generation";
+
 }  // namespace chatd::cluster::keys
