@@ -9,15 +9,16 @@ PORT ?= 5000
 
 DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
-  libsqlite3-dev libhiredis-dev redis-server libsodium-dev libjwt-dev libspdlog-dev libfmt-dev libcli11-dev \
-  libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev wrk clang libclang-rt-14-dev
+  libsqlite3-dev libpq-dev libhiredis-dev redis-server libsodium-dev libjwt-dev libspdlog-dev libfmt-dev libcli11-dev \
+  libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev wrk clang libclang-rt-14-dev \
+  postgresql haproxy iproute2
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
 FUZZ_TARGETS := utf8 token json_input eio_payload sio_packet ws_frame
 FUZZ_SECONDS ?= 12
 
-.PHONY: deps build build-asan build-tsan build-fuzz run test test-unit test-e2e test-asan \
+.PHONY: deps build build-asan build-tsan build-fuzz run cluster test test-unit test-e2e test-asan \
   test-tsan bench-send test-fuzz bench bench-rest bench-sio format clean
 
 # Installs only what is missing, so a second run does not touch apt at all. Node and npm are
@@ -61,6 +62,11 @@ build-fuzz: deps build/fuzz/build.ninja
 run: build
 	./build/release/chatd --port $(PORT) --data-dir $(DATA_DIR)
 
+# PostgreSQL, Redis, CLUSTER_NODES chatd nodes (3) and HAProxy on 127.0.0.1:CLUSTER_PORT (5000),
+# all in CLUSTER_DIR (./cluster-data); scripts/cluster.sh down stops them (README.md, "Cluster").
+cluster: build
+	CHATD_BIN=$(abspath build/release)/chatd scripts/cluster.sh up
+
 # Everything: unit and end-to-end tests on the release build, both again under ASan+UBSan, the
 # unit and real-time tests under TSan, and each fuzz target for FUZZ_SECONDS.
 test: build build-asan build-tsan build-fuzz
@@ -71,9 +77,14 @@ test: build build-asan build-tsan build-fuzz
 	$(MAKE) --no-print-directory test-fuzz
 	@echo "make test: all suites passed"
 
+# The PostgreSQL store's tests get a throwaway server (scripts/pg.sh), stopped and removed however
+# ctest ends.
 BUILD ?= build/release
 test-unit:
-	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	@pg=$$(mktemp -d "$${TMPDIR:-/tmp}/chatd-pg.XXXXXX"); \
+	trap 'scripts/pg.sh stop "$$pg"; rm -rf "$$pg"' EXIT; \
+	url=$$(scripts/pg.sh start "$$pg") && echo "test-unit: PostgreSQL at $$url" && \
+	CHATD_TEST_DATABASE_URL=$$url ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 test-e2e: tests/socketio/node_modules/.package-lock.json tests/realtime/node_modules/.package-lock.json
 	CHATD_BIN=$(abspath $(BUILD))/chatd node --test --test-concurrency=1 tests/e2e/
@@ -101,7 +112,7 @@ test-asan: build-asan
 # passes even unscaled on a loaded 2-core machine); a time scale of 3, as for ASan, leaves margin.
 TSAN_OPTS := halt_on_error=1:second_deadlock_stack=1:exitcode=66
 test-tsan: build-tsan tests/realtime/node_modules/.package-lock.json
-	TSAN_OPTIONS=$(TSAN_OPTS) ctest --test-dir build/tsan --output-on-failure -j $(JOBS)
+	TSAN_OPTIONS=$(TSAN_OPTS) $(MAKE) --no-print-directory test-unit BUILD=build/tsan
 	TSAN_OPTIONS=$(TSAN_OPTS) CHATD_THREADS=4 CHATD_TIME_SCALE=3 \
 	  CHATD_BIN=$(abspath build/tsan)/chatd node --test --test-concurrency=1 tests/realtime/
 
