@@ -21,6 +21,7 @@
 #include "cluster/cluster_node.h"
 #include "net/http_server.h"
 #include "socketio/server.h"
+#include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 #include "util/loop_thread.h"
 #include "util/object_id.h"
@@ -40,6 +41,9 @@ struct Config {
   std::string sqlite_synchronous = "full";
   std::size_t sqlite_readers = 2;
   std::size_t sqlite_max_batch = 512;
+  std::string database_url;
+  std::size_t postgres_readers = 2;
+  std::size_t postgres_max_batch = 512;
   unsigned long long hash_ops = 2;
   std::size_t hash_memory_kib = 64UL * 1024;
   std::size_t hash_threads = 2;
@@ -105,6 +109,19 @@ void define_options(CLI::App& app, Config& c) {
       ->capture_default_str();
   app.add_option("--sqlite-max-batch", c.sqlite_max_batch, "Writes committed together at most")
       ->envname("CHATD_SQLITE_MAX_BATCH")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--database-url", c.database_url,
+                 "postgresql://user:password@host:port/db: store in this PostgreSQL (which nodes "
+                 "may share) instead of SQLite in the data dir (also DATABASE_URL)")
+      ->envname("CHATD_DATABASE_URL");
+  app.add_option("--postgres-readers", c.postgres_readers, "PostgreSQL reader connections")
+      ->envname("CHATD_POSTGRES_READERS")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--postgres-max-batch", c.postgres_max_batch,
+                 "Writes committed together at most on PostgreSQL")
+      ->envname("CHATD_POSTGRES_MAX_BATCH")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   app.add_option("--password-hash-ops", c.hash_ops, "Argon2id passes")
@@ -239,7 +256,28 @@ std::string advertise_address(const Config& config, unsigned short port) {
   if (!config.advertise_address.empty()) return config.advertise_address;
   const auto& host = config.http.host;
   const bool wildcard = host.empty() || host == "0.0.0.0" || host == "::";
-  return (wildcard ? std::string("127.0.0.1") : host) + ":" + std::to_string(port);
+  if (wildcard) return "127.0.0.1:" + std::to_string(port);
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+// SQLite in the data dir, or the PostgreSQL that --database-url names.
+std::unique_ptr<chatd::store::Store> open_store(const Config& config) {
+  if (config.database_url.empty()) {
+    chatd::store::sqlite::SqliteOptions sqlite{(fs::path(config.data_dir) / "chatd.db").string(),
+                                               config.sqlite_synchronous == "normal"
+                                                   ? chatd::store::sqlite::Synchronous::normal
+                                                   : chatd::store::sqlite::Synchronous::full,
+                                               config.sqlite_readers, config.sqlite_max_batch};
+    return std::make_unique<chatd::store::sqlite::SqliteStore>(sqlite);
+  }
+  const auto& url = config.database_url;
+  if (!url.starts_with("postgresql://") && !url.starts_with("postgres://")) {
+    throw std::runtime_error("--database-url must be a postgresql:// or postgres:// URL");
+  }
+  return std::make_unique<chatd::store::postgres::PostgresStore>(
+      chatd::store::postgres::PostgresOptions{url, config.postgres_readers,
+                                              config.postgres_max_batch});
 }
 
 // Cluster mode: every node's commits reach this node's sequencer through the commit feed, and
@@ -293,6 +331,9 @@ int serve(Config& config) {
   if (config.redis_url.empty()) {
     if (const char* url = std::getenv("REDIS_URL")) config.redis_url = url;
   }
+  if (config.database_url.empty()) {
+    if (const char* url = std::getenv("DATABASE_URL")) config.database_url = url;
+  }
   if (config.node_id.empty()) config.node_id = "n" + chatd::new_object_id().substr(8, 10);
 
   auto& limits = config.http.limits;
@@ -308,12 +349,7 @@ int serve(Config& config) {
   chatd::net::Router router;
   chatd::net::HttpServer server(config.http, router);
 
-  chatd::store::sqlite::SqliteOptions sqlite{(fs::path(config.data_dir) / "chatd.db").string(),
-                                             config.sqlite_synchronous == "normal"
-                                                 ? chatd::store::sqlite::Synchronous::normal
-                                                 : chatd::store::sqlite::Synchronous::full,
-                                             config.sqlite_readers, config.sqlite_max_batch};
-  auto store = std::make_unique<chatd::store::sqlite::SqliteStore>(sqlite);
+  auto store = open_store(config);
   auto hasher = std::make_unique<chatd::auth::PasswordHasher>(
       chatd::auth::PasswordCost{config.hash_ops, config.hash_memory_kib * 1024},
       config.hash_threads);

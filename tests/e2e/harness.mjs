@@ -5,7 +5,7 @@
 //
 // Run: CHATD_BIN=/abs/path/to/chatd node --test --test-concurrency=1 tests/e2e/
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,7 +46,36 @@ process.on('exit', () => {
   for (const p of liveProcs) {
     try { p.kill('SIGKILL'); } catch { /* already gone */ }
   }
+  for (const dir of [...databases.keys()]) dropDatabase(dir);
 });
+
+// CHATD_TEST_DATABASE_URL (a PostgreSQL server where databases may be created, e.g. what
+// `scripts/pg.sh start DIR` prints) runs every server on PostgreSQL (--database-url) instead of
+// SQLite: one fresh database per data dir, so that a restart on the same data dir finds its data.
+// It is dropped with a data dir the harness made, the rest when the process exits.
+const databases = new Map();  // data dir -> database name
+function psql(sql) {
+  const r = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', process.env.CHATD_TEST_DATABASE_URL, '-c', sql],
+    { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`psql ${sql}: ${r.error ?? r.stderr}`);
+}
+function databaseUrlFor(dataDir) {
+  let name = databases.get(dataDir);
+  if (!name) {
+    name = `chatd_e2e_${crypto.randomBytes(8).toString('hex')}`;
+    psql(`CREATE DATABASE ${name}`);
+    databases.set(dataDir, name);
+  }
+  const url = new URL(process.env.CHATD_TEST_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+function dropDatabase(dataDir) {
+  const name = databases.get(dataDir);
+  if (!name) return;
+  databases.delete(dataDir);
+  try { psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); } catch { /* the server is gone */ }
+}
 
 /**
  * Starts chatd on a free port with a fresh data dir (unless opts.dataDir is given).
@@ -63,6 +92,9 @@ export async function startServer(extraArgs = [], opts = {}) {
   const threads = process.env.CHATD_THREADS;
   if (threads && !extraArgs.some((a) => a === '--threads' || String(a).startsWith('--threads='))) {
     args.push('--threads', threads);
+  }
+  if (process.env.CHATD_TEST_DATABASE_URL && !extraArgs.includes('--database-url')) {
+    args.push('--database-url', databaseUrlFor(dataDir));
   }
   const env = { ...process.env, ...(opts.env ?? {}) };
   if (!opts.env || !('JWT_SECRET' in opts.env)) delete env.JWT_SECRET;
@@ -124,7 +156,10 @@ export async function startServer(extraArgs = [], opts = {}) {
       }
     }
     // A data dir the harness made is removed once the server is gone (CHATD_E2E_KEEP=1 keeps it).
-    if (ownDataDir && !process.env.CHATD_E2E_KEEP) fs.rmSync(dataDir, { recursive: true, force: true });
+    if (ownDataDir && !process.env.CHATD_E2E_KEEP) {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      dropDatabase(dataDir);
+    }
     return exitInfo.code !== null ? exitInfo.code : exitInfo.signal;
   }
   return { url, port, proc, dataDir, stop, output: () => out, exited };

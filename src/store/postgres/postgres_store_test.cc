@@ -1,0 +1,634 @@
+#include "store/postgres/postgres_store.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "store/postgres/connection.h"
+#include "store/postgres/schema.h"
+#include "store/store_conformance.h"
+#include "util/object_id.h"
+#include "util/run_blocking.h"
+
+namespace chatd::store::postgres {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+
+constexpr const char* kNoServer =
+    "CHATD_TEST_DATABASE_URL is not set. These tests need a PostgreSQL server on which they may "
+    "create databases: start a throwaway one with\n"
+    "  export CHATD_TEST_DATABASE_URL=$(scripts/pg.sh start /tmp/chatd-pg)\n"
+    "(and `scripts/pg.sh stop /tmp/chatd-pg` afterwards), or run `make test-unit`, which does.";
+
+std::string server_url() {
+  const char* url = std::getenv("CHATD_TEST_DATABASE_URL");
+  return url ? url : "";
+}
+
+// Without a server every test fails with one clear message, instead of being skipped silently.
+class RequireServer : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (server_url().empty()) FAIL() << kNoServer;
+  }
+};
+[[maybe_unused]] auto* const kRequireServer =
+    ::testing::AddGlobalTestEnvironment(new RequireServer);
+
+// `url` with another database and host/port: a libpq connection string.
+std::string connection_string(const std::string& url, const std::string& dbname,
+                              const std::optional<tcp::endpoint>& via = std::nullopt) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+  if (!options) {
+    std::string message = error ? error : "?";
+    PQfreemem(error);
+    throw std::invalid_argument("CHATD_TEST_DATABASE_URL: " + message);
+  }
+  std::map<std::string, std::string> settings;
+  for (auto* option = options; option->keyword; ++option) {
+    if (option->val) settings[option->keyword] = option->val;
+  }
+  PQconninfoFree(options);
+  settings["dbname"] = dbname;
+  if (via) {
+    settings.erase("hostaddr");
+    settings["host"] = via->address().to_string();
+    settings["port"] = std::to_string(via->port());
+  }
+  std::string conninfo;
+  for (const auto& [key, value] : settings) {
+    conninfo += key + "='";
+    for (const char c : value) {
+      if (c == '\'' || c == '\\') conninfo += '\\';
+      conninfo += c;
+    }
+    conninfo += "' ";
+  }
+  return conninfo;
+}
+
+// A database of its own on the test server, dropped with the object.
+class TestDatabase {
+ public:
+  TestDatabase() : name_("chatd_test_" + new_object_id()) {
+    admin().exec("CREATE DATABASE " + name_);
+  }
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+  ~TestDatabase() {
+    try {
+      admin().exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+    } catch (const PgError& e) {
+      ADD_FAILURE() << e.what();
+    }
+  }
+
+  // Through `via` (a relay) instead of the server's own address when given.
+  std::string url(const std::optional<tcp::endpoint>& via = std::nullopt) const {
+    return connection_string(server_url(), name_, via);
+  }
+  PostgresOptions options() const { return PostgresOptions{url()}; }
+  // A connection of the test's own, to look at or tamper with the database.
+  std::unique_ptr<Connection> connect() const {
+    return std::make_unique<Connection>(ConnInfo(url()));
+  }
+
+ private:
+  static Connection admin() { return Connection(ConnInfo(server_url())); }
+
+  std::string name_;
+};
+
+class PostgresBackend : public conformance::Backend {
+ public:
+  std::unique_ptr<Store> open() override {
+    return std::make_unique<PostgresStore>(database_.options());
+  }
+
+ private:
+  TestDatabase database_;
+};
+
+std::unique_ptr<conformance::Backend> make_postgres_backend() {
+  return std::make_unique<PostgresBackend>();
+}
+
+using conformance::StoreConformance;
+INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformance, ::testing::Values(&make_postgres_backend));
+
+// ---- Helpers of the tests below ----------------------------------------------------------------
+
+// "k7" and the like. (Not "k" + std::to_string(i): g++ 12 warns about it, wrongly, -Wrestrict.)
+std::string numbered(std::string prefix, int i) {
+  prefix += std::to_string(i);
+  return prefix;
+}
+
+// Keeps every commit the store reported (called on its writer thread).
+class RecordedCommits final : public ChangeListener {
+ public:
+  void on_commit(Commit commit) override {
+    std::lock_guard lock(mutex_);
+    commits_.push_back(std::move(commit));
+  }
+  std::vector<Commit> take() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(commits_, {});
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<Commit> commits_;
+};
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  template <class T>
+  T run(asio::awaitable<T> task) {
+    return run_blocking(io_, std::move(task));
+  }
+
+  User make_user(Store& store, const std::string& name) {
+    auto user = run(store.create_user(NewUser{name, name + "@x.io", "pic", "hash"}));
+    EXPECT_TRUE(user.ok());
+    return user.value();
+  }
+
+  // Sends `count` messages at once (they share batches), alternating over `stores`.
+  void send_concurrently(const std::vector<PostgresStore*>& stores, const Chat& chat,
+                         const std::vector<std::string>& senders, int count) {
+    for (int i = 0; i < count; ++i) {
+      auto* store = stores[static_cast<std::size_t>(i) % stores.size()];
+      NewMessage message{chat.id, senders[static_cast<std::size_t>(i) % senders.size()],
+                         numbered("m", i), std::nullopt};
+      asio::co_spawn(io_, append_expecting_success(store, std::move(message)), asio::detached);
+    }
+    io_.restart();
+    io_.run();
+  }
+
+  static asio::awaitable<void> append_expecting_success(PostgresStore* store, NewMessage message) {
+    auto appended = co_await store->append_message(std::move(message));
+    EXPECT_TRUE(appended.ok()) << appended.error().message;
+  }
+
+  asio::io_context io_;
+  TestDatabase database_;
+};
+
+std::vector<std::int64_t> positions_of(const std::vector<Commit>& commits) {
+  std::vector<std::int64_t> positions;
+  positions.reserve(commits.size());
+  for (const auto& c : commits) positions.push_back(c.position);
+  return positions;
+}
+
+std::vector<std::int64_t> from_one_to(std::int64_t last) {
+  std::vector<std::int64_t> all;
+  for (std::int64_t p = 1; p <= last; ++p) all.push_back(p);
+  return all;
+}
+
+// ---- Change log --------------------------------------------------------------------------------
+
+TEST_F(PostgresStoreTest, ChangeLogPositionsAreGaplessFromOneAndReadable) {
+  PostgresStore store(database_.options());
+  RecordedCommits commits;
+  store.set_change_listener(&commits);
+  EXPECT_EQ(run(store.last_position()).value(), 0);
+
+  auto a = make_user(store, "a");
+  auto b = make_user(store, "b");
+  auto chat = run(store.find_or_create_direct_chat(a.id, b.id)).value();  // reports nothing
+  send_concurrently({&store}, chat, {a.id}, 100);
+  ASSERT_TRUE(run(store.advance_cursors(chat.id, b.id, 100, 50))->changed);
+
+  auto reported = commits.take();
+  ASSERT_FALSE(reported.empty());
+  const auto last = reported.back().position;
+  EXPECT_EQ(positions_of(reported), from_one_to(last));
+  EXPECT_EQ(run(store.last_position()).value(), last);
+
+  auto logged = run(store.read_commits(0, 1000)).value();
+  ASSERT_EQ(positions_of(logged), from_one_to(last));
+  for (std::size_t i = 0; i < logged.size(); ++i) {
+    EXPECT_EQ(logged[i].encoded, reported[i].encoded);
+    EXPECT_EQ(logged[i].changes.size(), reported[i].changes.size());
+  }
+  EXPECT_TRUE(std::holds_alternative<CursorsAdvanced>(logged.back().changes.back()));
+
+  auto tail = run(store.read_commits(last - 2, 10)).value();
+  EXPECT_EQ(positions_of(tail), (std::vector<std::int64_t>{last - 1, last}));
+  EXPECT_EQ(run(store.read_commits(0, 1)).value().size(), 1U);
+  EXPECT_TRUE(run(store.read_commits(last, 10)).value().empty());
+}
+
+TEST_F(PostgresStoreTest, TwoStoresOnOneDatabaseShareOneGaplessOrder) {
+  PostgresStore first(database_.options());
+  PostgresStore second(database_.options());
+  RecordedCommits first_commits;
+  RecordedCommits second_commits;
+  first.set_change_listener(&first_commits);
+  second.set_change_listener(&second_commits);
+
+  auto a = make_user(first, "a");
+  auto b = make_user(second, "b");
+  auto c = make_user(first, "c");
+  auto ab = run(first.find_or_create_direct_chat(a.id, b.id)).value();
+  auto bc = run(second.find_or_create_direct_chat(b.id, c.id)).value();
+  for (int round = 0; round < 4; ++round) {
+    for (const auto& chat : {ab, bc}) {
+      const auto& other = chat.id == ab.id ? a.id : c.id;
+      send_concurrently({&first, &second}, chat, {b.id, other}, 50);
+    }
+  }
+
+  auto commits = first_commits.take();
+  auto from_second = second_commits.take();
+  EXPECT_FALSE(commits.empty());
+  EXPECT_FALSE(from_second.empty());
+  commits.insert(commits.end(), from_second.begin(), from_second.end());
+  std::sort(commits.begin(), commits.end(),
+            [](const Commit& x, const Commit& y) { return x.position < y.position; });
+  // Every position once, none missing, whichever node committed it.
+  EXPECT_EQ(positions_of(commits), from_one_to(static_cast<std::int64_t>(commits.size())));
+  // Position order is commit order: each chat's seqs ascend along it without a gap.
+  std::map<std::string, std::int64_t> last_seq;
+  for (const auto& commit : commits) {
+    for (const auto& change : commit.changes) {
+      const auto& appended = std::get<MessageAppended>(change);
+      EXPECT_EQ(appended.message.seq, ++last_seq[appended.message.chat_id])
+          << "chat " << appended.message.chat_id << " at position " << commit.position;
+    }
+  }
+  EXPECT_EQ(last_seq[ab.id], 200);
+  EXPECT_EQ(last_seq[bc.id], 200);
+}
+
+TEST_F(PostgresStoreTest, RetriesOnTwoNodesAtOnceStoreOneMessage) {
+  PostgresStore first(database_.options());
+  PostgresStore second(database_.options());
+  auto a = make_user(first, "a");
+  auto b = make_user(first, "b");
+  auto chat = run(first.find_or_create_direct_chat(a.id, b.id)).value();
+  std::set<std::string> ids;
+  int created = 0;
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 0; i < 40; ++i) {
+      NewMessage message{chat.id, a.id, "once", numbered("same", round)};
+      asio::co_spawn(
+          io_,
+          [](PostgresStore& s, NewMessage m, std::set<std::string>& stored,
+             int& new_ones) -> asio::awaitable<void> {
+            auto sent = co_await s.append_message(std::move(m));
+            EXPECT_TRUE(sent.ok()) << sent.error().message;
+            if (!sent.ok()) co_return;
+            stored.insert(sent->message.id);
+            new_ones += sent->created ? 1 : 0;
+          }(i % 2 ? first : second, std::move(message), ids, created),
+          asio::detached);
+    }
+    io_.restart();
+    io_.run();
+  }
+  EXPECT_EQ(ids.size(), 5U);
+  EXPECT_EQ(created, 5);
+  EXPECT_EQ(run(first.find_chat(chat.id))->last_seq, 5);
+}
+
+TEST_F(PostgresStoreTest, PrunesTheChangeLogAfterItsRetention) {
+  auto options = database_.options();
+  options.change_log_retention = 200ms;
+  PostgresStore store(options);
+  auto a = make_user(store, "a");
+  auto b = make_user(store, "b");
+  auto chat = run(store.find_or_create_direct_chat(a.id, b.id)).value();
+  send_concurrently({&store}, chat, {a.id}, 5);
+  std::this_thread::sleep_for(600ms);
+  ASSERT_TRUE(run(store.append_message(NewMessage{chat.id, a.id, "late", std::nullopt})).ok());
+  const auto last = run(store.last_position()).value();
+  auto kept = run(store.read_commits(0, 100)).value();
+  EXPECT_EQ(positions_of(kept), std::vector<std::int64_t>{last});
+}
+
+// ---- Migrations --------------------------------------------------------------------------------
+
+TEST_F(PostgresStoreTest, MigratesOnceAndRefusesANewerSchema) {
+  { PostgresStore store(database_.options()); }
+  { PostgresStore again(database_.options()); }  // nothing left to do
+  auto connection = database_.connect();
+  auto versions = connection->query("SELECT count(*), max(version) FROM schema_migrations");
+  EXPECT_EQ(versions[0].int64(0), schema_version());
+  EXPECT_EQ(versions[0].int64(1), schema_version());
+
+  connection->exec("INSERT INTO schema_migrations (version) VALUES (999)");
+  EXPECT_THROW(PostgresStore(database_.options()), SchemaTooNew);
+}
+
+TEST_F(PostgresStoreTest, NodesStartingTogetherMigrateOnce) {
+  constexpr int kNodes = 4;
+  std::vector<std::future<void>> started;
+  started.reserve(kNodes);
+  for (int i = 0; i < kNodes; ++i) {
+    started.push_back(
+        std::async(std::launch::async, [this] { PostgresStore store(database_.options()); }));
+  }
+  for (auto& node : started) EXPECT_NO_THROW(node.get());
+  auto connection = database_.connect();
+  EXPECT_EQ(connection->query("SELECT count(*) FROM schema_migrations")[0].int64(0),
+            schema_version());
+}
+
+// ---- Batches -----------------------------------------------------------------------------------
+
+TEST_F(PostgresStoreTest, AWriteThatFailsFailsAloneAndItsBatchCommitsWithoutIt) {
+  PostgresStore store(database_.options());
+  RecordedCommits commits;
+  store.set_change_listener(&commits);
+  auto a = make_user(store, "a");
+  auto b = make_user(store, "b");
+  auto chat = run(store.find_or_create_direct_chat(a.id, b.id)).value();
+  // A failure no function expects: the statement raises, the batch's transaction aborts.
+  database_.connect()->exec(
+      "ALTER TABLE messages ADD CONSTRAINT test_poison CHECK (content <> 'poison')");
+
+  constexpr int kSends = 60;
+  std::vector<std::int64_t> seqs;
+  std::vector<Error> errors;
+  for (int i = 0; i < kSends; ++i) {
+    NewMessage message{chat.id, a.id, i == kSends / 2 ? "poison" : "fine", std::nullopt};
+    asio::co_spawn(
+        io_,
+        [](PostgresStore& s, NewMessage m, std::vector<std::int64_t>& ok,
+           std::vector<Error>& failed) -> asio::awaitable<void> {
+          auto sent = co_await s.append_message(std::move(m));
+          if (sent.ok()) {
+            ok.push_back(sent->message.seq);
+          } else {
+            failed.push_back(sent.error());
+          }
+        }(store, std::move(message), seqs, errors),
+        asio::detached);
+  }
+  io_.restart();
+  io_.run();
+
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_EQ(errors[0].code, Errc::internal);
+  EXPECT_EQ(errors[0].message, "Internal server error");  // the SQL error is only logged
+  std::sort(seqs.begin(), seqs.end());
+  EXPECT_EQ(seqs, from_one_to(kSends - 1));  // no seq lost to the failed write
+  auto reported = commits.take();
+  EXPECT_EQ(positions_of(reported), from_one_to(static_cast<std::int64_t>(reported.size())));
+  std::size_t appended = 0;
+  for (const auto& commit : reported) appended += commit.changes.size();
+  EXPECT_EQ(appended, static_cast<std::size_t>(kSends - 1));
+}
+
+// ---- Input PostgreSQL cannot hold --------------------------------------------------------------
+
+TEST_F(PostgresStoreTest, RefusesTextWithNulCharacters) {
+  PostgresStore store(database_.options());
+  auto a = make_user(store, "a");
+  auto b = make_user(store, "b");
+  auto chat = run(store.find_or_create_direct_chat(a.id, b.id)).value();
+  const std::string with_nul("a\0b", 3);
+  EXPECT_EQ(
+      run(store.append_message(NewMessage{chat.id, a.id, with_nul, std::nullopt})).error().code,
+      Errc::invalid_input);
+  EXPECT_EQ(run(store.find_credentials(with_nul)).error().code, Errc::invalid_input);
+  EXPECT_TRUE(run(store.append_message(NewMessage{chat.id, a.id, "fine", std::nullopt})).ok());
+}
+
+// ---- Failures ----------------------------------------------------------------------------------
+
+// A TCP relay in front of the test server that can be cut and restored: the server disappears
+// for the store (connections reset, new ones refused) without being stopped.
+class Relay {
+ public:
+  explicit Relay(tcp::endpoint upstream)
+      : upstream_(std::move(upstream)),
+        guard_(asio::make_work_guard(io_)),
+        thread_([this] { io_.run(); }) {
+    call([this] { listen(0); });
+  }
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
+  ~Relay() {
+    cut();
+    guard_.reset();
+    thread_.join();
+  }
+
+  tcp::endpoint endpoint() const { return {asio::ip::address_v4::loopback(), port_}; }
+  void cut() {
+    call([this] { close_all(); });
+  }
+  void restore() {
+    call([this] { listen(port_); });
+  }
+
+ private:
+  struct Pair {
+    explicit Pair(asio::io_context& io) : client(io), server(io) {}
+    tcp::socket client;
+    tcp::socket server;
+  };
+
+  template <class Fn>
+  void call(Fn fn) {
+    std::promise<void> done;
+    asio::post(io_, [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  void listen(unsigned short port) {
+    acceptor_.emplace(io_);
+    acceptor_->open(tcp::v4());
+    acceptor_->set_option(tcp::acceptor::reuse_address(true));
+    acceptor_->bind({asio::ip::address_v4::loopback(), port});
+    acceptor_->listen();
+    port_ = acceptor_->local_endpoint().port();
+    asio::co_spawn(io_, accept(), asio::detached);
+  }
+
+  void close_all() {
+    if (acceptor_) acceptor_->close();
+    for (auto& pair : pairs_) {
+      boost::system::error_code ignored;
+      pair->client.close(ignored);
+      pair->server.close(ignored);
+    }
+    pairs_.clear();
+  }
+
+  asio::awaitable<void> accept() {
+    auto& acceptor = *acceptor_;
+    for (;;) {
+      auto pair = std::make_shared<Pair>(io_);
+      auto [error] =
+          co_await acceptor.async_accept(pair->client, asio::as_tuple(asio::use_awaitable));
+      if (error) co_return;
+      auto [refused] =
+          co_await pair->server.async_connect(upstream_, asio::as_tuple(asio::use_awaitable));
+      if (refused) continue;
+      pairs_.push_back(pair);
+      asio::co_spawn(io_, pump(pair->client, pair->server, pair), asio::detached);
+      asio::co_spawn(io_, pump(pair->server, pair->client, pair), asio::detached);
+    }
+  }
+
+  static asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to,
+                                    std::shared_ptr<Pair> keep) {
+    std::array<char, 16384> buffer{};
+    for (;;) {
+      auto [read_error, n] =
+          co_await from.async_read_some(asio::buffer(buffer), asio::as_tuple(asio::use_awaitable));
+      if (read_error) break;
+      auto [write_error, written] = co_await asio::async_write(to, asio::buffer(buffer, n),
+                                                               asio::as_tuple(asio::use_awaitable));
+      if (write_error) break;
+    }
+    boost::system::error_code ignored;
+    keep->client.close(ignored);
+    keep->server.close(ignored);
+  }
+
+  tcp::endpoint upstream_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::optional<tcp::acceptor> acceptor_;
+  std::vector<std::shared_ptr<Pair>> pairs_;
+  unsigned short port_ = 0;
+  std::thread thread_;
+};
+
+// The test server's address, for the relay.
+tcp::endpoint server_endpoint() {
+  ConnInfo info(server_url());
+  auto connection = Connection(info);
+  auto rows = connection.query("SELECT host(inet_server_addr()), inet_server_port()");
+  return {asio::ip::make_address(rows[0].text(0)), static_cast<unsigned short>(rows[0].int64(1))};
+}
+
+template <class T>
+void expect_unavailable(const Result<T>& result) {
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, Errc::unavailable);
+  EXPECT_EQ(result.error().message.find("postgres"), std::string::npos);  // nothing of libpq's
+}
+
+TEST_F(PostgresStoreTest, FailsFastWithUnavailableWhileTheServerIsUnreachable) {
+  Relay relay(server_endpoint());
+  PostgresStore store(PostgresOptions{database_.url(relay.endpoint())});
+  auto a = make_user(store, "a");
+  auto b = make_user(store, "b");
+  auto chat = run(store.find_or_create_direct_chat(a.id, b.id)).value();
+  EXPECT_TRUE(run(store.check_ready()).ok());
+
+  relay.cut();
+  const auto started = std::chrono::steady_clock::now();
+  expect_unavailable(run(store.append_message(NewMessage{chat.id, a.id, "x", std::nullopt})));
+  expect_unavailable(run(store.find_chat(chat.id)));
+  expect_unavailable(run(store.check_ready()));
+  expect_unavailable(run(store.last_position()));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+
+  relay.restore();
+  std::this_thread::sleep_for(300ms);  // past the pause between connection attempts
+  EXPECT_TRUE(run(store.check_ready()).ok());
+  auto sent = run(store.append_message(NewMessage{chat.id, a.id, "back", std::nullopt}));
+  ASSERT_TRUE(sent.ok());
+  EXPECT_EQ(sent->message.seq, 1);
+}
+
+TEST_F(PostgresStoreTest, RetriesAfterALostConnectionStoreEachMessageOnce) {
+  Relay relay(server_endpoint());
+  PostgresStore store(PostgresOptions{database_.url(relay.endpoint())});
+  auto a = make_user(store, "a");
+  auto b = make_user(store, "b");
+  auto chat = run(store.find_or_create_direct_chat(a.id, b.id)).value();
+
+  // Sends in flight when the connection is cut end committed or unavailable (even when the
+  // cut hit their COMMIT); clients retry the latter with the same clientMsgId.
+  constexpr int kSends = 300;
+  std::vector<int> unavailable;
+  for (int i = 0; i < kSends; ++i) {
+    NewMessage message{chat.id, a.id, "m", numbered("k", i)};
+    asio::co_spawn(
+        io_,
+        [](PostgresStore& s, NewMessage m, std::vector<int>& failed,
+           int index) -> asio::awaitable<void> {
+          auto sent = co_await s.append_message(std::move(m));
+          if (!sent.ok()) {
+            EXPECT_EQ(sent.error().code, Errc::unavailable);
+            failed.push_back(index);
+          }
+        }(store, std::move(message), unavailable, i),
+        asio::detached);
+  }
+  std::thread cutter([&] {
+    std::this_thread::sleep_for(20ms);
+    relay.cut();
+  });
+  io_.restart();
+  io_.run();
+  cutter.join();
+  relay.restore();
+  std::this_thread::sleep_for(300ms);
+  for (const int i : unavailable) {
+    auto retried = run(store.append_message(NewMessage{chat.id, a.id, "m", numbered("k", i)}));
+    ASSERT_TRUE(retried.ok()) << retried.error().message;
+  }
+
+  auto history = run(store.list_messages(HistoryQuery{chat.id, std::nullopt, std::nullopt, 1000}));
+  ASSERT_EQ(history->size(), static_cast<std::size_t>(kSends));
+  std::set<std::string> keys;
+  for (std::size_t i = 0; i < history->size(); ++i) {
+    EXPECT_EQ((*history)[i].seq, static_cast<std::int64_t>(i) + 1);
+    keys.insert(*(*history)[i].client_msg_id);
+  }
+  EXPECT_EQ(keys.size(), static_cast<std::size_t>(kSends));
+}
+
+TEST_F(PostgresStoreTest, RefusesToStartWhenTheServerIsDownAndSaysSoQuickly) {
+  // A port nothing listens on: bound and closed again.
+  tcp::acceptor probe(io_, {asio::ip::address_v4::loopback(), 0});
+  const tcp::endpoint closed = probe.local_endpoint();
+  probe.close();
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    PostgresStore store(PostgresOptions{database_.url(closed)});
+    ADD_FAILURE() << "the store opened without a server";
+  } catch (const PgError& e) {
+    EXPECT_TRUE(e.unavailable());
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+}
+
+}  // namespace
+}  // namespace chatd::store::postgres

@@ -1,0 +1,423 @@
+#include "store/postgres/schema.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+namespace chatd::store::postgres {
+
+namespace {
+
+// Append only: a released migration is never edited, a change is a new entry.
+//
+// Ids and keys are COLLATE "C": compared and ordered as bytes, as SQLite does, and cheaper to
+// index. Times are epoch milliseconds (bigint), as everywhere in chatd.
+//
+// Every write a client can make is one statement: a SQL function for those that need several
+// steps. A function reports an expected refusal (not a member, a taken email...) as a status
+// instead of raising an error, and writes nothing then: an error would abort the whole batch's
+// transaction, which the writer sends in one round trip (store/postgres/README.md).
+//
+// Locks on a chat row keep the members each change reports exact across nodes: membership
+// changes take it FOR UPDATE; appends update it (they serialize with each other, which makes seq
+// gapless); cursor moves take it FOR KEY SHARE (they wait for membership changes, not for
+// appends).
+constexpr std::array kMigrations = {
+    // 1: users, chats, members with roles and receipt cursors, messages with per-chat seq, the
+    // change log, and the functions of the writes.
+    R"sql(
+CREATE TABLE users (
+  id            text COLLATE "C" PRIMARY KEY,
+  name          text NOT NULL,
+  name_key      text COLLATE "C" NOT NULL,         -- ASCII-lower-cased name: search and order
+  email         text NOT NULL,                     -- as typed (trimmed)
+  email_key     text COLLATE "C" NOT NULL UNIQUE,  -- ASCII-lower-cased: unique case-insensitively
+  pic           text NOT NULL,
+  password_hash text NOT NULL,
+  is_admin      boolean NOT NULL DEFAULT false,
+  created_at    bigint NOT NULL,
+  updated_at    bigint NOT NULL,
+  last_seen     bigint                             -- the last disconnect; NULL: never, or online
+);
+CREATE INDEX users_by_name ON users (name_key, id);
+
+-- Orders chat lists (most recently changed first) across every node that shares the database.
+CREATE SEQUENCE chat_activity;
+
+-- Every message rewrites its chat's row (last_seq, activity): the free space left in each page
+-- lets those be HOT updates, which touch no index.
+CREATE TABLE chats (
+  id         text COLLATE "C" PRIMARY KEY,
+  name       text NOT NULL,
+  is_group   boolean NOT NULL,
+  direct_key text COLLATE "C" UNIQUE,  -- "<smaller id>:<larger id>" for 1:1 chats, NULL for groups
+  last_seq   bigint NOT NULL DEFAULT 0,
+  activity   bigint NOT NULL DEFAULT nextval('chat_activity'),
+  created_at bigint NOT NULL,
+  updated_at bigint NOT NULL
+) WITH (fillfactor = 70);
+
+CREATE TABLE chat_members (
+  chat_id       text COLLATE "C" NOT NULL REFERENCES chats (id),
+  user_id       text COLLATE "C" NOT NULL REFERENCES users (id),
+  role          smallint NOT NULL,   -- 0 owner, 1 admin, 2 member
+  position      integer NOT NULL,    -- joining order within the chat
+  joined_at     bigint NOT NULL,
+  delivered_seq bigint NOT NULL DEFAULT 0,
+  read_seq      bigint NOT NULL DEFAULT 0,
+  PRIMARY KEY (chat_id, user_id)
+) WITH (fillfactor = 70);
+CREATE INDEX members_by_user ON chat_members (user_id, chat_id);
+
+-- A history page is one range of the primary key. No foreign keys: chatd_append_message writes a
+-- message only into a chat it found, from one of its members (chat_members references both), and
+-- chats and users are never deleted; a check would cost a query and a row lock per message.
+CREATE TABLE messages (
+  chat_id       text COLLATE "C" NOT NULL,
+  seq           bigint NOT NULL,
+  id            text COLLATE "C" NOT NULL UNIQUE,
+  sender_id     text COLLATE "C" NOT NULL,
+  content       text NOT NULL,
+  client_msg_id text COLLATE "C",
+  created_at    bigint NOT NULL,
+  PRIMARY KEY (chat_id, seq)
+);
+CREATE UNIQUE INDEX messages_by_client_id ON messages (sender_id, client_msg_id)
+  WHERE client_msg_id IS NOT NULL;
+
+-- The change log (store.h, ChangeLog): one row per committed transaction that changed something
+-- clients must hear of. A commit takes the next position from the one-row head as its last
+-- statement: the head's row lock serializes the commits of every node for as short a time as
+-- possible, so positions are gapless and in commit order.
+CREATE TABLE change_log_head (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  position bigint NOT NULL
+);
+INSERT INTO change_log_head (position) VALUES (0);
+
+CREATE TABLE change_log (
+  position     bigint PRIMARY KEY,
+  committed_at timestamptz NOT NULL,
+  body         text NOT NULL      -- store/change_codec.h
+);
+-- Uncompressed: compression would run inside the insert, while the head row is locked.
+ALTER TABLE change_log ALTER COLUMN body SET STORAGE EXTERNAL;
+CREATE INDEX change_log_by_time ON change_log (committed_at);
+
+-- A chat, its members (arrays in joining order) and its latest message, in one row.
+CREATE VIEW chat_view AS
+SELECT c.id, c.name, c.is_group, c.last_seq, c.created_at, c.updated_at,
+       m.user_ids, m.roles, m.joined_ats, m.delivered_seqs, m.read_seqs,
+       l.id AS latest_id, l.sender_id AS latest_sender_id, l.content AS latest_content,
+       l.client_msg_id AS latest_client_msg_id, l.created_at AS latest_created_at,
+       c.direct_key, c.activity
+  FROM chats c
+  CROSS JOIN LATERAL (
+    SELECT array_agg(cm.user_id ORDER BY cm.position) AS user_ids,
+           array_agg(cm.role ORDER BY cm.position) AS roles,
+           array_agg(cm.joined_at ORDER BY cm.position) AS joined_ats,
+           array_agg(cm.delivered_seq ORDER BY cm.position) AS delivered_seqs,
+           array_agg(cm.read_seq ORDER BY cm.position) AS read_seqs
+      FROM chat_members cm WHERE cm.chat_id = c.id) m
+  LEFT JOIN messages l ON l.chat_id = c.id AND l.seq = c.last_seq;
+
+-- Store::append_message. Status: 'created'; 'exists' or 'conflict' (the sender's client_msg_id
+-- is stored, in this chat or another: the original_* columns describe it); 'chat_not_found',
+-- 'not_member', 'user_not_found'. member_ids and sender_* are set when 'created'.
+--
+-- The common case takes five statements: the chat, its members and the sender are read at once,
+-- then the chat row is bumped on condition that no other transaction changed it since (its
+-- activity moves with every change, membership changes included). That bump's row lock orders
+-- the chat's appends, so seq is gapless. When another node did change the chat, it is read again
+-- under the lock.
+CREATE FUNCTION chatd_append_message(
+    p_id text, p_chat_id text, p_sender_id text, p_content text, p_client_msg_id text,
+    p_now bigint,
+    OUT status text, OUT seq bigint, OUT original_chat_id text, OUT original_id text,
+    OUT original_content text, OUT original_created_at bigint, OUT member_ids text[],
+    OUT sender_name text, OUT sender_email text, OUT sender_pic text,
+    OUT sender_is_admin boolean, OUT sender_created_at bigint, OUT sender_updated_at bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_activity bigint;
+BEGIN
+  IF p_client_msg_id IS NOT NULL THEN
+    SELECT m.chat_id, m.seq, m.id, m.content, m.created_at
+      INTO original_chat_id, seq, original_id, original_content, original_created_at
+      FROM messages m WHERE m.sender_id = p_sender_id AND m.client_msg_id = p_client_msg_id;
+    IF FOUND THEN
+      status := CASE WHEN original_chat_id = p_chat_id THEN 'exists' ELSE 'conflict' END;
+      RETURN;
+    END IF;
+  END IF;
+  SELECT c.activity,
+         (SELECT array_agg(cm.user_id ORDER BY cm.position)
+            FROM chat_members cm WHERE cm.chat_id = c.id),
+         u.name, u.email, u.pic, u.is_admin, u.created_at, u.updated_at
+    INTO v_activity, member_ids, sender_name, sender_email, sender_pic, sender_is_admin,
+         sender_created_at, sender_updated_at
+    FROM chats c LEFT JOIN users u ON u.id = p_sender_id
+   WHERE c.id = p_chat_id;
+  IF NOT FOUND THEN
+    status := 'chat_not_found';
+    RETURN;
+  END IF;
+  IF NOT p_sender_id = ANY (coalesce(member_ids, '{}')) THEN
+    status := 'not_member';
+    member_ids := NULL;
+    RETURN;
+  END IF;
+  IF sender_name IS NULL THEN
+    status := 'user_not_found';
+    RETURN;
+  END IF;
+  UPDATE chats SET last_seq = last_seq + 1, activity = nextval('chat_activity'),
+                   updated_at = p_now
+   WHERE id = p_chat_id AND activity = v_activity
+  RETURNING last_seq INTO seq;
+  IF NOT FOUND THEN
+    PERFORM FROM chats c WHERE c.id = p_chat_id FOR NO KEY UPDATE;
+    SELECT array_agg(cm.user_id ORDER BY cm.position) INTO member_ids
+      FROM chat_members cm WHERE cm.chat_id = p_chat_id;
+    IF NOT p_sender_id = ANY (coalesce(member_ids, '{}')) THEN
+      status := 'not_member';
+      member_ids := NULL;
+      RETURN;
+    END IF;
+    UPDATE chats SET last_seq = last_seq + 1, activity = nextval('chat_activity'),
+                     updated_at = p_now
+     WHERE id = p_chat_id
+    RETURNING last_seq INTO seq;
+  END IF;
+  INSERT INTO messages (chat_id, seq, id, sender_id, content, client_msg_id, created_at)
+    VALUES (p_chat_id, seq, p_id, p_sender_id, p_content, p_client_msg_id, p_now)
+    ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING;
+  IF NOT FOUND THEN
+    -- Another node stored this (sender, client_msg_id) since the first look, and the chat is
+    -- bumped already: the writer runs the batch again, which then finds the message.
+    RAISE EXCEPTION 'client_msg_id stored concurrently' USING ERRCODE = 'serialization_failure';
+  END IF;
+  -- The sender has seen what they wrote.
+  UPDATE chat_members SET delivered_seq = seq, read_seq = seq
+   WHERE chat_id = p_chat_id AND user_id = p_sender_id;
+  status := 'created';
+END $$;
+
+-- Store::advance_cursors. Status: 'changed', 'unchanged', 'chat_not_found', 'not_member'.
+CREATE FUNCTION chatd_advance_cursors(
+    p_chat_id text, p_user_id text, p_delivered bigint, p_read bigint,
+    OUT status text, OUT member_role smallint, OUT member_joined_at bigint,
+    OUT new_delivered bigint, OUT new_read bigint, OUT member_ids text[])
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_last_seq bigint;
+  v_old_delivered bigint;
+  v_old_read bigint;
+BEGIN
+  SELECT c.last_seq INTO v_last_seq FROM chats c WHERE c.id = p_chat_id FOR KEY SHARE;
+  IF NOT FOUND THEN
+    status := 'chat_not_found';
+    RETURN;
+  END IF;
+  SELECT m.role, m.joined_at, m.delivered_seq, m.read_seq
+    INTO member_role, member_joined_at, v_old_delivered, v_old_read
+    FROM chat_members m WHERE m.chat_id = p_chat_id AND m.user_id = p_user_id
+    FOR NO KEY UPDATE;
+  IF NOT FOUND THEN
+    status := 'not_member';
+    RETURN;
+  END IF;
+  new_read := greatest(v_old_read, least(p_read, v_last_seq));
+  new_delivered := greatest(v_old_delivered, least(p_delivered, v_last_seq), new_read);
+  IF new_read = v_old_read AND new_delivered = v_old_delivered THEN
+    status := 'unchanged';
+    RETURN;
+  END IF;
+  UPDATE chat_members SET delivered_seq = new_delivered, read_seq = new_read
+   WHERE chat_id = p_chat_id AND user_id = p_user_id;
+  SELECT array_agg(m.user_id ORDER BY m.position) INTO member_ids
+    FROM chat_members m WHERE m.chat_id = p_chat_id;
+  status := 'changed';
+END $$;
+
+-- Store::find_or_create_direct_chat, up to the chat's read: 'ok' or 'user_not_found'.
+CREATE FUNCTION chatd_direct_chat(p_id text, p_user_a text, p_user_b text, p_key text,
+                                  p_now bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM FROM users u WHERE u.id = p_user_a;
+  IF NOT FOUND THEN
+    RETURN 'user_not_found';
+  END IF;
+  PERFORM FROM users u WHERE u.id = p_user_b;
+  IF NOT FOUND THEN
+    RETURN 'user_not_found';
+  END IF;
+  INSERT INTO chats (id, name, is_group, direct_key, created_at, updated_at)
+    VALUES (p_id, 'sender', false, p_key, p_now, p_now)
+    ON CONFLICT (direct_key) DO NOTHING;
+  IF FOUND THEN
+    INSERT INTO chat_members (chat_id, user_id, role, position, joined_at)
+      VALUES (p_id, p_user_a, 2, 1, p_now), (p_id, p_user_b, 2, 2, p_now);
+  END IF;
+  RETURN 'ok';
+END $$;
+
+-- Store::create_group; p_members holds each member once, the creator excluded.
+-- 'created' or 'user_not_found'.
+CREATE FUNCTION chatd_create_group(p_id text, p_name text, p_creator text, p_members text[],
+                                   p_now bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM FROM users u WHERE u.id = p_creator;
+  IF NOT FOUND THEN
+    RETURN 'user_not_found';
+  END IF;
+  IF EXISTS (SELECT FROM unnest(p_members) AS wanted (id)
+              WHERE NOT EXISTS (SELECT FROM users u WHERE u.id = wanted.id)) THEN
+    RETURN 'user_not_found';
+  END IF;
+  INSERT INTO chats (id, name, is_group, created_at, updated_at)
+    VALUES (p_id, p_name, true, p_now, p_now);
+  INSERT INTO chat_members (chat_id, user_id, role, position, joined_at)
+    VALUES (p_id, p_creator, 0, 1, p_now);
+  INSERT INTO chat_members (chat_id, user_id, role, position, joined_at)
+    SELECT p_id, wanted.id, 2, wanted.n + 1, p_now
+      FROM unnest(p_members) WITH ORDINALITY AS wanted (id, n);
+  RETURN 'created';
+END $$;
+
+-- Store::add_member: 'changed', 'unchanged' (already a member), 'chat_not_found',
+-- 'user_not_found', 'too_many'.
+CREATE FUNCTION chatd_add_member(p_chat_id text, p_user_id text, p_max_members integer,
+                                 p_now bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_last_seq bigint;
+BEGIN
+  SELECT c.last_seq INTO v_last_seq FROM chats c WHERE c.id = p_chat_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN 'chat_not_found';
+  END IF;
+  PERFORM FROM chat_members m WHERE m.chat_id = p_chat_id AND m.user_id = p_user_id;
+  IF FOUND THEN
+    RETURN 'unchanged';
+  END IF;
+  PERFORM FROM users u WHERE u.id = p_user_id;
+  IF NOT FOUND THEN
+    RETURN 'user_not_found';
+  END IF;
+  IF (SELECT count(*) FROM chat_members m WHERE m.chat_id = p_chat_id) >= p_max_members THEN
+    RETURN 'too_many';
+  END IF;
+  -- A new member starts with both cursors at the chat's last seq.
+  INSERT INTO chat_members (chat_id, user_id, role, position, joined_at, delivered_seq, read_seq)
+    SELECT p_chat_id, p_user_id, 2, coalesce(max(m.position), 0) + 1, p_now, v_last_seq,
+           v_last_seq
+      FROM chat_members m WHERE m.chat_id = p_chat_id;
+  UPDATE chats SET activity = nextval('chat_activity'), updated_at = p_now WHERE id = p_chat_id;
+  RETURN 'changed';
+END $$;
+
+-- Store::remove_member: 'changed', 'unchanged' (not a member), 'chat_not_found',
+-- 'user_not_found'.
+CREATE FUNCTION chatd_remove_member(p_chat_id text, p_user_id text, p_now bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM FROM chats c WHERE c.id = p_chat_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN 'chat_not_found';
+  END IF;
+  DELETE FROM chat_members m WHERE m.chat_id = p_chat_id AND m.user_id = p_user_id;
+  IF NOT FOUND THEN
+    PERFORM FROM users u WHERE u.id = p_user_id;
+    RETURN CASE WHEN FOUND THEN 'unchanged' ELSE 'user_not_found' END;
+  END IF;
+  -- The longest-standing member becomes admin when no owner or admin is left.
+  UPDATE chat_members SET role = 1
+   WHERE chat_id = p_chat_id
+     AND NOT EXISTS (SELECT FROM chat_members a WHERE a.chat_id = p_chat_id AND a.role IN (0, 1))
+     AND user_id = (SELECT f.user_id FROM chat_members f WHERE f.chat_id = p_chat_id
+                     ORDER BY f.position LIMIT 1);
+  UPDATE chats SET activity = nextval('chat_activity'), updated_at = p_now WHERE id = p_chat_id;
+  RETURN 'changed';
+END $$;
+
+-- Store::set_role: 'changed', 'unchanged', 'chat_not_found', 'not_member', 'last_admin'.
+CREATE FUNCTION chatd_set_role(p_chat_id text, p_user_id text, p_role smallint, p_now bigint)
+  RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_role smallint;
+BEGIN
+  PERFORM FROM chats c WHERE c.id = p_chat_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN 'chat_not_found';
+  END IF;
+  SELECT m.role INTO v_role FROM chat_members m
+   WHERE m.chat_id = p_chat_id AND m.user_id = p_user_id;
+  IF NOT FOUND THEN
+    RETURN 'not_member';
+  END IF;
+  IF v_role = p_role THEN
+    RETURN 'unchanged';
+  END IF;
+  IF v_role IN (0, 1) AND p_role NOT IN (0, 1)
+     AND (SELECT count(*) FROM chat_members m
+           WHERE m.chat_id = p_chat_id AND m.role IN (0, 1)) = 1 THEN
+    RETURN 'last_admin';
+  END IF;
+  UPDATE chat_members SET role = p_role WHERE chat_id = p_chat_id AND user_id = p_user_id;
+  UPDATE chats SET activity = nextval('chat_activity'), updated_at = p_now WHERE id = p_chat_id;
+  RETURN 'changed';
+END $$;
+)sql",
+};
+
+int applied_version(Connection& connection) {
+  auto rows = connection.query("SELECT coalesce(max(version), 0) FROM schema_migrations");
+  return static_cast<int>(rows[0].int64(0));
+}
+
+void apply_pending(Connection& connection) {
+  // The lock is the transaction's: it is released by its COMMIT or ROLLBACK, also when a node
+  // dies mid-migration.
+  connection.exec("SELECT pg_advisory_xact_lock(hashtext('chatd schema_migrations'))");
+  connection.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
+  int version = applied_version(connection);
+  if (version > schema_version()) {
+    throw SchemaTooNew(fmt::format("database schema version {} is newer than this chatd ({})",
+                                   version, schema_version()));
+  }
+  for (; version < schema_version(); ++version) {
+    connection.exec(kMigrations[static_cast<std::size_t>(version)]);
+    connection.query("INSERT INTO schema_migrations (version) VALUES ($1)", Params(version + 1));
+    spdlog::info("store: migrated to schema version {}", version + 1);
+  }
+}
+
+}  // namespace
+
+int schema_version() {
+  return static_cast<int>(kMigrations.size());
+}
+
+void migrate(Connection& connection) {
+  connection.exec("BEGIN");
+  try {
+    apply_pending(connection);
+    connection.exec("COMMIT");
+  } catch (...) {
+    try {
+      if (!connection.broken()) connection.exec("ROLLBACK");
+    } catch (const PgError&) {
+      // The connection goes with the failure; closing it ends the transaction too.
+    }
+    throw;
+  }
+}
+
+}  // namespace chatd::store::postgres

@@ -1,0 +1,172 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/postgres/connection.h"
+#include "store/store.h"
+
+// The threads that own PostgreSQL connections. Network threads never call libpq: they queue a job
+// here and are resumed with its result (see postgres_store.cc).
+namespace chatd::store::postgres {
+
+// What clients are told when the database cannot be reached, and when something went wrong that
+// the log explains (never with SQL or libpq's text).
+Error unavailable_error();
+Error internal_error();
+
+// One statement of a write and its parameters.
+struct Statement {
+  const char* sql;  // a string literal: the prepared-statement cache is keyed by its address
+  Params params;
+};
+
+class ReadJob {
+ public:
+  virtual ~ReadJob() = default;
+  // Runs the query on the link's connection and hands the result back.
+  virtual void run(Link& link) = 0;
+  // The store is closing and the job will never run.
+  virtual void abandon() = 0;
+};
+
+// A write runs inside a batch's transaction, which the writer sends in one round trip: a job
+// queues all its statements up front and reads their results afterwards. An expected refusal is a
+// result (its statements wrote nothing), never an error: an error aborts the transaction.
+class WriteJob {
+ public:
+  virtual ~WriteJob() = default;
+  // Queues the job's statements; they run after those of the jobs before it.
+  virtual void send(Pipeline& pipeline) = 0;
+  // Reads the results of what send() queued, in order, and appends what clients must hear of to
+  // `changes`. Throws (PgError) when a statement failed: the transaction is then lost.
+  virtual void receive(Pipeline& pipeline, std::vector<Change>& changes) = 0;
+  // Called once the job's fate is known: `outcome` is ok when its transaction committed, or the
+  // error it ends with. Only now may results be handed out, so nobody is told of a write that a
+  // failed commit took back.
+  virtual void finish(const Status& outcome) = 0;
+};
+
+// A closable multi-producer queue of jobs.
+template <class Job>
+class JobQueue {
+ public:
+  // False when the queue is closed: the caller keeps ownership and must abandon the job.
+  bool push(std::unique_ptr<Job>& job) {
+    {
+      std::lock_guard lock(mutex_);
+      if (closed_) return false;
+      jobs_.push_back(std::move(job));
+    }
+    ready_.notify_one();
+    return true;
+  }
+
+  // Waits for at least one job and takes up to `max` of them; empty once closed and drained.
+  std::vector<std::unique_ptr<Job>> pop(std::size_t max) {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return closed_ || !jobs_.empty(); });
+    std::vector<std::unique_ptr<Job>> taken;
+    while (!jobs_.empty() && taken.size() < max) {
+      taken.push_back(std::move(jobs_.front()));
+      jobs_.pop_front();
+    }
+    return taken;
+  }
+
+  void close() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
+    ready_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::unique_ptr<Job>> jobs_;
+  bool closed_ = false;
+};
+
+// The writer: takes every queued write job (up to max_batch) and commits them in one transaction
+// (group commit), in two round trips whatever the batch's size: BEGIN and every job's statements
+// in one pipeline, then the change-log row and COMMIT in another. While it commits, new jobs pile
+// up and form the next batch. It reports each commit's changes, with their change-log position,
+// to the listener before it hands out any result.
+class Writer {
+ public:
+  Writer(const ConnInfo& info, std::unique_ptr<Connection> connection, std::size_t max_batch);
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+  // Commits what is queued, then stops.
+  ~Writer();
+
+  void submit(std::unique_ptr<WriteJob> job);
+  void set_change_listener(ChangeListener* listener) { listener_ = listener; }
+
+ private:
+  using Batch = std::vector<std::unique_ptr<WriteJob>>;
+  struct Attempt;
+  struct FailedJob {
+    std::size_t index;
+    bool transient;  // a deadlock or serialization failure: the batch may pass as it is
+  };
+
+  void loop();
+  void commit_batch(Batch& batch);
+  Attempt attempt(Batch& batch);
+  std::optional<FailedJob> run_jobs(Pipeline& pipeline, Batch& batch, std::vector<Change>& changes);
+  Commit commit(Pipeline& pipeline, std::vector<Change> changes);
+
+  Link link_;
+  std::size_t max_batch_;
+  std::atomic<ChangeListener*> listener_{nullptr};
+  JobQueue<WriteJob> queue_;
+  std::thread thread_;
+};
+
+// Reader threads, each with its own connection.
+class ReaderPool {
+ public:
+  ReaderPool(const ConnInfo& info, std::size_t connections);
+  ReaderPool(const ReaderPool&) = delete;
+  ReaderPool& operator=(const ReaderPool&) = delete;
+  ~ReaderPool();
+
+  void submit(std::unique_ptr<ReadJob> job);
+
+ private:
+  JobQueue<ReadJob> queue_;
+  std::vector<std::thread> threads_;
+};
+
+// Deletes change-log rows older than the retention, from a thread and a connection of its own,
+// every so often: off the writer's path.
+class Pruner {
+ public:
+  Pruner(const ConnInfo& info, std::chrono::milliseconds retention);
+  Pruner(const Pruner&) = delete;
+  Pruner& operator=(const Pruner&) = delete;
+  ~Pruner();
+
+ private:
+  void loop(const ConnInfo& info);
+
+  const std::chrono::milliseconds retention_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace chatd::store::postgres
