@@ -7,14 +7,22 @@
 // A few more events exercise the rest of the library for chatd's own tests: rooms, broadcasts,
 // acks from the server, server-side disconnects, and a "/protected" namespace whose middleware
 // refuses connections without {token: "secret"}.
+// With --node-id and --peer it is one node of a cluster: a request for a session another node
+// owns is forwarded there (src/engineio/README.md, "Forwarding"), as tests/socketio/forwarding
+// shows behind a round-robin load balancer.
 
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "engineio/server.h"
+#include "engineio/sid.h"
 #include "net/http_server.h"
 #include "socketio/server.h"
 
@@ -32,26 +40,26 @@ std::string first_string(const Payload& payload) {
 
 void serve_socket(const std::shared_ptr<Socket>& socket, chatd::socketio::Namespace& nsp) {
   socket->emit("auth", Payload{json::array{socket->auth()}, {}});
-  socket->on("message", [weak = std::weak_ptr(socket)](Payload args, Socket::Ack) {
+  socket->on("message", [weak = std::weak_ptr(socket)](Payload args, const Socket::Ack&) {
     if (auto s = weak.lock()) s->emit("message-back", std::move(args));
   });
-  socket->on("message-with-ack", [](Payload args, Socket::Ack ack) {
+  socket->on("message-with-ack", [](Payload args, const Socket::Ack& ack) {
     if (ack) ack(std::move(args));
   });
-  socket->on("join", [weak = std::weak_ptr(socket)](Payload args, Socket::Ack ack) {
+  socket->on("join", [weak = std::weak_ptr(socket)](const Payload& args, const Socket::Ack& ack) {
     auto s = weak.lock();
     if (!s) return;
     s->join(first_string(args));
     if (ack) ack(Payload{json::array{true}, {}});
   });
-  socket->on("leave", [weak = std::weak_ptr(socket)](Payload args, Socket::Ack ack) {
+  socket->on("leave", [weak = std::weak_ptr(socket)](const Payload& args, const Socket::Ack& ack) {
     auto s = weak.lock();
     if (!s) return;
     s->leave(first_string(args));
     if (ack) ack(Payload{json::array{true}, {}});
   });
   // ["to-room", room, ...args]: to the room's other members as "room-message".
-  socket->on("to-room", [weak = std::weak_ptr(socket)](Payload args, Socket::Ack ack) {
+  socket->on("to-room", [weak = std::weak_ptr(socket)](Payload args, const Socket::Ack& ack) {
     auto s = weak.lock();
     if (!s || args.args.empty()) return;
     const auto room = first_string(args);
@@ -59,16 +67,16 @@ void serve_socket(const std::shared_ptr<Socket>& socket, chatd::socketio::Namesp
     s->to(room).emit("room-message", std::move(args));
     if (ack) ack(Payload{json::array{true}, {}});
   });
-  socket->on("broadcast", [weak = std::weak_ptr(socket)](Payload args, Socket::Ack ack) {
+  socket->on("broadcast", [weak = std::weak_ptr(socket)](Payload args, const Socket::Ack& ack) {
     if (auto s = weak.lock()) s->broadcast().emit("broadcast-message", std::move(args));
     if (ack) ack(Payload{json::array{true}, {}});
   });
-  socket->on("broadcast-all", [&nsp](Payload args, Socket::Ack ack) {
+  socket->on("broadcast-all", [&nsp](Payload args, const Socket::Ack& ack) {
     nsp.emit("announcement", std::move(args));
     if (ack) ack(Payload{json::array{true}, {}});
   });
   // The server asks the client for an ack and reports the answer as "ack-result".
-  socket->on("request-ack", [weak = std::weak_ptr(socket)](Payload args, Socket::Ack) {
+  socket->on("request-ack", [weak = std::weak_ptr(socket)](Payload args, const Socket::Ack&) {
     auto s = weak.lock();
     if (!s) return;
     s->emit_with_ack("server-ack", std::move(args), std::chrono::milliseconds(2000),
@@ -82,7 +90,7 @@ void serve_socket(const std::shared_ptr<Socket>& socket, chatd::socketio::Namesp
                      });
   });
   // ["disconnect-me", closeTransport]: a DISCONNECT packet, or a closed transport.
-  socket->on("disconnect-me", [weak = std::weak_ptr(socket)](Payload args, Socket::Ack) {
+  socket->on("disconnect-me", [weak = std::weak_ptr(socket)](Payload args, const Socket::Ack&) {
     auto s = weak.lock();
     if (!s) return;
     const bool close =
@@ -93,6 +101,20 @@ void serve_socket(const std::shared_ptr<Socket>& socket, chatd::socketio::Namesp
       s->disconnect();
     }
   });
+}
+
+// "ID=host:port" options as a table of peers; throws CLI::ValidationError on a malformed one.
+std::map<std::string, std::string, std::less<>> peer_table(const std::vector<std::string>& specs) {
+  std::map<std::string, std::string, std::less<>> peers;
+  for (const auto& spec : specs) {
+    const auto equals = spec.find('=');
+    if (equals == std::string::npos || equals + 1 == spec.size() ||
+        !chatd::engineio::is_valid_node_id(spec.substr(0, equals))) {
+      throw CLI::ValidationError("--peer", "expected ID=host:port, got " + spec);
+    }
+    peers[spec.substr(0, equals)] = spec.substr(equals + 1);
+  }
+  return peers;
 }
 
 }  // namespace
@@ -108,6 +130,7 @@ int main(int argc, char** argv) {
   sio.connect_timeout = std::chrono::milliseconds(1000);
   long ping_interval = 300, ping_timeout = 200, connect_timeout = 1000, upgrade_timeout = 10'000;
   std::string log_level = "warn";
+  std::vector<std::string> peer_specs;
 
   CLI::App app{"sio-conformance: the Socket.IO conformance server, built from chatd's libraries"};
   app.add_option("--host", http.host, "Address to listen on")->capture_default_str();
@@ -123,6 +146,14 @@ int main(int argc, char** argv) {
                  "Outbound bytes queued per client before it is cut")
       ->capture_default_str();
   app.add_option("--log-level", log_level)->capture_default_str();
+  app.add_option("--node-id", sio.engine.node_id,
+                 "This node's id in a cluster: 1 to 32 of [A-Za-z0-9_-] (none: a single node)")
+      ->check([](const std::string& id) {
+        return chatd::engineio::is_valid_node_id(id) ? "" : "not 1 to 32 of [A-Za-z0-9_-]";
+      });
+  app.add_option("--peer", peer_specs, "Another node, ID=host:port (repeatable)");
+  std::map<std::string, std::string, std::less<>> peers;
+  app.callback([&] { peers = peer_table(peer_specs); });
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   sio.engine.ping_interval = std::chrono::milliseconds(ping_interval);
@@ -131,27 +162,37 @@ int main(int argc, char** argv) {
   sio.engine.upgrade_timeout = std::chrono::milliseconds(upgrade_timeout);
   http.limits.max_body_bytes =
       std::max<std::size_t>(http.limits.max_body_bytes, sio.engine.max_payload + 1024);
+  if (!peers.empty()) {
+    // Read-only from here on, so network threads may read it at once.
+    sio.engine.locate_node =
+        [peers = std::move(peers)](std::string_view node_id) -> std::optional<std::string> {
+      const auto it = peers.find(node_id);
+      if (it == peers.end()) return std::nullopt;
+      return it->second;
+    };
+  }
 
   chatd::net::Router router;
   chatd::net::HttpServer server(http, router);  // CORS: any origin by default
 
   chatd::socketio::Server io(sio, server.executors());
   auto& main_nsp = io.of("/");
-  main_nsp.on_connection([&main_nsp](std::shared_ptr<Socket> s) { serve_socket(s, main_nsp); });
+  main_nsp.on_connection(
+      [&main_nsp](const std::shared_ptr<Socket>& s) { serve_socket(s, main_nsp); });
   auto& custom = io.of("/custom");
-  custom.on_connection([&custom](std::shared_ptr<Socket> s) { serve_socket(s, custom); });
+  custom.on_connection([&custom](const std::shared_ptr<Socket>& s) { serve_socket(s, custom); });
   auto& protected_nsp = io.of("/protected");
-  protected_nsp.use([](Socket& socket, chatd::socketio::Namespace::Next next) {
+  protected_nsp.use([](Socket& socket, const chatd::socketio::Namespace::Next& next) {
     const auto* token = socket.auth().if_contains("token");
     if (token && token->is_string() && token->as_string() == "secret") return next(std::nullopt);
     next(chatd::socketio::ConnectError{"unauthorized", json::object{{"reason", "bad token"}}});
   });
   protected_nsp.on_connection(
-      [&protected_nsp](std::shared_ptr<Socket> s) { serve_socket(s, protected_nsp); });
+      [&protected_nsp](const std::shared_ptr<Socket>& s) { serve_socket(s, protected_nsp); });
   io.attach(router, "/socket.io/");
 
   chatd::engineio::Server echo(sio.engine, server.executors());
-  echo.on_connection([](std::shared_ptr<chatd::engineio::Socket> socket) {
+  echo.on_connection([](const std::shared_ptr<chatd::engineio::Socket>& socket) {
     socket->on_message([weak = std::weak_ptr(socket)](std::string data, bool binary) {
       auto s = weak.lock();
       if (!s) return;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -364,6 +365,16 @@ int serve(Config& config) {
   auto& sio = config.socketio;
   sio.engine.ping_interval = std::chrono::milliseconds(config.ping_interval_ms);
   sio.engine.ping_timeout = std::chrono::milliseconds(config.ping_timeout_ms);
+  // In a cluster, sids name their node, and a request for another node's session is forwarded to
+  // the address that node registered (no sticky sessions needed).
+  std::atomic<chatd::cluster::ClusterNode*> joined{nullptr};
+  if (!config.redis_url.empty()) {
+    sio.engine.node_id = config.node_id;
+    sio.engine.locate_node = [&joined](std::string_view node) -> std::optional<std::string> {
+      auto* cluster = joined.load(std::memory_order_acquire);
+      return cluster ? cluster->locate(node) : std::nullopt;
+    };
+  }
   chatd::socketio::Server io(sio, server.executors());
   chatd::api::SocketApi sockets(
       chats, io.of("/"),
@@ -378,7 +389,10 @@ int serve(Config& config) {
   server.on_stop([&io] { io.close_all(); });
 
   const auto port = server.listen();
-  if (!config.redis_url.empty()) cluster = start_cluster(config, port, *store, chats, sockets, io);
+  if (!config.redis_url.empty()) {
+    cluster = start_cluster(config, port, *store, chats, sockets, io);
+    joined.store(cluster.get(), std::memory_order_release);
+  }
   boost::asio::signal_set signals(server.executor(), SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (!ec) {
@@ -396,6 +410,7 @@ int serve(Config& config) {
   fanout.stop();                 // before the store closes: its coroutines read from the store
   hasher.reset();
   store.reset();  // commits queued writes and closes the database
+  joined.store(nullptr);
   cluster.reset();
   spdlog::info("chatd: stopped cleanly");
   return 0;

@@ -134,6 +134,8 @@ asio::awaitable<Status> ClusterNode::start_on_loop() {
                         [this](std::string_view message) { on_typing_published(message); });
   subscriber_.subscribe(std::string(keys::kPresence),
                         [this](std::string_view message) { on_presence_published(message); });
+  subscriber_.subscribe(std::string(keys::kNodesJoined),
+                        [this](std::string_view message) { on_node_joined(message); });
   subscriber_.start([this] { feed_->on_subscribed(); }, [] {});
   commands_.start([this] { on_redis_up(); }, [this] { redis_up_ = false; });
   asio::co_spawn(loop_.executor(), refresh_periodically(), log_if_failed("cluster: registry"));
@@ -141,19 +143,25 @@ asio::awaitable<Status> ClusterNode::start_on_loop() {
 }
 
 void ClusterNode::on_redis_up() {
-  redis_up_ = true;
   if (std::exchange(was_up_, true)) {
+    redis_up_ = true;
     asio::co_spawn(loop_.executor(), refresh(), log_if_failed("cluster: registry"));
     return;
   }
   asio::co_spawn(loop_.executor(), first_time_up(), log_if_failed("cluster: start"));
 }
 
-// A previous run under this node id may have been killed with users counted online here.
+// A previous run under this node id may have been killed with users counted online here. Ready
+// (/readyz) only once registered: the load balancer must not send a client here before the other
+// nodes can find this node's sessions.
 asio::awaitable<void> ClusterNode::first_time_up() {
   auto self = options_.node_id;
   co_await presence_.reap(std::move(self));
   co_await refresh();
+  std::vector<std::string> announce{"PUBLISH", std::string(keys::kNodesJoined),
+                                    options_.node_id + " " + options_.advertise_address};
+  co_await commands_.command(std::move(announce));
+  redis_up_ = true;
   settled_.set_value();
 }
 
@@ -164,6 +172,16 @@ void ClusterNode::stop() {
     commands_.stop();
     subscriber_.stop();
   });
+}
+
+// "<node id> <host:port>": a node that registered tells the others at once, so that a request for
+// one of its first sessions is not refused while their registry waits for its next refresh.
+void ClusterNode::on_node_joined(std::string_view message) {
+  const auto space = message.find(' ');
+  if (space == std::string_view::npos) return;
+  std::lock_guard lock(nodes_mutex_);
+  nodes_.insert_or_assign(std::string(message.substr(0, space)),
+                          std::string(message.substr(space + 1)));
 }
 
 void ClusterNode::on_typing_published(std::string_view message) {
@@ -196,6 +214,7 @@ asio::awaitable<void> ClusterNode::refresh() {
     spdlog::warn("cluster: node registry not refreshed: {}", written.error().message);
     co_return;
   }
+
   std::vector<std::string> read{"HGETALL", std::string(keys::kNodes)};
   auto all = co_await commands_.command(std::move(read));
   if (!all || all->type != RedisReply::Type::array) co_return;

@@ -65,6 +65,7 @@ class ClusterNode {
   asio::awaitable<void> first_time_up();
   asio::awaitable<void> refresh_periodically();
   asio::awaitable<void> refresh();
+  void on_node_joined(std::string_view message);
   void on_typing_published(std::string_view message);
   void on_presence_published(std::string_view message);
 

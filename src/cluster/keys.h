@@ -11,6 +11,7 @@ namespace chatd::cluster::keys {
 inline constexpr std::string_view kCommits = "chatd:channel:commits";
 inline constexpr std::string_view kTyping = "chatd:channel:typing";
 inline constexpr std::string_view kPresence = "chatd:channel:presence";
+inline constexpr std::string_view kNodesJoined = "chatd:channel:nodes";
 
 // node id -> host:port where it takes forwarded requests.
 inline constexpr std::string_view kNodes = "chatd:nodes";

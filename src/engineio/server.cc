@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,10 +14,12 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <stdexcept>
 
+#include "engineio/forwarder.h"
+#include "engineio/sid.h"
 #include "engineio/websocket.h"
 #include "util/async.h"
-#include "util/object_id.h"
 
 namespace chatd::engineio {
 
@@ -59,6 +62,21 @@ std::string_view query_value(const std::vector<std::pair<std::string, std::strin
     if (key == name) return value;
   }
   return {};
+}
+
+// A forwarded long poll waits at its owner up to a ping interval (the ping then answers it), and a
+// ping timeout more when the client does not answer the ping; a relayed receiver that takes no
+// bytes for that long would have been dropped by the heartbeat anyway.
+ForwarderOptions forwarder_options(const ServerOptions& options) {
+  const auto longest_poll = options.ping_interval + options.ping_timeout;
+  ForwarderOptions forwarding;
+  forwarding.node_id = options.node_id;
+  forwarding.connect_timeout = options.forward_connect_timeout;
+  forwarding.reply_timeout = longest_poll + options.forward_connect_timeout;  // network allowance
+  // A GET carries up to max_buffered_bytes of packets, binary ones in base64 (a third larger).
+  forwarding.max_response_bytes = 2 * std::max(options.max_payload, options.max_buffered_bytes);
+  forwarding.relay_write_timeout = longest_poll;
+  return forwarding;
 }
 
 }  // namespace
@@ -403,7 +421,15 @@ class Session final : public Socket, public std::enable_shared_from_this<Session
 // ---- Server -----------------------------------------------------------------------------------
 
 Server::Server(ServerOptions options, std::vector<asio::any_io_executor> workers)
-    : options_(options), workers_(std::move(workers)) {}
+    : options_(std::move(options)), workers_(std::move(workers)) {
+  if (!options_.node_id.empty() && !is_valid_node_id(options_.node_id)) {
+    throw std::invalid_argument("engineio: node id \"" + options_.node_id +
+                                "\" is not 1 to 32 of [A-Za-z0-9_-]");
+  }
+  if (!options_.node_id.empty() && options_.locate_node) {
+    forwarder_ = std::make_unique<Forwarder>(forwarder_options(options_));
+  }
+}
 
 Server::~Server() = default;
 
@@ -444,14 +470,23 @@ void Server::close_all() {
   for (auto& session : all) {
     asio::post(session->executor(), [session] { session->close(); });
   }
+  if (forwarder_) forwarder_->close_relays();
+}
+
+std::optional<std::string> Server::owner_address(const net::HttpRequest& request,
+                                                 std::string_view sid) const {
+  if (!forwarder_ || Forwarder::was_forwarded(request)) return std::nullopt;
+  const auto owner = owner_node(sid);
+  if (owner.empty() || owner == options_.node_id) return std::nullopt;
+  return options_.locate_node(owner);
 }
 
 std::shared_ptr<Session> Server::create_session(net::HttpRequest handshake, net::Target target,
                                                 asio::any_io_executor executor,
                                                 std::shared_ptr<WebSocket> websocket) {
   auto session =
-      std::make_shared<Session>(*this, random_token(), std::move(handshake), std::move(target),
-                                std::move(executor), std::move(websocket));
+      std::make_shared<Session>(*this, new_session_id(options_.node_id), std::move(handshake),
+                                std::move(target), std::move(executor), std::move(websocket));
   {
     std::lock_guard lock(mutex_);
     sessions_.emplace(session->id(), session);
@@ -484,7 +519,7 @@ asio::awaitable<net::HttpResponse> Server::handle_polling(net::Request& request)
   }
 
   auto session = find(sid);
-  if (!session) co_return protocol_error(1, "Session ID unknown");
+  if (!session) co_return co_await forward_or_refuse(request, sid);
   if (method == http::verb::get) {
     auto waiter = std::make_shared<const int>(0);
     request.on_client_gone([session, weak = std::weak_ptr<const void>(waiter)] {
@@ -505,6 +540,23 @@ asio::awaitable<net::HttpResponse> Server::handle_polling(net::Request& request)
   co_return co_await run_on(session->executor(), std::move(receive));
 }
 
+asio::awaitable<net::HttpResponse> Server::forward_or_refuse(net::Request& request,
+                                                             const std::string& sid) {
+  const auto method = request.message.method();
+  auto owner = method == http::verb::get || method == http::verb::post
+                   ? owner_address(request.message, sid)
+                   : std::nullopt;
+  if (owner) {
+    // Unknown: net::Request does not carry the client's address. The X-Forwarded-For chain the
+    // request came with goes on unchanged.
+    std::string client_address;
+    auto response =
+        co_await forwarder_->forward(request, std::move(*owner), std::move(client_address));
+    if (response) co_return std::move(*response);
+  }
+  co_return protocol_error(1, "Session ID unknown");
+}
+
 asio::awaitable<void> Server::handle_upgrade(beast::tcp_stream stream, net::HttpRequest request) {
   auto target = net::parse_target(request.target());
   const bool valid = target && options_.allow_websocket &&
@@ -521,6 +573,11 @@ asio::awaitable<void> Server::handle_upgrade(beast::tcp_stream stream, net::Http
   if (!sid.empty()) {
     session = find(sid);
     if (!session) {
+      if (auto owner = owner_address(request, sid)) {
+        co_await forwarder_->relay_upgrade(std::move(stream), std::move(request),
+                                           std::move(*owner));
+        co_return;
+      }
       beast::error_code ignored;
       stream.socket().close(ignored);
       co_return;

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -36,8 +37,21 @@ struct ServerOptions {
   // A WebSocket that has not completed the upgrade from polling ("5") within this time is dropped;
   // the session goes on over polling (the reference's upgradeTimeout).
   std::chrono::milliseconds upgrade_timeout{10'000};
+
+  // A cluster without sticky sessions (README.md, "Forwarding"). With a node id, every sid names
+  // this node ("<node id>.<token>") and a polling request or an upgrade for a sid that another
+  // node owns is forwarded to that node. Empty: a single node, sids as plain tokens. 1 to 32 of
+  // [A-Za-z0-9_-]; the constructor throws std::invalid_argument otherwise.
+  std::string node_id;
+  // A peer's internal "host:port" by its node id; nullopt when unknown (the client then hears
+  // "Session ID unknown" and reconnects). Called on network threads, concurrently: it must be
+  // thread-safe and must not block. Unset: nothing is forwarded.
+  std::function<std::optional<std::string>(std::string_view node_id)> locate_node;
+  // A peer that has not accepted a connection within this is taken as gone.
+  std::chrono::milliseconds forward_connect_timeout{1'000};
 };
 
+class Forwarder;
 class Session;
 class WebSocket;
 
@@ -84,7 +98,7 @@ class Server {
   // Serves polling (GET/POST) and WebSocket upgrades at `path`, e.g. "/engine.io/".
   void attach(net::Router& router, std::string_view path);
 
-  // Closes every session (server shutdown). Callable from any thread.
+  // Closes every session and every relayed WebSocket (server shutdown). Callable from any thread.
   void close_all();
 
   const ServerOptions& options() const { return options_; }
@@ -93,6 +107,13 @@ class Server {
   friend class Session;
 
   asio::awaitable<net::HttpResponse> handle_polling(net::Request& request);
+  // A polling request for a sid this node does not know: its owner's answer, else "Session ID
+  // unknown".
+  asio::awaitable<net::HttpResponse> forward_or_refuse(net::Request& request,
+                                                       const std::string& sid);
+  // The address of the node that owns `sid`, when `request` is to be forwarded there.
+  std::optional<std::string> owner_address(const net::HttpRequest& request,
+                                           std::string_view sid) const;
   asio::awaitable<void> handle_upgrade(boost::beast::tcp_stream stream, net::HttpRequest request);
   static asio::awaitable<void> websocket_session(
       Server* server, asio::any_io_executor home,
@@ -108,6 +129,7 @@ class Server {
 
   ServerOptions options_;
   std::vector<asio::any_io_executor> workers_;
+  std::unique_ptr<Forwarder> forwarder_;  // with a node id and locate_node only
   std::function<void(std::shared_ptr<Socket>)> on_connection_;
   mutable std::mutex mutex_;  // guards sessions_ only; never held while calling out
   std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;
