@@ -18,8 +18,8 @@ export CCACHE_DIR ?= $(HOME)/.cache/ccache
 FUZZ_TARGETS := utf8 token json_input eio_payload sio_packet ws_frame
 FUZZ_SECONDS ?= 12
 
-.PHONY: deps build build-asan build-tsan build-fuzz run cluster test test-unit test-e2e test-asan \
-  test-tsan bench-send test-fuzz bench bench-rest bench-sio format clean
+.PHONY: deps build build-asan build-tsan build-fuzz run cluster test test-unit test-e2e test-cluster \
+  test-asan test-tsan bench-send test-fuzz bench bench-rest bench-sio bench-cluster format clean
 
 # Installs only what is missing, so a second run does not touch apt at all. Node and npm are
 # taken from wherever they already are (a NodeSource nodejs ships its own npm).
@@ -72,6 +72,7 @@ cluster: build
 test: build build-asan build-tsan build-fuzz
 	$(MAKE) --no-print-directory test-unit BUILD=build/release
 	$(MAKE) --no-print-directory test-e2e BUILD=build/release
+	$(MAKE) --no-print-directory test-cluster BUILD=build/release
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory test-fuzz
@@ -91,6 +92,11 @@ test-e2e: tests/socketio/node_modules/.package-lock.json tests/realtime/node_mod
 	CHATD_BIN=$(abspath $(BUILD))/chatd node --test --test-concurrency=1 tests/realtime/
 	cd tests/socketio && SIO_BIN=$(abspath $(BUILD))/sio-conformance \
 	  node --test --test-concurrency=1 .
+
+# Three nodes on PostgreSQL + Redis behind HAProxy (scripts/cluster.sh, on free loopback ports):
+# cross-node delivery, presence and typing, a node killed, Redis and PostgreSQL stopped.
+test-cluster: tests/realtime/node_modules/.package-lock.json
+	CHATD_BIN=$(abspath $(BUILD))/chatd node --test --test-concurrency=1 tests/cluster/
 
 # The official Socket.IO client, at the versions the lockfile pins.
 tests/socketio/node_modules/.package-lock.json: tests/socketio/package-lock.json
@@ -115,6 +121,8 @@ test-tsan: build-tsan tests/realtime/node_modules/.package-lock.json
 	TSAN_OPTIONS=$(TSAN_OPTS) $(MAKE) --no-print-directory test-unit BUILD=build/tsan
 	TSAN_OPTIONS=$(TSAN_OPTS) CHATD_THREADS=4 CHATD_TIME_SCALE=3 \
 	  CHATD_BIN=$(abspath build/tsan)/chatd node --test --test-concurrency=1 tests/realtime/
+	TSAN_OPTIONS=$(TSAN_OPTS) CHATD_THREADS=4 CHATD_TIME_SCALE=3 \
+	  $(MAKE) --no-print-directory test-cluster BUILD=build/tsan
 
 # New inputs go to build/fuzz/corpus; the seeds in fuzz/corpus are only read.
 test-fuzz: build-fuzz
@@ -141,6 +149,12 @@ bench-sio: build
 # Durable sends over Socket.IO (ack after commit) against SQLite's raw batched-insert rate.
 bench-send: build
 	./bench/send/send_bench.sh
+
+# Scale-out: the same durable-send and fan-out loads on one chatd on SQLite, one on PostgreSQL and
+# three on PostgreSQL + Redis behind HAProxy (scripts/cluster.sh), in one run of about 6 minutes;
+# it rewrites its block of docs/BENCHMARKS.md.
+bench-cluster: build
+	node bench/cluster/cluster_bench.mjs --write
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

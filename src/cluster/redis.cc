@@ -278,7 +278,7 @@ void RedisConnection::drop_connection() {
   if (context_) redisAsyncDisconnect(context_);
 }
 
-void RedisConnection::send(std::vector<std::string> args, ReplyHandler handler) {
+void RedisConnection::send(const std::vector<std::string>& args, ReplyHandler handler) {
   if (!up_ || !context_) {
     asio::post(executor_,
                [handler = std::move(handler)] { handler(unavailable("Redis is not connected")); });
@@ -336,9 +336,9 @@ void RedisConnection::handle_reply(redisAsyncContext* /*context*/, void* reply, 
 
 asio::awaitable<Result<RedisReply>> RedisConnection::command(std::vector<std::string> args) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<RedisReply>)>(
-      [this](auto handler, std::vector<std::string> args) {
+      [this](auto handler, const std::vector<std::string>& args) {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        send(std::move(args), [shared](Result<RedisReply> reply) { (*shared)(std::move(reply)); });
+        send(args, [shared](Result<RedisReply> reply) { (*shared)(std::move(reply)); });
       },
       asio::use_awaitable, std::move(args));
 }

@@ -64,7 +64,7 @@ class RedisConnection {
   // Sends a command. The handler gets the reply (a Redis error is a reply of type error), or
   // `unavailable` when not connected, when the connection is lost first, or when no reply came
   // within the timeout (the connection is then dropped: a Redis that stalls is treated as down).
-  void send(std::vector<std::string> args, ReplyHandler handler);
+  void send(const std::vector<std::string>& args, ReplyHandler handler);
   asio::awaitable<Result<RedisReply>> command(std::vector<std::string> args);
 
   // Turns this connection into a subscriber (it then takes no other command): each message

@@ -24,9 +24,9 @@ class RedisPresenceTest : public ::testing::Test {
         redis_a_(io_.get_executor(), RedisEndpoint{"127.0.0.1", port_}, "a"),
         redis_b_(io_.get_executor(), RedisEndpoint{"127.0.0.1", port_}, "b"),
         a_(io_.get_executor(), redis_a_, "node-a",
-           [this](std::string u) { lost_by_a_.push_back(u); }),
+           [this](const std::string& u) { lost_by_a_.push_back(u); }),
         b_(io_.get_executor(), redis_b_, "node-b",
-           [this](std::string u) { lost_by_b_.push_back(u); }) {}
+           [this](const std::string& u) { lost_by_b_.push_back(u); }) {}
 
   void SetUp() override {
     redis_a_.start([] {}, [] {});

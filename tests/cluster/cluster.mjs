@@ -160,13 +160,31 @@ export class Cluster {
   }
 
   /** Stops every process of the cluster and removes its directory (unless kept). Idempotent. */
+  /**
+   * Stops everything. Rejects when a node's log holds a sanitizer report (ASan, UBSan, TSan):
+   * a node that reported at exit would otherwise go unnoticed.
+   */
   async down() {
     if (!live.has(this)) return;
+    let reports = [];
     try {
       await this.run(['down']);
+      reports = this.sanitizerReports();
     } finally {
       this.forget();
     }
+    if (reports.length) throw new Error(`sanitizer reports:\n${reports.join('\n\n')}`);
+  }
+
+  /** The sanitizer reports in the nodes' logs, each with its log's name. */
+  sanitizerReports() {
+    const reports = [];
+    for (let i = 1; i <= this.nodes; i++) {
+      const log = this.log(`node${i}`);
+      const at = log.search(/(ThreadSanitizer|AddressSanitizer|LeakSanitizer|runtime error):/);
+      if (at >= 0) reports.push(`node${i}: ${log.slice(at, at + 4000)}`);
+    }
+    return reports;
   }
 
   /** down() for the 'exit' handler: synchronous, never throws. */
@@ -249,6 +267,17 @@ export class Cluster {
    * ('UP', 'DOWN', 'MAINT', or a transition such as 'UP 1/2').
    */
   lbStates() {
+    return this.lbStat('status');
+  }
+
+  /** HTTP requests HAProxy sent to each node so far: {node1: 12, ...}. */
+  async lbRequests() {
+    const totals = await this.lbStat('req_tot');
+    return Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, Number(v)]));
+  }
+
+  /** One column of HAProxy's `show stat` for each server of the `nodes` backend. */
+  lbStat(column) {
     const sock = path.join(this.dir, 'haproxy', 'admin.sock');
     return new Promise((resolve, reject) => {
       const c = net.connect(sock);
@@ -259,7 +288,7 @@ export class Cluster {
       c.on('close', () => {
         const lines = out.split('\n').filter(Boolean);
         const head = (lines.shift() ?? '').replace(/^# /, '').split(',');
-        const [px, sv, st] = ['pxname', 'svname', 'status'].map((k) => head.indexOf(k));
+        const [px, sv, st] = ['pxname', 'svname', column].map((k) => head.indexOf(k));
         const states = {};
         for (const l of lines) {
           const f = l.split(',');
