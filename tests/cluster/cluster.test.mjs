@@ -168,6 +168,23 @@ describe('failures', () => {
     await cluster.start('node2');
   });
 
+  test('a killed node does not leave its users online: another node reaps it and announces them offline', async () => {
+    const [a, b] = await registerMany(cluster.url, ['Dee', 'Dan']);
+    await oneToOne(cluster.url, a, b);
+    const watcher = await nativeClient(node(1), a.token);
+    const events = collect(watcher, 'presence');
+    await nativeClient(node(3), b.token);
+    await waitUntil(() => events.some(([p]) => p.userId === b._id && p.online));
+    await cluster.kill('node3');
+    // Node 3's alive key lapses after 10 s; a living node's next refresh (every 2 s) reaps it.
+    await waitUntil(() => events.some(([p]) => p.userId === b._id && !p.online),
+      { timeout: 20_000, message: 'Dan announced offline' });
+    const asked = await callOk(watcher, 'presence:get', { userIds: [b._id] });
+    assert.equal(asked.users[0].online, false);
+    assert.ok(asked.users[0].lastSeen);
+    await cluster.start('node3');
+  });
+
   test('Redis stopped for 30 s under load: sends acked, connected clients get everything without reconnecting', async () => {
     const users = await registerMany(cluster.url, ['R1', 'R2', 'R3']);
     const group = await createGroup(cluster.url, users[0], users.slice(1));
