@@ -79,7 +79,8 @@ class CommitFeedTest : public ::testing::Test {
 };
 
 TEST(Publication, RoundTripsAndRefusesGarbage) {
-  auto parsed = parse_publication(publication(42, "node-1", "[1,2]"));
+  const auto message = publication(42, "node-1", "[1,2]");  // the views below point into it
+  auto parsed = parse_publication(message);
   ASSERT_TRUE(parsed.has_value());
   EXPECT_EQ(parsed->position, 42);
   EXPECT_EQ(parsed->node_id, "node-1");
