@@ -20,8 +20,8 @@ namespace {
 // transaction, which the writer sends in one round trip (store/postgres/README.md).
 //
 // Locks on a chat row keep the members each change reports exact across nodes: membership
-// changes take it FOR UPDATE; appends update it (they serialize with each other, which makes seq
-// gapless); cursor moves take it FOR KEY SHARE (they wait for membership changes, not for
+// changes take it FOR UPDATE; appends FOR NO KEY UPDATE (they serialize with each other, which
+// makes seq gapless); cursor moves FOR KEY SHARE (they wait for membership changes, not for
 // appends).
 constexpr std::array kMigrations = {
     // 1: users, chats, members with roles and receipt cursors, messages with per-chat seq, the
@@ -371,6 +371,73 @@ BEGIN
   UPDATE chat_members SET role = p_role WHERE chat_id = p_chat_id AND user_id = p_user_id;
   UPDATE chats SET activity = nextval('chat_activity'), updated_at = p_now WHERE id = p_chat_id;
   RETURN 'changed';
+END $$;
+)sql",
+    // 2: appends lock the chat row first, then read its members and the sender, each on its own.
+    // Version 1's single read of all three and conditional update was half as fast (pgbench,
+    // batches of 32 appends in a pipeline: 70-80 against 110 transactions/s).
+    R"sql(
+CREATE OR REPLACE FUNCTION chatd_append_message(
+    p_id text, p_chat_id text, p_sender_id text, p_content text, p_client_msg_id text,
+    p_now bigint,
+    OUT status text, OUT seq bigint, OUT original_chat_id text, OUT original_id text,
+    OUT original_content text, OUT original_created_at bigint, OUT member_ids text[],
+    OUT sender_name text, OUT sender_email text, OUT sender_pic text,
+    OUT sender_is_admin boolean, OUT sender_created_at bigint, OUT sender_updated_at bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_last_seq bigint;
+BEGIN
+  IF p_client_msg_id IS NOT NULL THEN
+    SELECT m.chat_id, m.seq, m.id, m.content, m.created_at
+      INTO original_chat_id, seq, original_id, original_content, original_created_at
+      FROM messages m WHERE m.sender_id = p_sender_id AND m.client_msg_id = p_client_msg_id;
+    IF FOUND THEN
+      status := CASE WHEN original_chat_id = p_chat_id THEN 'exists' ELSE 'conflict' END;
+      RETURN;
+    END IF;
+  END IF;
+  -- The row lock orders the chat's appends: seq is last_seq + 1, gapless.
+  SELECT c.last_seq INTO v_last_seq FROM chats c WHERE c.id = p_chat_id FOR NO KEY UPDATE;
+  IF NOT FOUND THEN
+    status := 'chat_not_found';
+    RETURN;
+  END IF;
+  SELECT array_agg(cm.user_id ORDER BY cm.position) INTO member_ids
+    FROM chat_members cm WHERE cm.chat_id = p_chat_id;
+  IF NOT p_sender_id = ANY (coalesce(member_ids, '{}')) THEN
+    status := 'not_member';
+    member_ids := NULL;
+    RETURN;
+  END IF;
+  SELECT u.name, u.email, u.pic, u.is_admin, u.created_at, u.updated_at
+    INTO sender_name, sender_email, sender_pic, sender_is_admin, sender_created_at,
+         sender_updated_at
+    FROM users u WHERE u.id = p_sender_id;
+  IF NOT FOUND THEN
+    status := 'user_not_found';
+    RETURN;
+  END IF;
+  INSERT INTO messages (chat_id, seq, id, sender_id, content, client_msg_id, created_at)
+    VALUES (p_chat_id, v_last_seq + 1, p_id, p_sender_id, p_content, p_client_msg_id, p_now)
+    ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING;
+  IF NOT FOUND THEN
+    -- Another node stored the same (sender, client_msg_id) since the first look, and committed.
+    SELECT m.chat_id, m.seq, m.id, m.content, m.created_at
+      INTO original_chat_id, seq, original_id, original_content, original_created_at
+      FROM messages m WHERE m.sender_id = p_sender_id AND m.client_msg_id = p_client_msg_id;
+    status := CASE WHEN original_chat_id = p_chat_id THEN 'exists' ELSE 'conflict' END;
+    member_ids := NULL;
+    RETURN;
+  END IF;
+  UPDATE chats SET last_seq = v_last_seq + 1, activity = nextval('chat_activity'),
+                   updated_at = p_now
+   WHERE id = p_chat_id;
+  -- The sender has seen what they wrote.
+  UPDATE chat_members SET delivered_seq = v_last_seq + 1, read_seq = v_last_seq + 1
+   WHERE chat_id = p_chat_id AND user_id = p_sender_id;
+  seq := v_last_seq + 1;
+  status := 'created';
 END $$;
 )sql",
 };
