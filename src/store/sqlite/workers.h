@@ -3,7 +3,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "store/sqlite/connection.h"
+#include "store/job_queue.h"
 #include "store/store.h"
 
 // The threads that own SQLite connections. Network threads never touch SQLite: they queue a job
@@ -36,48 +36,6 @@ class WriteJob {
   // Called once the batch's transaction has ended: only now may results be handed out, so nobody
   // is ever told about a write that a failed commit took back.
   virtual void finish(bool committed) = 0;
-};
-
-// A closable multi-producer queue of jobs.
-template <class Job>
-class JobQueue {
- public:
-  // False when the queue is closed: the caller keeps ownership and must abandon the job.
-  bool push(std::unique_ptr<Job>& job) {
-    {
-      std::lock_guard lock(mutex_);
-      if (closed_) return false;
-      jobs_.push_back(std::move(job));
-    }
-    ready_.notify_one();
-    return true;
-  }
-
-  // Waits for at least one job and takes up to `max` of them; empty once closed and drained.
-  std::vector<std::unique_ptr<Job>> pop(std::size_t max) {
-    std::unique_lock lock(mutex_);
-    ready_.wait(lock, [&] { return closed_ || !jobs_.empty(); });
-    std::vector<std::unique_ptr<Job>> taken;
-    while (!jobs_.empty() && taken.size() < max) {
-      taken.push_back(std::move(jobs_.front()));
-      jobs_.pop_front();
-    }
-    return taken;
-  }
-
-  void close() {
-    {
-      std::lock_guard lock(mutex_);
-      closed_ = true;
-    }
-    ready_.notify_all();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<std::unique_ptr<Job>> jobs_;
-  bool closed_ = false;
 };
 
 // Copies the WAL back into the database file on a thread of its own, so that no commit (and no
