@@ -24,6 +24,8 @@
 # every command. Progress and errors go to stderr; stdout carries only what a command prints
 # (the URL for `up`, the table for `status`).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 shopt -s extglob
 
 SELF=$(realpath "${BASH_SOURCE[0]}")
@@ -42,17 +44,6 @@ note() { echo "$PROG: $*" >&2; }
 usage() { sed -n '5,25p' "$SELF" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 
 # --- processes -----------------------------------------------------------------------------------
-
-# Children must not inherit our descriptors: the cluster lock would stay held for their lifetime,
-# and a caller's pipe (node's spawn) would never see EOF.
-close_fds() {
-  local f fd
-  for f in /proc/"$BASHPID"/fd/*; do
-    fd=${f##*/}
-    ((fd > 2)) && { exec {fd}>&-; } 2>/dev/null
-  done
-  return 0
-}
 
 # The start time (clock ticks since boot) of a live, non-zombie process. Recorded beside each pid,
 # it tells our process from a later one that reused the pid. Zombies count as dead: killed
@@ -217,6 +208,21 @@ maxclients 10000
 EOF
 }
 
+# One HAProxy backend of every node, checked with GET PATH (200 means in rotation).
+lb_backend() {
+  cat <<EOF
+backend $1
+    balance roundrobin
+    option httpchk GET $2
+    http-check expect status 200
+    default-server inter 1s fall 2 rise 1
+EOF
+  local name
+  for name in "${NODE_NAMES[@]}"; do
+    echo "    server $name 127.0.0.1:$(port_of "$name") check"
+  done
+}
+
 # Connection handling, for both Engine.IO transports and without stickiness:
 # - The default http-keep-alive mode (and not http-server-close, which closes every server
 #   connection after one response): each request of a kept-alive client connection is balanced
@@ -277,26 +283,10 @@ frontend chatd
     use_backend nodes if { nbsrv(nodes) gt 0 }
     default_backend live_nodes
 
-backend nodes
-    balance roundrobin
-    option httpchk GET /readyz
-    http-check expect status 200
-    default-server inter 1s fall 2 rise 1
 EOF
-    for name in "${NODE_NAMES[@]}"; do
-      echo "    server $name 127.0.0.1:$(port_of "$name") check"
-    done
-    cat <<EOF
-
-backend live_nodes
-    balance roundrobin
-    option httpchk GET /healthz
-    http-check expect status 200
-    default-server inter 1s fall 2 rise 1
-EOF
-    for name in "${NODE_NAMES[@]}"; do
-      echo "    server $name 127.0.0.1:$(port_of "$name") check"
-    done
+    lb_backend nodes /readyz
+    echo
+    lb_backend live_nodes /healthz
   } >"$dir/haproxy.cfg"
 }
 

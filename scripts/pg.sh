@@ -16,6 +16,8 @@
 # stdout carries the URL; every log goes to DIR. Commands on one DIR are serialized (a lock in
 # DIR); different DIRs may run in parallel. As root, the server runs as the `postgres` user, which refuses root.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PROG=pg.sh
 PG_ROLE=${PG_ROLE:-chatd}
@@ -39,17 +41,6 @@ find_pg_bin() {
 # PostgreSQL will not run as root: as root, every server-side command runs as `postgres`.
 as_pg() {
   if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-# Daemons must not inherit our descriptors: an inherited lock fd would keep DIR locked for the
-# server's lifetime, an inherited pipe would keep a caller (node's spawn) waiting for EOF forever.
-close_fds() {
-  local f fd
-  for f in /proc/"$BASHPID"/fd/*; do
-    fd=${f##*/}
-    ((fd > 2)) && { exec {fd}>&-; } 2>/dev/null
-  done
-  return 0
 }
 
 # A port of the kernel's ephemeral range that no TCP socket uses now. Someone may still take it
