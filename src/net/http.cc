@@ -55,6 +55,16 @@ HttpResponse json_response(http::status status, std::string body) {
   return response;
 }
 
+void add_security_headers(HttpResponse& response) {
+  response.set("X-Content-Type-Options", "nosniff");
+  response.set("Referrer-Policy", "no-referrer");
+  const auto type = response[http::field::content_type];
+  if (type.starts_with("application/json")) {
+    response.set("Content-Security-Policy",
+                 "default-src 'none'; frame-ancestors 'none'; base-uri 'none'");
+  }
+}
+
 HttpResponse error_response(http::status status, std::string_view code, std::string_view message) {
   boost::json::object body;
   body["message"] = message;

@@ -62,4 +62,9 @@ HttpResponse error_response(http::status status, std::string_view code, std::str
 
 HttpResponse text_response(http::status status, std::string body);
 
+// Headers every reply carries, whoever built it (the server adds them before writing): no MIME
+// sniffing, no referrer, and for JSON a policy that lets a browser run or embed nothing of it, so
+// a reply opened as a page can never become one.
+void add_security_headers(HttpResponse& response);
+
 }  // namespace chatd::net

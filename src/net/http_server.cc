@@ -329,6 +329,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
       if (watching) stream.socket().cancel();  // the watch ends with the request
       response.keep_alive(keep_alive && !stopping_);
     }
+    add_security_headers(response);
     response.prepare_payload();
     stream.expires_after(limits.write_timeout);
     auto [write_ec, written] = co_await http::async_write(stream, response, kAsTuple);

@@ -25,6 +25,33 @@ describe('health', () => {
   });
 });
 
+describe('security headers', () => {
+  const JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+  test('every reply says nosniff and no-referrer; JSON replies, errors included, forbid running anything', async () => {
+    const u = await register(fx.url, 'Header User');
+    const replies = [
+      await api(fx.url, 'GET', '/api/chat', { token: u.token }),
+      await api(fx.url, 'GET', '/api/nope'),
+      await api(fx.url, 'GET', '/api/chat'),
+      await api(fx.url, 'POST', '/api/user/login', { rawBody: '{not json' }),
+      await api(fx.url, 'GET', '/healthz'),
+    ];
+    for (const r of replies) {
+      assert.equal(r.headers.get('x-content-type-options'), 'nosniff', `${r.status} ${r.text}`);
+      assert.equal(r.headers.get('referrer-policy'), 'no-referrer');
+      assert.equal(r.headers.get('content-security-policy'), JSON_CSP);
+    }
+  });
+
+  test('an Engine.IO polling reply carries them too', async () => {
+    const r = await api(fx.url, 'GET', '/socket.io/?EIO=4&transport=polling');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(r.headers.get('referrer-policy'), 'no-referrer');
+  });
+});
+
 describe('errors and routing', () => {
   test('unknown route → 404 {"message":"Not Found - /api/nope","code":"not_found"}', async () => {
     const r = await api(fx.url, 'GET', '/api/nope');

@@ -36,6 +36,10 @@ describe('static files', () => {
     assert.equal(r.status, 200);
     assert.match(r.headers.get('content-type') ?? '', /^text\/html/);
     assert.equal(r.text, INDEX);
+    // The frontend's own policy is its business; nosniff and no-referrer hold for every file.
+    assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(r.headers.get('referrer-policy'), 'no-referrer');
+    assert.equal(r.headers.get('content-security-policy'), null);
   });
 
   test('GET /index.html → index.html', async () => {
