@@ -245,12 +245,19 @@ void RedisConnection::authenticate_then_ready() {
   }
 }
 
+// A subscriber is up once Redis confirmed every subscription: a message published after on_up
+// reaches it.
 void RedisConnection::become_up() {
+  unconfirmed_ = channels_.size();
   for (const auto& [channel, handler] : channels_) {
     const char* argv[] = {"SUBSCRIBE", channel.c_str()};
     const std::size_t lengths[] = {9, channel.size()};
     redisAsyncCommandArgv(context_, &RedisConnection::handle_message, this, 2, argv, lengths);
   }
+  if (unconfirmed_ == 0) finish_up();
+}
+
+void RedisConnection::finish_up() {
   up_ = true;
   backoff_ = std::chrono::milliseconds{0};
   spdlog::info("redis {}: connected to {}:{}", name_, endpoint_.host, endpoint_.port);
@@ -348,13 +355,19 @@ void RedisConnection::subscribe(std::string channel, MessageHandler on_message) 
 }
 
 // Pushes on a subscribed connection: ["message", channel, payload], and the confirmations
-// ["subscribe", channel, count], which need nothing.
+// ["subscribe", channel, count], the last of which makes the connection up.
 void RedisConnection::handle_message(redisAsyncContext* /*context*/, void* raw, void* self) {
   const auto* reply = static_cast<const redisReply*>(raw);
   if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
   const auto& kind = *reply->element[0];
-  if (kind.type != REDIS_REPLY_STRING || std::string_view(kind.str, kind.len) != "message") return;
+  if (kind.type != REDIS_REPLY_STRING) return;
+  const std::string_view type(kind.str, kind.len);
   auto& connection = *static_cast<RedisConnection*>(self);
+  if (type == "subscribe" && connection.unconfirmed_ > 0) {
+    if (--connection.unconfirmed_ == 0) connection.finish_up();
+    return;
+  }
+  if (type != "message") return;
   const auto& channel = *reply->element[1];
   const auto& payload = *reply->element[2];
   auto handler = connection.channels_.find(std::string(channel.str, channel.len));

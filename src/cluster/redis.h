@@ -85,6 +85,7 @@ class RedisConnection {
   void on_lost();
   void authenticate_then_ready();
   void become_up();
+  void finish_up();
   void schedule_reconnect();
   // Sends without checking that the connection is up (the setup commands come before).
   void issue(const std::vector<std::string>& args, ReplyHandler handler);
@@ -109,6 +110,7 @@ class RedisConnection {
   std::unique_ptr<Watch> watch_;
   std::uint64_t generation_ = 0;  // moves with each context: late wake-ups of an old one are void
   bool up_ = false;
+  std::size_t unconfirmed_ = 0;  // subscriptions sent and not yet confirmed
   bool stopped_ = true;
   std::chrono::milliseconds backoff_{0};
   asio::steady_timer reconnect_timer_;
