@@ -12,8 +12,9 @@ Member member(std::string id, Role role, std::int64_t seq) {
 TEST(ChangeCodec, EveryKindComesBackAsItWent) {
   Message message{"m1", "c1", 7, "u1", "héllo \"there\"\n", std::string("client-1"), 1234};
   User sender{"u1", "Ann", "ann@example.com", "pic", false, 1, 2};
-  Chat chat{"c1", "Team", true, 7, 10, 20,
-            {member("u1", Role::owner, 7), member("u2", Role::admin, 5)}, message};
+  Chat chat{
+      "c1",   "Team", true, 7, 10, 20, {member("u1", Role::owner, 7), member("u2", Role::admin, 5)},
+      message};
   std::vector<Change> changes{
       MessageAppended{message, sender, {"u1", "u2"}, "conn-9"},
       CursorsAdvanced{"c1", member("u2", Role::member, 6), {"u1", "u2"}},
@@ -53,9 +54,9 @@ TEST(ChangeCodec, AMessageWithoutClientIdStaysWithout) {
 }
 
 TEST(ChangeCodec, RefusesWhatItDidNotWrite) {
-  for (const char* bad : {"", "{}", "[1]", R"([{"kind":"message"}])",
-                          R"([{"kind":"nope","change":{}}])",
-                          R"([{"kind":"cursors","change":{"chat_id":1}}])"}) {
+  for (const char* bad :
+       {"", "{}", "[1]", R"([{"kind":"message"}])", R"([{"kind":"nope","change":{}}])",
+        R"([{"kind":"cursors","change":{"chat_id":1}}])"}) {
     auto decoded = decode_changes(bad);
     ASSERT_FALSE(decoded.ok()) << bad;
     EXPECT_EQ(decoded.error().code, Errc::invalid_input);

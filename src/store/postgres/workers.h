@@ -11,8 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "store/postgres/connection.h"
 #include "store/job_queue.h"
+#include "store/postgres/connection.h"
 #include "store/store.h"
 
 // The threads that own PostgreSQL connections. Network threads never call libpq: they queue a job

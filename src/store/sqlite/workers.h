@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "store/sqlite/connection.h"
 #include "store/job_queue.h"
+#include "store/sqlite/connection.h"
 #include "store/store.h"
 
 // The threads that own SQLite connections. Network threads never touch SQLite: they queue a job
