@@ -132,7 +132,10 @@ start_server() {
   SERVER_DIR="$WORK/server$SERVER_N"
   mkdir -p "$SERVER_DIR/data"
   SERVER_ARGS="--host 127.0.0.1 --port 0 --data-dir <tmp> --log-level warn $*"
-  "$CHATD_BIN" --host 127.0.0.1 --port 0 --data-dir "$SERVER_DIR/data" --log-level warn "$@" \
+  # Rate limits off: wrk from one address goes far beyond what a person does.
+  "$CHATD_BIN" --host 127.0.0.1 --port 0 --data-dir "$SERVER_DIR/data" --log-level warn \
+    --rate-login-ip off --rate-login-account off --rate-login-known-ip off \
+    --rate-register-ip off --rate-rest-ip off --rate-send-user off "$@" \
     >"$SERVER_DIR/stdout.log" 2>"$SERVER_DIR/stderr.log" &
   SERVER_PID=$!
   local deadline=$((SECONDS + 20)) line="" port=""

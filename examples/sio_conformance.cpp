@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
   long ping_interval = 300, ping_timeout = 200, connect_timeout = 1000, upgrade_timeout = 10'000;
   std::string log_level = "warn";
   std::vector<std::string> peer_specs;
+  std::string tls_cert, tls_key;
 
   CLI::App app{"sio-conformance: the Socket.IO conformance server, built from chatd's libraries"};
   app.add_option("--host", http.host, "Address to listen on")->capture_default_str();
@@ -152,6 +153,10 @@ int main(int argc, char** argv) {
         return chatd::engineio::is_valid_node_id(id) ? "" : "not 1 to 32 of [A-Za-z0-9_-]";
       });
   app.add_option("--peer", peer_specs, "Another node, ID=host:port (repeatable)");
+  // HTTPS and WSS on the port; peers (started the same way) are then reached over TLS too.
+  auto* cert_option = app.add_option("--tls-cert", tls_cert, "PEM certificate chain");
+  app.add_option("--tls-key", tls_key, "PEM private key")->needs(cert_option);
+  cert_option->needs("--tls-key");
   std::map<std::string, std::string, std::less<>> peers;
   app.callback([&] { peers = peer_table(peer_specs); });
   CLI11_PARSE(app, argc, argv);
@@ -162,6 +167,10 @@ int main(int argc, char** argv) {
   sio.engine.upgrade_timeout = std::chrono::milliseconds(upgrade_timeout);
   http.limits.max_body_bytes =
       std::max<std::size_t>(http.limits.max_body_bytes, sio.engine.max_payload + 1024);
+  if (!tls_cert.empty()) {
+    http.tls = chatd::net::TlsFiles{tls_cert, tls_key};
+    sio.engine.forward_over_tls = true;
+  }
   if (!peers.empty()) {
     // Read-only from here on, so network threads may read it at once.
     sio.engine.locate_node =
@@ -212,8 +221,8 @@ int main(int argc, char** argv) {
     if (!ec) server.stop();
   });
   // Always printed, whatever the log level: tests read the port from it.
-  std::printf("sio-conformance listening on http://%s:%u\n", http.host.c_str(),
-              static_cast<unsigned>(port));
+  std::printf("sio-conformance listening on %s://%s:%u\n", server.tls() ? "https" : "http",
+              http.host.c_str(), static_cast<unsigned>(port));
   std::fflush(stdout);
   server.run();
   return 0;

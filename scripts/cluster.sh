@@ -64,7 +64,8 @@ spawn() {
   local dir=$1 log=$2 pid start
   shift 2
   # The command goes to the log, but no secret does.
-  echo "=== $(date -u +%FT%TZ) ${*//CHATD_JWT_SECRET=+([^ ])/CHATD_JWT_SECRET=(hidden)}" >>"$log"
+  local line=${*//CHATD_JWT_SECRET=+([^ ])/CHATD_JWT_SECRET=(hidden)}
+  echo "=== $(date -u +%FT%TZ) ${line//CHATD_SECRET_KEY=+([^ ])/CHATD_SECRET_KEY=(hidden)}" >>"$log"
   (close_fds; exec setsid "$@" </dev/null >>"$log" 2>&1) &
   pid=$!
   start=$(proc_start "$pid") || start=0
@@ -179,8 +180,9 @@ known_name() {
   return 1
 }
 
+# A secret every node shares (32 random bytes, hex), kept in $CLUSTER_DIR/<name>.
 secret() {
-  local file=$CLUSTER_DIR/jwt_secret
+  local file=$CLUSTER_DIR/$1
   [[ -s $file ]] || (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$file")
   cat "$file"
 }
@@ -319,10 +321,13 @@ begin() {
       local extra=()
       read -ra extra <<<"$ARGS"
       mkdir -p "$dir/data"
-      # The secret goes by environment, out of `ps`; JWT_SECRET is dropped so no other wins.
-      spawn "$dir" "$dir/$name.log" env -u JWT_SECRET CHATD_JWT_SECRET="$(secret)" "$BIN" \
+      # The secrets go by environment, out of `ps`; JWT_SECRET is dropped so no other wins.
+      # HAProxy and the other nodes (which forward polling requests) are on loopback: their
+      # X-Forwarded-For names the client.
+      spawn "$dir" "$dir/$name.log" env -u JWT_SECRET CHATD_JWT_SECRET="$(secret jwt_secret)" \
+        CHATD_SECRET_KEY="$(secret secret_key)" "$BIN" \
         --host 127.0.0.1 --port "$port" --data-dir "$dir/data" --database-url "$(pg_url)" \
-        --redis-url "$(redis_url)" --node-id "$name" "${extra[@]}"
+        --redis-url "$(redis_url)" --node-id "$name" --trusted-proxy 127.0.0.1 "${extra[@]}"
       ;;
   esac
 }

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -13,30 +14,41 @@
 #include <string>
 #include <vector>
 
+#include "api/edge.h"
 #include "api/health.h"
 #include "api/rest_api.h"
 #include "api/socket_api.h"
 #include "auth/password.h"
+#include "auth/secret_box.h"
 #include "auth/token.h"
+#include "chat/accounts.h"
 #include "chat/chat_service.h"
 #include "cluster/cluster_node.h"
 #include "net/http_server.h"
 #include "socketio/server.h"
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
+#include "util/async.h"
 #include "util/loop_thread.h"
 #include "util/object_id.h"
+#include "util/rate_limit.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
+// How often the sessions' lastUsedAt is written (at most once a minute per session anyway).
+constexpr std::chrono::seconds kSessionUseFlush{30};
+
 struct Config {
   chatd::net::HttpServerOptions http;
   std::string cors_origins;
   std::string web_root;
+  std::string tls_cert;
+  std::string tls_key;
   std::string data_dir = "./data";
   std::string jwt_secret;
+  std::string secret_key;
   long jwt_lifetime_s = 30L * 24 * 3600;  // classic backends issue "30d" tokens
   std::string log_level = "info";
   std::string sqlite_synchronous = "full";
@@ -53,6 +65,10 @@ struct Config {
   std::int64_t write_timeout_ms = 15'000;
   std::int64_t shutdown_grace_ms = 10'000;
   chatd::chat::Limits limits;
+  chatd::chat::AccountLimits account_limits;
+  chatd::api::EdgeLimits edge;
+  chatd::net::CidrSet admin_allow;
+  chatd::util::RateRule socket_events_per_socket{10, 100};
   chatd::socketio::ServerOptions socketio;
   std::int64_t ping_interval_ms = 25'000;
   std::int64_t ping_timeout_ms = 20'000;
@@ -65,6 +81,72 @@ struct Config {
 };
 
 // Every option has a --flag and a CHATD_* environment variable (the flag wins).
+// A rate limit option ("20/min", "10/10min", "off": util::parse_rate_rule), shown with its default.
+void add_rate_option(CLI::App& app, const std::string& name, chatd::util::RateRule& rule,
+                     const std::string& help, const std::string& env) {
+  app.add_option_function<std::string>(
+         name,
+         [&rule, name](const std::string& text) {
+           auto parsed = chatd::util::parse_rate_rule(text);
+           if (!parsed) throw CLI::ValidationError(name, parsed.error().message);
+           rule = *parsed;
+         },
+         help)
+      ->envname(env)
+      ->default_str(chatd::util::format_rate_rule(rule));
+}
+
+// A CIDR list option ("10.0.0.0/8, ::1"), checked as the command line is read.
+void add_cidr_option(CLI::App& app, const std::string& name, chatd::net::CidrSet& set,
+                     const std::string& help, const std::string& env) {
+  app.add_option_function<std::string>(
+         name,
+         [&set, name](const std::string& text) {
+           auto parsed = chatd::net::CidrSet::parse(text);
+           if (!parsed) throw CLI::ValidationError(name, parsed.error().message);
+           set = std::move(*parsed);
+         },
+         help)
+      ->envname(env);
+}
+
+void define_rate_options(CLI::App& app, Config& c) {
+  add_cidr_option(app, "--allow-ip", c.http.allow,
+                  "Only these client networks (CIDRs, comma-separated) may connect; others get "
+                  "403 or are closed before any work",
+                  "CHATD_ALLOW_IP");
+  add_cidr_option(app, "--admin-allow-ip", c.admin_allow,
+                  "Only these client networks may call /api/admin", "CHATD_ADMIN_ALLOW_IP");
+  add_cidr_option(app, "--trusted-proxy", c.http.trusted_proxies,
+                  "Proxies whose X-Forwarded-For is believed (CIDRs); the peer address otherwise",
+                  "CHATD_TRUSTED_PROXY");
+  app.add_flag("--accept-sessionless-tokens", c.account_limits.accept_sessionless_tokens,
+               "Accept tokens without a session (from a classic backend sharing the JWT secret); "
+               "they cannot be revoked one by one")
+      ->envname("CHATD_ACCEPT_SESSIONLESS_TOKENS");
+  auto& a = c.account_limits;
+  add_rate_option(app, "--rate-login-ip", a.login_per_ip, "Login attempts per client IP",
+                  "CHATD_RATE_LOGIN_IP");
+  add_rate_option(app, "--rate-login-account", a.login_failures_per_account,
+                  "Login attempts per account from IPs it never logged in from",
+                  "CHATD_RATE_LOGIN_ACCOUNT");
+  add_rate_option(app, "--rate-login-known-ip", a.login_failures_per_known_ip,
+                  "Login attempts per account from an IP it logged in from before",
+                  "CHATD_RATE_LOGIN_KNOWN_IP");
+  add_rate_option(app, "--rate-register-ip", a.registrations_per_ip, "Registrations per client IP",
+                  "CHATD_RATE_REGISTER_IP");
+  add_rate_option(app, "--rate-otp-account", a.otp_failures_per_account,
+                  "Wrong two-factor codes per account", "CHATD_RATE_OTP_ACCOUNT");
+  add_rate_option(app, "--rate-send-user", c.limits.sends_per_user,
+                  "Messages sent per user (REST and sockets)", "CHATD_RATE_SEND_USER");
+  add_rate_option(app, "--rate-rest-ip", c.edge.rest_per_ip, "REST requests per client IP",
+                  "CHATD_RATE_REST_IP");
+  add_rate_option(app, "--rate-socket-connect-ip", c.edge.socket_connections_per_ip,
+                  "Socket.IO connections opened per client IP", "CHATD_RATE_SOCKET_CONNECT_IP");
+  add_rate_option(app, "--rate-socket-events", c.socket_events_per_socket,
+                  "Events per socket (native and classic)", "CHATD_RATE_SOCKET_EVENTS");
+}
+
 void define_options(CLI::App& app, Config& c) {
   auto& h = c.http;
   auto& l = h.limits;
@@ -84,6 +166,10 @@ void define_options(CLI::App& app, Config& c) {
                  "HS256 secret for tokens (also JWT_SECRET); generated and kept in the data dir "
                  "when absent")
       ->envname("CHATD_JWT_SECRET");
+  app.add_option("--secret-key", c.secret_key,
+                 "64 hex digits: the key that seals two-factor secrets at rest; generated and "
+                 "kept in the data dir when absent (every node of a cluster needs the same)")
+      ->envname("CHATD_SECRET_KEY");
   app.add_option("--jwt-lifetime-s", c.jwt_lifetime_s, "Token lifetime in seconds")
       ->envname("CHATD_JWT_LIFETIME_S")
       ->check(CLI::PositiveNumber)
@@ -95,6 +181,16 @@ void define_options(CLI::App& app, Config& c) {
                  "Serve a built frontend from this directory (SPA fallback to index.html)")
       ->envname("CHATD_WEB_ROOT")
       ->check(CLI::ExistingDirectory);
+  // Checked when the server is built (net/tls.h): a bad file stops chatd at start.
+  auto* tls_cert = app.add_option("--tls-cert", c.tls_cert,
+                                  "PEM certificate (then any intermediates): serve HTTPS and WSS "
+                                  "on the port, with HSTS")
+                       ->envname("CHATD_TLS_CERT");
+  auto* tls_key = app.add_option("--tls-key", c.tls_key,
+                                 "PEM private key (RSA or EC, unencrypted) of --tls-cert")
+                      ->envname("CHATD_TLS_KEY");
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error or off")
       ->envname("CHATD_LOG_LEVEL")
       ->capture_default_str()
@@ -304,6 +400,15 @@ std::unique_ptr<chatd::cluster::ClusterNode> start_cluster(
   return node;
 }
 
+// The key that seals secrets at rest (TOTP): --secret-key, else kept in the data dir. Every node
+// of a cluster needs the same one, as with the JWT secret.
+chatd::auth::SecretBox secret_box(const Config& config) {
+  if (config.secret_key.empty()) return chatd::auth::load_or_create_secret_box(config.data_dir);
+  auto box = chatd::auth::SecretBox::from_hex(config.secret_key);
+  if (!box) throw std::runtime_error("--secret-key: " + box.error().message);
+  return std::move(*box);
+}
+
 std::vector<std::string> split_list(const std::string& list) {
   std::vector<std::string> items;
   std::size_t start = 0;
@@ -344,6 +449,14 @@ int serve(Config& config) {
   limits.shutdown_grace = std::chrono::milliseconds(config.shutdown_grace_ms);
   config.http.cors = chatd::net::CorsPolicy(split_list(config.cors_origins));
   if (!config.web_root.empty()) config.http.web_root = config.web_root;
+  if (!config.tls_cert.empty() || !config.tls_key.empty()) {
+    config.http.tls = chatd::net::TlsFiles{config.tls_cert, config.tls_key};
+  }
+
+  chatd::api::EdgeGuard edge(config.edge, config.admin_allow);
+  config.http.gate = [&edge](const chatd::net::Target& target, const std::string& client) {
+    return edge.check(target, client);
+  };
 
   // The server owns the event loops, so it is built first and destroyed last: everything that
   // completes onto them (store, hasher) is gone before they are.
@@ -357,9 +470,15 @@ int serve(Config& config) {
   chatd::auth::TokenIssuer tokens(config.jwt_secret, std::chrono::seconds(config.jwt_lifetime_s));
   // The sequencer's thread: committed changes become client events there, in commit order.
   chatd::LoopThread fanout;
-  chatd::chat::ChatService chats(*store, *hasher, tokens, config.limits, config.default_pic,
+  chatd::util::LocalRateLimiter local_limits;
+  const auto secrets = secret_box(config);
+  chatd::chat::AccountService accounts(*store, *hasher, tokens, secrets, local_limits,
+                                       config.account_limits, config.limits, config.default_pic);
+  chatd::chat::ChatService chats(*store, accounts.sessions(), local_limits, config.limits,
                                  fanout.executor());
-  chatd::api::RestApi rest(chats);
+  boost::asio::co_spawn(fanout.executor(), accounts.flush_session_uses_every(kSessionUseFlush),
+                        chatd::log_if_failed("chatd: session uses"));
+  chatd::api::RestApi rest(chats, accounts);
   rest.register_routes(router);
 
   auto& sio = config.socketio;
@@ -370,6 +489,7 @@ int serve(Config& config) {
   std::atomic<chatd::cluster::ClusterNode*> joined{nullptr};
   if (!config.redis_url.empty()) {
     sio.engine.node_id = config.node_id;
+    sio.engine.forward_over_tls = config.http.tls.has_value();  // every node serves the same way
     sio.engine.locate_node = [&joined](std::string_view node) -> std::optional<std::string> {
       auto* cluster = joined.load(std::memory_order_acquire);
       return cluster ? cluster->locate(node) : std::nullopt;
@@ -377,8 +497,9 @@ int serve(Config& config) {
   }
   chatd::socketio::Server io(sio, server.executors());
   chatd::api::SocketApi sockets(
-      chats, io.of("/"),
-      chatd::api::SocketOptions{std::chrono::milliseconds(config.classic_setup_timeout_ms)});
+      chats, accounts, io.of("/"),
+      chatd::api::SocketOptions{std::chrono::milliseconds(config.classic_setup_timeout_ms),
+                                config.socket_events_per_socket});
   chats.set_events(sockets);
   io.attach(router, "/socket.io/");
   std::unique_ptr<chatd::cluster::ClusterNode> cluster;
@@ -391,6 +512,7 @@ int serve(Config& config) {
   const auto port = server.listen();
   if (!config.redis_url.empty()) {
     cluster = start_cluster(config, port, *store, chats, sockets, io);
+    accounts.set_rate_limiter(cluster->rate_limiter());
     joined.store(cluster.get(), std::memory_order_release);
   }
   boost::asio::signal_set signals(server.executor(), SIGINT, SIGTERM);
@@ -401,8 +523,8 @@ int serve(Config& config) {
     }
   });
   // Printed whatever the log level: scripts and tests wait for this line to learn the port.
-  std::printf("chatd listening on http://%s:%u (data in %s)\n", config.http.host.c_str(),
-              static_cast<unsigned>(port), config.data_dir.c_str());
+  std::printf("chatd listening on %s://%s:%u (data in %s)\n", server.tls() ? "https" : "http",
+              config.http.host.c_str(), static_cast<unsigned>(port), config.data_dir.c_str());
   std::fflush(stdout);
   server.run();
 
@@ -423,6 +545,7 @@ int main(int argc, char** argv) {
   CLI::App app{"chatd: a real-time chat backend (REST API of the classic MERN chat apps)"};
   app.option_defaults()->always_capture_default();
   define_options(app, config);
+  define_rate_options(app, config);
   CLI11_PARSE(app, argc, argv);
   try {
     return serve(config);

@@ -70,6 +70,12 @@ export function runTool(cmd, args, { cwd = ROOT, env, onStderr, rawFile } = {}) 
 }
 
 
+// Every rate limit off: a benchmark drives a few users and addresses far beyond what a person
+// does (docs/SECURITY.md); bench/security/session_cost.mjs measures what the limits cost.
+export const NO_LIMIT_ARGS = ["--rate-login-ip", "--rate-login-account", "--rate-login-known-ip",
+  "--rate-register-ip", "--rate-otp-account", "--rate-send-user", "--rate-rest-ip",
+  "--rate-socket-connect-ip", "--rate-socket-events"].flatMap((flag) => [flag, "off"]);
+
 // Starts `bin ...args` (a chatd with --port 0) and resolves once it prints its URL:
 // {child, pid, url, hostPort, stop()}. stop() sends SIGTERM, SIGKILL after 5 s.
 export async function startChatd(bin, args, { timeoutMs = 30000 } = {}) {

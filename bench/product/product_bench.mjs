@@ -34,6 +34,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { NO_LIMIT_ARGS } from "../common/bench.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "../..");
@@ -144,7 +145,8 @@ class Server {
     const dir = fs.mkdtempSync(path.join(process.env.TMPDIR || "/tmp", `pb-${kind}-`));
     const [cmd, args, cwd, ready] = kind === "chatd"
       ? [CHATD, ["--host", "127.0.0.1", "--port", "0", "--data-dir", dir, "--log-level", "warn",
-        "--sqlite-synchronous", sync, "--password-hash-ops", "1", "--password-hash-memory-kib", "8"],
+        "--sqlite-synchronous", sync, "--password-hash-ops", "1", "--password-hash-memory-kib", "8",
+        ...NO_LIMIT_ARGS],
       ROOT, /chatd listening on (http:\/\/\S+)/]
       : ["node", ["server.mjs", "--port", "0", "--data-dir", dir, "--synchronous", sync], NODE_REF,
         /node-reference listening on (http:\/\/\S+)/];

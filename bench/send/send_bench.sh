@@ -241,7 +241,9 @@ start_chatd() {  # start_chatd SYNC -> SERVER_PID, BASE, SERVER_LOG
   mkdir -p "$dir/data"
   SERVER_LOG="$dir/stdout.log"
   SERVER_FLAGS=(--host 127.0.0.1 --port 0 --log-level warn --sqlite-synchronous "$sync"
-                --password-hash-ops 1 --password-hash-memory-kib 8)
+                --password-hash-ops 1 --password-hash-memory-kib 8
+                # rate limits off: one generator drives far more than a person
+                --rate-login-ip off --rate-login-account off --rate-login-known-ip off --rate-register-ip off --rate-otp-account off --rate-send-user off --rate-rest-ip off --rate-socket-connect-ip off --rate-socket-events off)
   # shellcheck disable=SC2206  # word splitting wanted: separate flags
   [[ -z $CHATD_ARGS ]] || SERVER_FLAGS+=($CHATD_ARGS)
   "$CHATD_BIN" "${SERVER_FLAGS[@]}" --data-dir "$dir/data" >"$SERVER_LOG" 2>"$dir/stderr.log" &

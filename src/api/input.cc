@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "util/text.h"
+
 namespace chatd::api::input {
 
 namespace json = boost::json;
@@ -143,6 +145,16 @@ Result<std::optional<std::int64_t>> query_integer(const net::Request& request,
   const auto [ptr, ec] = std::from_chars(raw->data(), end, value);
   if (ec != std::errc() || ptr != end) return wrong_type(name, "an integer");
   return std::optional<std::int64_t>(value);
+}
+
+chat::ClientInfo client_info(const net::Request& request) {
+  // Kept for the session list and the audit trail; longer agents are cut (at a UTF-8 boundary:
+  // the text is shown back as JSON).
+  constexpr std::size_t kMaxUserAgent = 256;
+  auto agent = request.header("User-Agent");
+  std::string user_agent(agent.substr(0, kMaxUserAgent));
+  while (!user_agent.empty() && !text::is_valid_utf8(user_agent)) user_agent.pop_back();
+  return chat::ClientInfo{request.client_address, std::move(user_agent)};
 }
 
 }  // namespace chatd::api::input

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "chat/accounts.h"
 #include "net/http.h"
 #include "util/result.h"
 
@@ -44,5 +45,8 @@ Result<std::vector<std::string>> string_list(const boost::json::object& body,
 // An integer query parameter (absent: nullopt); anything else is `invalid_input`.
 Result<std::optional<std::int64_t>> query_integer(const net::Request& request,
                                                   std::string_view name);
+
+// Where the request comes from: its client address and User-Agent (cut to a sane length).
+chat::ClientInfo client_info(const net::Request& request);
 
 }  // namespace chatd::api::input

@@ -34,6 +34,8 @@ http::status status_of(Errc code) {
     case Errc::invalid_input:
       return http::status::bad_request;
     case Errc::unauthorized:
+    case Errc::otp_required:
+    case Errc::otp_invalid:
       return http::status::unauthorized;
     case Errc::forbidden:
     case Errc::not_member:
@@ -55,10 +57,13 @@ http::status status_of(Errc code) {
 }
 
 HttpResponse error(const Error& e) {
-  return net::error_response(status_of(e.code), errc_name(e.code), e.message);
+  auto response = net::error_response(status_of(e.code), errc_name(e.code), e.message);
+  if (e.retry_after_s > 0) response.set(http::field::retry_after, std::to_string(e.retry_after_s));
+  return response;
 }
 
-RestApi::RestApi(chat::ChatService& chats) : chats_(chats) {}
+RestApi::RestApi(chat::ChatService& chats, chat::AccountService& accounts)
+    : chats_(chats), accounts_(accounts) {}
 
 void RestApi::register_routes(net::Router& router) {
   using http::verb;
@@ -80,16 +85,32 @@ void RestApi::register_routes(net::Router& router) {
   router.add(verb::post, "/api/message", bind(&RestApi::send_message));
   router.add(verb::get, "/api/message/:chatId", bind(&RestApi::history));
   router.add(verb::get, "/api/message/:chatId/:messageId/status", bind(&RestApi::message_status));
+  router.add(verb::post, "/api/auth/refresh", bind(&RestApi::refresh));
+  router.add(verb::post, "/api/auth/logout", bind(&RestApi::logout));
+  router.add(verb::post, "/api/auth/logout-all", bind(&RestApi::logout_all));
+  router.add(verb::get, "/api/auth/sessions", bind(&RestApi::list_sessions));
+  router.add(verb::delete_, "/api/auth/sessions/:id", bind(&RestApi::revoke_session));
+  router.add(verb::put, "/api/user/password", bind(&RestApi::change_password));
+  router.add(verb::get, "/api/auth/audit", bind(&RestApi::audit));
+  router.add(verb::post, "/api/auth/2fa/setup", bind(&RestApi::setup_two_factor));
+  router.add(verb::post, "/api/auth/2fa/enable", bind(&RestApi::enable_two_factor));
+  router.add(verb::post, "/api/auth/2fa/disable", bind(&RestApi::disable_two_factor));
 }
 
-boost::asio::awaitable<Result<chat::User>> RestApi::caller(const Request& request) {
+boost::asio::awaitable<Result<chat::Caller>> RestApi::session_caller(const Request& request) {
   const auto header = request.header("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
   if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) {
     co_return make_error(Errc::unauthorized, "Not authorized, no token");
   }
   std::string token(header.substr(kBearer.size()));
-  co_return co_await chats_.authenticate(std::move(token));
+  co_return co_await accounts_.authenticate(std::move(token));
+}
+
+boost::asio::awaitable<Result<chat::User>> RestApi::caller(const Request& request) {
+  auto caller = co_await session_caller(request);
+  if (!caller) co_return caller.error();
+  co_return std::move(caller->user);
 }
 
 // ---- Users -------------------------------------------------------------------------------------
@@ -107,7 +128,8 @@ RestApi::Response RestApi::register_user(Request& request) {
   if (!pic) co_return error(pic.error());
   chat::Registration registration{std::move(*name), std::move(*email), std::move(*password),
                                   std::move(*pic)};
-  auto session = co_await chats_.register_user(std::move(registration));
+  auto client = input::client_info(request);
+  auto session = co_await accounts_.register_user(std::move(registration), std::move(client));
   if (!session) co_return error(session.error());
   co_return ok(wire::session(*session), http::status::created);
 }
@@ -119,7 +141,11 @@ RestApi::Response RestApi::login(Request& request) {
   if (!email) co_return error(email.error());
   auto password = input::required_string(*body, "password");
   if (!password) co_return error(password.error());
-  auto session = co_await chats_.login(std::move(*email), std::move(*password));
+  auto otp = input::optional_string(*body, "otp");
+  if (!otp) co_return error(otp.error());
+  chat::LoginRequest login{std::move(*email), std::move(*password), std::move(*otp)};
+  auto client = input::client_info(request);
+  auto session = co_await accounts_.login(std::move(login), std::move(client));
   if (!session) co_return error(session.error());
   co_return ok(wire::session(*session));
 }
@@ -292,6 +318,130 @@ RestApi::Response RestApi::message_status(Request& request) {
       co_await chats_.message_status(std::move(*me), std::move(chat_id), std::move(message_id));
   if (!status) co_return error(status.error());
   co_return ok(wire::message_status(*status));
+}
+
+// ---- Sessions and the audit trail --------------------------------------------------------------
+
+RestApi::Response RestApi::refresh(Request& request) {
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto refresh_token = input::required_string(*body, "refreshToken");
+  if (!refresh_token) co_return error(refresh_token.error());
+  auto client = input::client_info(request);
+  auto tokens = co_await accounts_.refresh(std::move(*refresh_token), std::move(client));
+  if (!tokens) co_return error(tokens.error());
+  co_return ok(wire::token_pair(*tokens));
+}
+
+RestApi::Response RestApi::logout(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto client = input::client_info(request);
+  auto done = co_await accounts_.logout(std::move(*me), std::move(client));
+  if (!done) co_return error(done.error());
+  co_return net::empty_response(http::status::no_content);
+}
+
+RestApi::Response RestApi::logout_all(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto client = input::client_info(request);
+  auto done = co_await accounts_.logout_others(std::move(*me), std::move(client));
+  if (!done) co_return error(done.error());
+  co_return net::empty_response(http::status::no_content);
+}
+
+RestApi::Response RestApi::list_sessions(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto sessions = co_await accounts_.list_sessions(std::move(*me));
+  if (!sessions) co_return error(sessions.error());
+  json::array list;
+  list.reserve(sessions->size());
+  for (const auto& s : *sessions) list.push_back(wire::session_info(s));
+  co_return ok(list);
+}
+
+RestApi::Response RestApi::revoke_session(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  std::string session_id(request.param("id"));
+  auto client = input::client_info(request);
+  auto done =
+      co_await accounts_.revoke_session(std::move(*me), std::move(session_id), std::move(client));
+  if (!done) co_return error(done.error());
+  co_return net::empty_response(http::status::no_content);
+}
+
+RestApi::Response RestApi::change_password(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto current = input::required_string(*body, "currentPassword");
+  if (!current) co_return error(current.error());
+  auto next = input::required_string(*body, "newPassword");
+  if (!next) co_return error(next.error());
+  auto client = input::client_info(request);
+  auto done = co_await accounts_.change_password(std::move(*me), std::move(*current),
+                                                 std::move(*next), std::move(client));
+  if (!done) co_return error(done.error());
+  co_return net::empty_response(http::status::no_content);
+}
+
+RestApi::Response RestApi::audit(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto limit = input::query_integer(request, "limit");
+  if (!limit) co_return error(limit.error());
+  std::optional<std::string> before;
+  if (auto value = request.query_value("before")) before = std::string(*value);
+  auto events = co_await accounts_.audit(std::move(*me), std::move(before), as_int(*limit));
+  if (!events) co_return error(events.error());
+  json::array list;
+  list.reserve(events->size());
+  for (const auto& e : *events) list.push_back(wire::audit_event(e));
+  co_return ok(list);
+}
+
+// ---- Two-factor authentication -----------------------------------------------------------------
+
+RestApi::Response RestApi::setup_two_factor(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto setup = co_await accounts_.setup_two_factor(std::move(*me));
+  if (!setup) co_return error(setup.error());
+  co_return ok(wire::two_factor_setup(*setup));
+}
+
+RestApi::Response RestApi::enable_two_factor(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto code = input::required_string(*body, "code");
+  if (!code) co_return error(code.error());
+  auto client = input::client_info(request);
+  auto codes =
+      co_await accounts_.enable_two_factor(std::move(*me), std::move(*code), std::move(client));
+  if (!codes) co_return error(codes.error());
+  co_return ok(wire::recovery_codes(*codes));
+}
+
+RestApi::Response RestApi::disable_two_factor(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto password = input::required_string(*body, "password");
+  if (!password) co_return error(password.error());
+  auto code = input::required_string(*body, "code");
+  if (!code) co_return error(code.error());
+  auto client = input::client_info(request);
+  auto done = co_await accounts_.disable_two_factor(std::move(*me), std::move(*password),
+                                                    std::move(*code), std::move(client));
+  if (!done) co_return error(done.error());
+  co_return net::empty_response(http::status::no_content);
 }
 
 }  // namespace chatd::api

@@ -2,17 +2,19 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "chat/accounts.h"
 #include "chat/chat_service.h"
 #include "net/http.h"
 #include "net/router.h"
 
 namespace chatd::api {
 
-// The REST API of the classic MERN chat backends (/api/user, /api/chat, /api/message; API.md):
-// reads the wire, calls the domain, writes the wire. Knows no SQL and no rule of who may do what.
+// The REST API of the classic MERN chat backends (/api/user, /api/chat, /api/message; API.md)
+// and of accounts (/api/auth): reads the wire, calls the domain, writes the wire. Knows no SQL and
+// no rule of who may do what.
 class RestApi {
  public:
-  explicit RestApi(chat::ChatService& chats);
+  RestApi(chat::ChatService& chats, chat::AccountService& accounts);
 
   // Adds every route, aliases included.
   void register_routes(net::Router& router);
@@ -33,11 +35,23 @@ class RestApi {
   Response send_message(net::Request& request);
   Response history(net::Request& request);
   Response message_status(net::Request& request);
+  Response refresh(net::Request& request);
+  Response logout(net::Request& request);
+  Response logout_all(net::Request& request);
+  Response list_sessions(net::Request& request);
+  Response revoke_session(net::Request& request);
+  Response change_password(net::Request& request);
+  Response audit(net::Request& request);
+  Response setup_two_factor(net::Request& request);
+  Response enable_two_factor(net::Request& request);
+  Response disable_two_factor(net::Request& request);
 
-  // The caller, from the Authorization header.
+  // The caller, from the Authorization header: the user, with the session for account routes.
+  boost::asio::awaitable<Result<chat::Caller>> session_caller(const net::Request& request);
   boost::asio::awaitable<Result<chat::User>> caller(const net::Request& request);
 
   chat::ChatService& chats_;
+  chat::AccountService& accounts_;
 };
 
 // The HTTP status of an error kind.

@@ -44,6 +44,9 @@ std::string classic_room(std::string_view user_id) {
 std::string chat_room(std::string_view chat_id) {
   return "chat:" + std::string(chat_id);
 }
+std::string session_room(std::string_view session_id) {
+  return "s:" + std::string(session_id);
+}
 
 Payload args(json::value value) {
   return Payload{json::array{std::move(value)}, {}};
@@ -101,8 +104,9 @@ void answer_unknown(std::string_view event, const Payload&, const Socket::Ack& a
 
 }  // namespace
 
-SocketApi::SocketApi(chat::ChatService& chats, socketio::Namespace& nsp, SocketOptions options)
-    : chats_(chats), nsp_(nsp), options_(options) {
+SocketApi::SocketApi(chat::ChatService& chats, chat::AccountService& accounts,
+                     socketio::Namespace& nsp, SocketOptions options)
+    : chats_(chats), accounts_(accounts), nsp_(nsp), options_(options) {
   nsp_.use([this](Socket& socket, socketio::Namespace::Next next) {
     authenticate(socket, std::move(next));
   });
@@ -123,15 +127,16 @@ void SocketApi::authenticate(Socket& socket, socketio::Namespace::Next next) {
 
 asio::awaitable<void> SocketApi::check_token(SocketPtr socket, std::string token,
                                              socketio::Namespace::Next next) {
-  auto user = co_await chats_.authenticate(std::move(token));
-  if (!user) {
-    const auto& error = user.error();
+  auto caller = co_await accounts_.authenticate(std::move(token));
+  if (!caller) {
+    const auto& error = caller.error();
     const std::string message =
         error.code == Errc::unauthorized ? "Not authorized, token failed" : error.message;
     next(socketio::ConnectError{message, json::object{{"code", errc_name(error.code)}}});
     co_return;
   }
-  socket->data()["user"] = wire::user(*user);
+  socket->data()["user"] = wire::user(caller->user);
+  socket->data()["sid"] = caller->session_id;
   next(std::nullopt);
 }
 
@@ -139,6 +144,7 @@ void SocketApi::serve(const SocketPtr& socket) {
   socket->drop_handshake();  // read by authenticate() already; chatd has one namespace
   auto client = std::make_shared<Client>();
   if (auto user = admitted_user(*socket)) {
+    if (!join_session(*socket, socket->data().at("sid").as_string())) return;
     socket->data() = {};  // the user is in client now: an idle socket keeps one copy, not two
     client->user = std::move(*user);
     serve_native(socket, client);
@@ -163,6 +169,10 @@ void SocketApi::serve_native(const SocketPtr& socket, const std::shared_ptr<Clie
                          std::string_view event, Payload payload, Socket::Ack ack) {
     auto self = weak.lock();
     if (!self) return;
+    if (auto spent = spend_event_budget(*self); !spent) {
+      if (ack) ack(args(error_reply(spent.error())));
+      return;
+    }
     const auto* handler = native_handler(event);
     if (!handler) return answer_unknown(event, payload, ack);
     if (payload.args.empty() || !payload.args.front().is_object()) {
@@ -178,6 +188,25 @@ void SocketApi::serve_native(const SocketPtr& socket, const std::shared_ptr<Clie
   });
   asio::co_spawn(socket->engine().executor(), chats_.client_connected(*client->user, client->kind),
                  log_if_failed("socket: event handler"));
+}
+
+// Puts the socket in its session's room, which a revocation disconnects; false (and the socket
+// disconnected) when the session was revoked since its token was checked. The cache is marked
+// before the revocation's disconnect is sent, so after joining one of the two catches the socket.
+bool SocketApi::join_session(Socket& socket, std::string_view session_id) {
+  if (session_id.empty()) return true;  // a session-less token (--accept-sessionless-tokens)
+  socket.join(session_room(session_id));
+  auto cached = accounts_.sessions().find(std::string(session_id));
+  if (!cached || !cached->revoked) return true;
+  socket.disconnect();
+  return false;
+}
+
+// Takes one event from the socket's budget: `rate_limited` once a client floods.
+Status SocketApi::spend_event_budget(const Socket& socket) {
+  auto decision = event_budgets_.try_acquire(socket.id(), options_.events_per_socket);
+  if (decision.allowed) return {};
+  return util::rate_limited(decision, "Too many events, slow down");
 }
 
 // The handler of a native event (nullptr: not one).
@@ -298,7 +327,7 @@ void SocketApi::serve_classic(const SocketPtr& socket, const std::shared_ptr<Cli
   socket->on("setup", [this, weak = std::weak_ptr(socket), client](const Payload& payload,
                                                                    const Socket::Ack&) {
     auto self = weak.lock();
-    if (!self || client->user || client->setting_up) return;
+    if (!self || client->user || client->setting_up || !spend_event_budget(*self)) return;
     std::string token;
     if (!payload.args.empty() && payload.args.front().is_object()) {
       const auto* t = payload.args.front().as_object().if_contains("token");
@@ -309,10 +338,10 @@ void SocketApi::serve_classic(const SocketPtr& socket, const std::shared_ptr<Cli
                    log_if_failed("socket: event handler"));
   });
   // Until `setup` succeeds, nothing else is served.
-  const auto when_set_up = [weak = std::weak_ptr(socket), client](auto serve) {
-    return [weak, client, serve](Payload payload, const Socket::Ack& ack) {
+  const auto when_set_up = [this, weak = std::weak_ptr(socket), client](auto serve) {
+    return [this, weak, client, serve](Payload payload, const Socket::Ack& ack) {
       auto self = weak.lock();
-      if (!self) return;
+      if (!self || !spend_event_budget(*self)) return;  // classic events have no error channel
       if (!client->user) {
         if (ack) ack(args(error_reply(make_error(Errc::unauthorized, "Send setup first"))));
         return;
@@ -356,18 +385,19 @@ void SocketApi::serve_classic(const SocketPtr& socket, const std::shared_ptr<Cli
 asio::awaitable<void> SocketApi::setup(SocketPtr socket, std::shared_ptr<Client> client,
                                        std::string token) {
   // The token decides who this is, whatever `_id` the client sent beside it.
-  auto user = co_await chats_.authenticate(std::move(token));
+  auto caller = co_await accounts_.authenticate(std::move(token));
   client->setting_up = false;
   if (!socket->connected()) co_return;
-  if (!user) {
+  if (!caller) {
     socket->disconnect();
     co_return;
   }
-  client->user = *user;
+  if (!join_session(*socket, caller->session_id)) co_return;
+  client->user = caller->user;
   client->setup_deadline->cancel();
-  socket->join(classic_room(user->id));
+  socket->join(classic_room(caller->user.id));
   socket->emit("connected");
-  co_await chats_.client_connected(std::move(*user), client->kind);
+  co_await chats_.client_connected(std::move(caller->user), client->kind);
 }
 
 asio::awaitable<void> SocketApi::join_chat(SocketPtr socket, chat::User user, std::string chat_id) {
@@ -432,6 +462,13 @@ void SocketApi::deliver(socketio::Batch& batch, const chat::ChatEvent& event) {
   }
   removed.emit("chat:removed", args(json::object{{"chatId", chat.chat.id}}));
   leaving.sockets_leave(chat_room(chat.chat.id));
+}
+
+// The revoked sessions' sockets are cut, on every network thread, in commit order with the rest.
+void SocketApi::deliver(socketio::Batch& batch, const chat::SessionsRevokedEvent& event) {
+  auto revoked = batch.broadcast();
+  for (const auto& id : event.session_ids) revoked.to(session_room(id));
+  revoked.disconnect_sockets();
 }
 
 void SocketApi::on_typing(const chat::TypingEvent& event) {

@@ -7,15 +7,19 @@
 #include <string>
 #include <vector>
 
+#include "chat/accounts.h"
 #include "chat/chat_service.h"
 #include "chat/events.h"
 #include "socketio/server.h"
+#include "util/rate_limit.h"
 
 namespace chatd::api {
 
 struct SocketOptions {
   // A socket that connects without a token must send a valid `setup` within this time.
   std::chrono::milliseconds classic_setup_timeout{10'000};
+  // Events a socket may send: 100 at once, 10 a second after that (refused `rate_limited`).
+  util::RateRule events_per_socket{10, 100};
 };
 
 // The Socket.IO side of chatd (API.md): authenticates sockets, serves the classic MERN events and
@@ -26,10 +30,12 @@ struct SocketOptions {
 // Rooms: every native socket is in "n:<userId>", every classic socket (after setup) in
 // "c:<userId>", and a classic socket that joined a chat in "chat:<chatId>". Messages, receipts
 // and presence go to user rooms built from the member list the domain gives, so a removed member
-// is simply not addressed any more.
+// is simply not addressed any more. Every authenticated socket is also in "s:<sessionId>", which
+// a revocation of the session disconnects.
 class SocketApi final : public chat::EventSink {
  public:
-  SocketApi(chat::ChatService& chats, socketio::Namespace& nsp, SocketOptions options);
+  SocketApi(chat::ChatService& chats, chat::AccountService& accounts, socketio::Namespace& nsp,
+            SocketOptions options);
 
   void on_committed(const std::vector<chat::CommittedEvent>& events) override;
   void on_typing(const chat::TypingEvent& event) override;
@@ -47,6 +53,7 @@ class SocketApi final : public chat::EventSink {
   void deliver(socketio::Batch& batch, const chat::MessageEvent& event);
   void deliver(socketio::Batch& batch, const chat::ReceiptEvent& event);
   void deliver(socketio::Batch& batch, const chat::ChatEvent& event);
+  void deliver(socketio::Batch& batch, const chat::SessionsRevokedEvent& event);
 
   void authenticate(socketio::Socket& socket, socketio::Namespace::Next next);
   boost::asio::awaitable<void> check_token(SocketPtr socket, std::string token,
@@ -55,6 +62,8 @@ class SocketApi final : public chat::EventSink {
   void serve_native(const SocketPtr& socket, const std::shared_ptr<Client>& client);
   void serve_classic(const SocketPtr& socket, const std::shared_ptr<Client>& client);
   static const NativeHandler* native_handler(std::string_view event);
+  Status spend_event_budget(const socketio::Socket& socket);
+  bool join_session(socketio::Socket& socket, std::string_view session_id);
   boost::asio::awaitable<void> run_native(SocketPtr socket, chat::User user, NativeHandler handler,
                                           boost::json::object payload, socketio::Socket::Ack ack);
 
@@ -76,8 +85,11 @@ class SocketApi final : public chat::EventSink {
   boost::asio::awaitable<void> classic_typing(chat::User user, std::string chat_id, bool typing);
 
   chat::ChatService& chats_;
+  chat::AccountService& accounts_;
   socketio::Namespace& nsp_;
   SocketOptions options_;
+  // Per-socket event budgets: local by nature (a socket lives on one node).
+  util::LocalRateLimiter event_budgets_;
 };
 
 }  // namespace chatd::api

@@ -16,7 +16,40 @@ json::object user(const chat::User& u) {
 json::object session(const chat::Session& s) {
   auto object = user(s.user);
   object["token"] = s.token;
+  object["refreshToken"] = s.refresh_token;
   return object;
+}
+
+json::object token_pair(const chat::TokenPair& tokens) {
+  return json::object{{"token", tokens.token}, {"refreshToken", tokens.refresh_token}};
+}
+
+json::object session_info(const chat::SessionView& view) {
+  const auto& s = view.session;
+  return json::object{{"_id", s.id},
+                      {"createdAt", clock::iso8601(s.created_at)},
+                      {"lastUsedAt", clock::iso8601(s.last_used_at)},
+                      {"ip", s.ip},
+                      {"userAgent", s.user_agent},
+                      {"current", view.current}};
+}
+
+json::object two_factor_setup(const chat::TwoFactorSetup& setup) {
+  return json::object{{"secret", setup.secret}, {"otpauthUrl", setup.otpauth_url}};
+}
+
+json::object recovery_codes(const std::vector<std::string>& codes) {
+  json::array list;
+  for (const auto& code : codes) list.emplace_back(code);
+  return json::object{{"recoveryCodes", std::move(list)}};
+}
+
+json::object audit_event(const store::AuditEvent& e) {
+  return json::object{{"_id", e.id},
+                      {"type", e.type},
+                      {"at", clock::iso8601(e.at)},
+                      {"ip", e.ip},
+                      {"userAgent", e.user_agent}};
 }
 
 json::object sender(const chat::User& u) {
@@ -183,9 +216,9 @@ json::object ack_ok(json::object fields) {
 }
 
 json::object ack_error(const Error& error) {
-  return json::object{
-      {"ok", false},
-      {"error", json::object{{"code", errc_name(error.code)}, {"message", error.message}}}};
+  json::object detail{{"code", errc_name(error.code)}, {"message", error.message}};
+  if (error.retry_after_s > 0) detail["retryAfter"] = error.retry_after_s;
+  return json::object{{"ok", false}, {"error", std::move(detail)}};
 }
 
 }  // namespace chatd::api::wire

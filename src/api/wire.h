@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "chat/accounts.h"
 #include "chat/views.h"
 
 // The one place that builds each wire shape (API.md): the REST API's and the Socket.IO events' and
@@ -12,8 +13,18 @@ namespace chatd::api::wire {
 
 // {_id, name, email, pic, isAdmin}: never a password hash.
 boost::json::object user(const chat::User& user);
-// user + token, as register and login answer.
+// user + token + refreshToken, as register and login answer.
 boost::json::object session(const chat::Session& session);
+// {token, refreshToken}: a refresh's answer.
+boost::json::object token_pair(const chat::TokenPair& tokens);
+// {_id, createdAt, lastUsedAt, ip, userAgent, current}.
+boost::json::object session_info(const chat::SessionView& session);
+// {secret, otpauthUrl}.
+boost::json::object two_factor_setup(const chat::TwoFactorSetup& setup);
+// {recoveryCodes: [...]}.
+boost::json::object recovery_codes(const std::vector<std::string>& codes);
+// {_id, type, at, ip, userAgent}.
+boost::json::object audit_event(const store::AuditEvent& event);
 // {_id, name, pic, email}: a message's sender.
 boost::json::object sender(const chat::User& user);
 // {_id, chatName, isGroupChat, users, groupAdmin (groups), latestMessage?, createdAt, updatedAt}.

@@ -1,22 +1,17 @@
 #include "auth/token.h"
 
-#include <fcntl.h>
 #include <jwt.h>
 #include <sodium.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <stdexcept>
-#include <system_error>
 
-#include "util/text.h"
+#include "auth/key_file.h"
 
 namespace chatd::auth {
 
@@ -61,16 +56,16 @@ TokenIssuer::TokenIssuer(std::string secret, std::chrono::seconds lifetime)
   if (secret_.empty()) throw std::invalid_argument("the JWT secret must not be empty");
 }
 
-std::string TokenIssuer::issue(std::string_view user_id) const {
-  return issue_at(user_id, unix_now_s());
+std::string TokenIssuer::issue(const TokenClaims& claims) const {
+  return issue_at(claims, unix_now_s());
 }
 
-std::string TokenIssuer::issue_at(std::string_view user_id, std::int64_t issued_at_s) const {
+std::string TokenIssuer::issue_at(const TokenClaims& claims, std::int64_t issued_at_s) const {
   jwt_t* raw = nullptr;
   if (jwt_new(&raw) != 0) throw std::bad_alloc();
   JwtPtr jwt(raw, &jwt_free);
-  const std::string id(user_id);
-  if (jwt_add_grant(jwt.get(), "id", id.c_str()) != 0 ||
+  if (jwt_add_grant(jwt.get(), "id", claims.user_id.c_str()) != 0 ||
+      jwt_add_grant(jwt.get(), "sid", claims.session_id.c_str()) != 0 ||
       jwt_add_grant_int(jwt.get(), "iat", static_cast<long>(issued_at_s)) != 0 ||
       jwt_add_grant_int(jwt.get(), "exp", static_cast<long>(issued_at_s + lifetime_.count())) !=
           0 ||
@@ -85,11 +80,11 @@ std::string TokenIssuer::issue_at(std::string_view user_id, std::int64_t issued_
   return token;
 }
 
-Result<std::string> TokenIssuer::verify(std::string_view token) const {
+Result<TokenClaims> TokenIssuer::verify(std::string_view token) const {
   return verify_at(token, unix_now_s());
 }
 
-Result<std::string> TokenIssuer::verify_at(std::string_view token, std::int64_t now_s) const {
+Result<TokenClaims> TokenIssuer::verify_at(std::string_view token, std::int64_t now_s) const {
   if (token.empty() || token.size() > 4096 || !header_is_hs256(token)) return token_failed();
   const std::string copy(token);
   jwt_t* raw = nullptr;
@@ -104,33 +99,12 @@ Result<std::string> TokenIssuer::verify_at(std::string_view token, std::int64_t 
   if (errno != 0 || exp <= now_s) return token_failed();
   const char* id = jwt_get_grant(jwt.get(), "id");
   if (!id || *id == '\0') return token_failed();
-  return std::string(id);
+  const char* sid = jwt_get_grant(jwt.get(), "sid");
+  return TokenClaims{id, sid ? sid : ""};
 }
 
 std::string load_or_create_secret(const std::filesystem::path& data_dir) {
-  const auto path = data_dir / "jwt_secret";
-  if (std::ifstream in(path); in) {
-    std::string secret;
-    std::getline(in, secret);
-    secret = std::string(text::trim(secret));
-    if (!secret.empty()) return secret;
-  }
-  unsigned char bytes[32];
-  randombytes_buf(bytes, sizeof bytes);
-  char hex[sizeof bytes * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, bytes, sizeof bytes);
-  // O_EXCL: when two processes race on first start, one creates the file and both read it.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    if (errno == EEXIST) return load_or_create_secret(data_dir);
-    throw std::system_error(errno, std::generic_category(), "cannot create " + path.string());
-  }
-  const std::string line = std::string(hex) + "\n";
-  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!written || !synced) throw std::runtime_error("cannot write " + path.string());
-  return hex;
+  return load_or_create_key_file(data_dir / "jwt_secret");
 }
 
 }  // namespace chatd::auth

@@ -38,10 +38,11 @@ std::string forge(jwt_alg_t alg, const std::string& key, const std::string& payl
 
 TEST(TokenIssuer, IssuesAndVerifiesIdIatExp) {
   TokenIssuer issuer("secret", std::chrono::hours(24));
-  const auto token = issuer.issue_at("abc123", kNow);
-  auto id = issuer.verify_at(token, kNow + 10);
-  ASSERT_TRUE(id.ok());
-  EXPECT_EQ(*id, "abc123");
+  const auto token = issuer.issue_at({"abc123", "s1"}, kNow);
+  auto claims = issuer.verify_at(token, kNow + 10);
+  ASSERT_TRUE(claims.ok());
+  EXPECT_EQ(claims->user_id, "abc123");
+  EXPECT_EQ(claims->session_id, "s1");
 
   jwt_t* jwt = nullptr;
   ASSERT_EQ(jwt_decode(&jwt, token.c_str(), nullptr, 0), 0);
@@ -52,7 +53,7 @@ TEST(TokenIssuer, IssuesAndVerifiesIdIatExp) {
 
 TEST(TokenIssuer, RefusesExpiredTokens) {
   TokenIssuer issuer("secret", std::chrono::seconds(60));
-  const auto token = issuer.issue_at("u", kNow);
+  const auto token = issuer.issue_at({"u", "s"}, kNow);
   EXPECT_TRUE(issuer.verify_at(token, kNow + 59).ok());
   auto expired = issuer.verify_at(token, kNow + 60);
   ASSERT_FALSE(expired.ok());
@@ -63,19 +64,20 @@ TEST(TokenIssuer, RefusesExpiredTokens) {
 TEST(TokenIssuer, RefusesOtherSecretsAndTampering) {
   TokenIssuer issuer("secret", std::chrono::hours(1));
   TokenIssuer other("other secret", std::chrono::hours(1));
-  EXPECT_FALSE(issuer.verify_at(other.issue_at("u", kNow), kNow).ok());
+  EXPECT_FALSE(issuer.verify_at(other.issue_at({"u", "s"}, kNow), kNow).ok());
 
-  auto token = issuer.issue_at("u", kNow);
+  auto token = issuer.issue_at({"u", "s"}, kNow);
   const auto first = token.find('.');
   const auto second = token.find('.', first + 1);
-  const std::string payload = b64url(R"({"id":"admin","iat":1800000000,"exp":1900000000})");
+  const std::string payload =
+      b64url(R"({"id":"admin","sid":"s","iat":1800000000,"exp":1900000000})");
   const auto tampered = token.substr(0, first + 1) + payload + token.substr(second);
   EXPECT_FALSE(issuer.verify_at(tampered, kNow).ok());
 }
 
 TEST(TokenIssuer, PinsTheAlgorithm) {
   TokenIssuer issuer("secret", std::chrono::hours(1));
-  const std::string claims = R"({"id":"u","iat":1800000000,"exp":1900000000})";
+  const std::string claims = R"({"id":"u","sid":"s","iat":1800000000,"exp":1900000000})";
   EXPECT_TRUE(issuer.verify_at(forge(JWT_ALG_HS256, "secret", claims), kNow).ok());
   EXPECT_FALSE(issuer.verify_at(forge(JWT_ALG_HS512, "secret", claims), kNow).ok());
   EXPECT_FALSE(issuer.verify_at(forge(JWT_ALG_HS384, "secret", claims), kNow).ok());
@@ -91,10 +93,16 @@ TEST(TokenIssuer, RefusesMalformedTokens) {
   for (const char* bad : {"", ".", "..", "abc", "a.b.c", "Bearer x", "eyJ.eyJ.sig"}) {
     EXPECT_FALSE(issuer.verify_at(bad, kNow).ok()) << bad;
   }
-  const std::string no_exp = R"({"id":"u","iat":1800000000})";
+  const std::string no_exp = R"({"id":"u","sid":"s","iat":1800000000})";
   EXPECT_FALSE(issuer.verify_at(forge(JWT_ALG_HS256, "secret", no_exp), kNow).ok());
-  const std::string no_id = R"({"iat":1800000000,"exp":1900000000})";
+  const std::string no_id = R"({"sid":"s","iat":1800000000,"exp":1900000000})";
   EXPECT_FALSE(issuer.verify_at(forge(JWT_ALG_HS256, "secret", no_id), kNow).ok());
+  // A classic token without a session verifies, with no session (the caller decides).
+  const std::string no_sid = R"({"id":"u","iat":1800000000,"exp":1900000000})";
+  auto classic = issuer.verify_at(forge(JWT_ALG_HS256, "secret", no_sid), kNow);
+  ASSERT_TRUE(classic.ok());
+  EXPECT_EQ(classic->user_id, "u");
+  EXPECT_EQ(classic->session_id, "");
 }
 
 TEST(Secret, IsCreatedOnceWithMode0600) {

@@ -31,17 +31,15 @@ std::vector<std::string> read_by(const store::Chat& chat, const Message& message
 
 }  // namespace
 
-ChatService::ChatService(store::Store& store, auth::PasswordHasher& hasher,
-                         const auth::TokenIssuer& tokens, Limits limits, std::string default_pic,
-                         asio::any_io_executor fanout)
+ChatService::ChatService(store::Store& store, SessionCache& sessions, util::RateLimiter& limiter,
+                         Limits limits, asio::any_io_executor fanout)
     : store_(store),
-      hasher_(hasher),
-      tokens_(tokens),
+      sessions_(sessions),
+      limiter_(&limiter),
       limits_(limits),
-      default_pic_(std::move(default_pic)),
       events_(&detail::no_events()),
       local_typing_(limits.typing_burst, limits.typing_per_second),
-      sequencer_(fanout, store, presence_,
+      sequencer_(fanout, store, presence_, sessions,
                  [this, fanout](const std::string& chat_id, std::int64_t seq, std::string user_id) {
                    asio::co_spawn(fanout, mark_delivered(chat_id, std::move(user_id), seq),
                                   log_if_failed("chat: background task"));
@@ -55,66 +53,6 @@ void ChatService::set_events(EventSink& events) {
 }
 
 // ---- Users -------------------------------------------------------------------------------------
-
-asio::awaitable<Result<Session>> ChatService::register_user(Registration registration) {
-  auto name = required_text(registration.name, "Name", limits_.name_max);
-  if (!name) co_return name.error();
-  auto email = valid_email(registration.email, limits_.email_max);
-  if (!email) co_return email.error();
-  if (auto ok = valid_password(registration.password, limits_.password_min, limits_.password_max);
-      !ok) {
-    co_return ok.error();
-  }
-  std::string pic = default_pic_;
-  if (registration.pic && !text::trim(*registration.pic).empty()) {
-    auto given = required_text(*registration.pic, "Picture", limits_.pic_max);
-    if (!given) co_return given.error();
-    pic = std::move(*given);
-  }
-  auto hash = co_await hasher_.hash(std::move(registration.password));
-  store::NewUser user{std::move(*name), std::move(*email), std::move(pic), std::move(hash)};
-  auto created = co_await store_.create_user(std::move(user));
-  if (!created) {
-    if (created.error().code == Errc::conflict) co_return invalid("User already exists");
-    co_return created.error();
-  }
-  auto token = tokens_.issue(created->id);
-  co_return Session{std::move(*created), std::move(token)};
-}
-
-asio::awaitable<Result<Session>> ChatService::login(std::string email, std::string password) {
-  const auto failed = make_error(Errc::unauthorized, "Invalid Email or Password");
-  const auto trimmed = std::string(text::trim(email));
-  std::string stored_hash;
-  std::optional<User> user;
-  if (!trimmed.empty() && password.size() <= limits_.password_max * 4) {
-    auto credentials = co_await store_.find_credentials(trimmed);
-    if (credentials) {
-      stored_hash = std::move(credentials->password_hash);
-      user = std::move(credentials->user);
-    } else if (credentials.error().code != Errc::not_found) {
-      co_return credentials.error();
-    }
-  }
-  // An unknown email costs one verification too (against a dummy hash): timing does not tell.
-  const bool match = co_await hasher_.verify(std::move(stored_hash), std::move(password));
-  if (!match || !user) co_return failed;
-  auto token = tokens_.issue(user->id);
-  co_return Session{std::move(*user), std::move(token)};
-}
-
-asio::awaitable<Result<User>> ChatService::authenticate(std::string token) {
-  auto id = tokens_.verify(token);
-  if (!id) co_return id.error();
-  auto user = co_await store_.find_user(std::move(*id));
-  if (!user) {
-    if (user.error().code == Errc::not_found) {
-      co_return make_error(Errc::unauthorized, "Not authorized, token failed");
-    }
-    co_return user.error();
-  }
-  co_return std::move(*user);
-}
 
 asio::awaitable<Result<std::vector<User>>> ChatService::search_users(User caller, std::string query,
                                                                      std::optional<int> limit,
@@ -296,6 +234,10 @@ asio::awaitable<Result<store::AppendedMessage>> ChatService::append(
     if (!key) co_return key.error();
     if (*key != *client_msg_id) co_return invalid("clientMsgId must not start or end with spaces");
   }
+  std::string budget = "send:" + caller.id;
+  auto& limiter = *limiter_.load(std::memory_order_acquire);
+  auto decision = co_await limiter.acquire(std::move(budget), limits_.sends_per_user);
+  if (!decision.allowed) co_return util::rate_limited(decision);
   const SendPlace place(sends_in_flight_);
   if (place.taken() > limits_.sends_in_flight_max ||
       events_->backlog() > limits_.sends_in_flight_max) {

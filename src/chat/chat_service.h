@@ -8,17 +8,17 @@
 #include <string>
 #include <vector>
 
-#include "auth/password.h"
-#include "auth/token.h"
 #include "chat/events.h"
 #include "chat/limits.h"
 #include "chat/presence.h"
 #include "chat/presence_directory.h"
 #include "chat/receipt_queue.h"
 #include "chat/sequencer.h"
+#include "chat/session_cache.h"
 #include "chat/typing.h"
 #include "chat/views.h"
 #include "store/store.h"
+#include "util/rate_limit.h"
 #include "util/result.h"
 
 namespace chatd::chat {
@@ -27,13 +27,6 @@ namespace asio = boost::asio;
 
 // The message classic clients render as is when a group would be too small (API.md).
 inline constexpr const char* kGroupTooSmall = "More than 2 users are required to form a group chat";
-
-struct Registration {
-  std::string name;
-  std::string email;
-  std::string password;
-  std::optional<std::string> pic;
-};
 
 struct HistoryRequest {
   std::optional<std::int64_t> before;
@@ -54,8 +47,10 @@ struct SyncRequest {
 // the store's change listener: close the store (or stop writing) before the service goes.
 class ChatService {
  public:
-  ChatService(store::Store& store, auth::PasswordHasher& hasher, const auth::TokenIssuer& tokens,
-              Limits limits, std::string default_pic, asio::any_io_executor fanout);
+  // `sessions` hears of revocations first on every commit (chat/session_cache.h).
+  // `limiter` holds the send budgets (in memory, or in Redis for a cluster).
+  ChatService(store::Store& store, SessionCache& sessions, util::RateLimiter& limiter,
+              Limits limits, asio::any_io_executor fanout);
   ChatService(const ChatService&) = delete;
   ChatService& operator=(const ChatService&) = delete;
 
@@ -68,12 +63,14 @@ class ChatService {
   void set_presence_directory(PresenceDirectory& directory) { directory_ = &directory; }
   // In a cluster: typing state and its rate limit across nodes. Set before serving.
   void set_typing_state(TypingState& typing) { typing_ = &typing; }
+  // In a cluster: the send budgets in Redis (any thread, while serving).
+  void set_rate_limiter(util::RateLimiter& limiter) {
+    limiter_.store(&limiter, std::memory_order_release);
+  }
+  // The sessions the change feed revokes (chat/session_cache.h).
+  SessionCache& sessions() { return sessions_; }
 
-  // Users.
-  asio::awaitable<Result<Session>> register_user(Registration registration);
-  asio::awaitable<Result<Session>> login(std::string email, std::string password);
-  // The user a bearer token stands for; `unauthorized` when the token is bad or the user is gone.
-  asio::awaitable<Result<User>> authenticate(std::string token);
+  // Users (registration, login and tokens: chat/accounts.h).
   asio::awaitable<Result<std::vector<User>>> search_users(User caller, std::string query,
                                                           std::optional<int> limit,
                                                           std::optional<int> offset);
@@ -148,10 +145,9 @@ class ChatService {
                                                        const std::string& chat_id);
 
   store::Store& store_;
-  auth::PasswordHasher& hasher_;
-  const auth::TokenIssuer& tokens_;
+  SessionCache& sessions_;
+  std::atomic<util::RateLimiter*> limiter_;
   Limits limits_;
-  std::string default_pic_;
   EventSink* events_ = nullptr;
   Presence presence_;
   PresenceDirectory* directory_ = nullptr;

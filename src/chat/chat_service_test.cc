@@ -7,7 +7,11 @@
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 
+#include "auth/password.h"
+#include "auth/token.h"
+#include "chat/accounts.h"
 #include "store/sqlite/sqlite_store.h"
+#include "util/rate_limit.h"
 #include "util/run_blocking.h"
 
 namespace chatd::chat {
@@ -17,6 +21,7 @@ namespace fs = std::filesystem;
 
 // Records what the domain announces.
 struct RecordedEvents final : EventSink {
+  std::vector<SessionsRevokedEvent> revoked;
   std::vector<MessageEvent> messages;
   std::vector<ReceiptEvent> receipts;
   std::vector<TypingEvent> typing;
@@ -38,6 +43,7 @@ struct RecordedEvents final : EventSink {
   void record(const MessageEvent& e) { messages.push_back(e); }
   void record(const ReceiptEvent& e) { receipts.push_back(e); }
   void record(const ChatEvent& e) { chats.push_back(e); }
+  void record(const SessionsRevokedEvent& e) { revoked.push_back(e); }
 };
 
 Limits test_limits() {
@@ -45,6 +51,7 @@ Limits test_limits() {
   limits.typing_expiry_ms = 20;  // run_blocking waits for the expiry timers too
   limits.typing_burst = 3;
   limits.sends_in_flight_max = 200;
+  limits.sends_per_user = util::RateRule{0, 1};  // sends are limited in their own test
   return limits;
 }
 
@@ -56,7 +63,10 @@ class ChatServiceTest : public ::testing::Test {
         store_(store::sqlite::SqliteOptions{(dir_ / "chatd.db").string()}),
         hasher_(auth::PasswordCost{1, 8192}, 1),
         tokens_("test secret", std::chrono::hours(1)),
-        chats_(store_, hasher_, tokens_, test_limits(), "default.png", io_.get_executor()) {
+        secrets_(auth::SecretBox::Key{}),
+        accounts_(store_, hasher_, tokens_, secrets_, limiter_, AccountLimits{}, test_limits(),
+                  "default.png"),
+        chats_(store_, accounts_.sessions(), limiter_, test_limits(), io_.get_executor()) {
     chats_.set_events(events_);
   }
   ~ChatServiceTest() override { fs::remove_all(dir_); }
@@ -72,8 +82,8 @@ class ChatServiceTest : public ::testing::Test {
   }
 
   User user(const std::string& name) {
-    auto session = run(chats_.register_user(
-        Registration{name, name + "@example.com", "password123", std::nullopt}));
+    auto session = run(accounts_.register_user(
+        Registration{name, name + "@example.com", "password123", std::nullopt}, ClientInfo{}));
     EXPECT_TRUE(session.ok());
     return session->user;
   }
@@ -83,36 +93,53 @@ class ChatServiceTest : public ::testing::Test {
   store::sqlite::SqliteStore store_;
   auth::PasswordHasher hasher_;
   auth::TokenIssuer tokens_;
+  auth::SecretBox secrets_;
+  util::LocalRateLimiter limiter_;
+  AccountService accounts_;
   ChatService chats_;
   RecordedEvents events_;
 };
 
 TEST_F(ChatServiceTest, RegisterLoginAndAuthenticate) {
-  auto session = run(chats_.register_user(
-      Registration{"  Ann  ", " Ann@Example.com ", "password123", std::nullopt}));
+  auto session = run(accounts_.register_user(
+      Registration{"  Ann  ", " Ann@Example.com ", "password123", std::nullopt}, ClientInfo{}));
   ASSERT_TRUE(session.ok());
   EXPECT_EQ(session->user.name, "Ann");
   EXPECT_EQ(session->user.email, "Ann@Example.com");
   EXPECT_EQ(session->user.pic, "default.png");
 
-  auto again = run(
-      chats_.register_user(Registration{"Other", "ann@example.com", "password123", std::nullopt}));
+  auto again = run(accounts_.register_user(
+      Registration{"Other", "ann@example.com", "password123", std::nullopt}, ClientInfo{}));
   EXPECT_EQ(again.error().message, "User already exists");
 
-  auto login = run(chats_.login("ANN@example.com", "password123"));
+  auto login = run(
+      accounts_.login(LoginRequest{"ANN@example.com", "password123", std::nullopt}, ClientInfo{}));
   ASSERT_TRUE(login.ok());
-  auto me = run(chats_.authenticate(login->token));
+  auto me = run(accounts_.authenticate(login->token));
   ASSERT_TRUE(me.ok());
-  EXPECT_EQ(me->id, session->user.id);
+  EXPECT_EQ(me->user.id, session->user.id);
 
-  EXPECT_EQ(run(chats_.login("ann@example.com", "wrong-password")).error().code,
+  EXPECT_EQ(run(accounts_.login(LoginRequest{"ann@example.com", "wrong-password", std::nullopt},
+                                ClientInfo{}))
+                .error()
+                .code,
             Errc::unauthorized);
-  EXPECT_EQ(run(chats_.login("nobody@example.com", "password123")).error().message,
+  EXPECT_EQ(run(accounts_.login(LoginRequest{"nobody@example.com", "password123", std::nullopt},
+                                ClientInfo{}))
+                .error()
+                .message,
             "Invalid Email or Password");
-  EXPECT_EQ(run(chats_.authenticate("garbage")).error().code, Errc::unauthorized);
-  // A valid token for a user that does not exist.
-  EXPECT_EQ(run(chats_.authenticate(tokens_.issue("0123456789abcdef01234567"))).error().code,
+  EXPECT_EQ(run(accounts_.authenticate("garbage")).error().code, Errc::unauthorized);
+  // A valid token for a session that does not exist.
+  EXPECT_EQ(run(accounts_.authenticate(tokens_.issue({session->user.id, "no-such-session"})))
+                .error()
+                .code,
             Errc::unauthorized);
+  // A logout revokes the session at once; the other session goes on.
+  auto other = run(accounts_.authenticate(login->token)).value();
+  ASSERT_TRUE(run(accounts_.logout(other, ClientInfo{})).ok());
+  EXPECT_EQ(run(accounts_.authenticate(login->token)).error().code, Errc::unauthorized);
+  EXPECT_TRUE(run(accounts_.authenticate(session->token)).ok());
 }
 
 TEST_F(ChatServiceTest, GroupRulesAndRoles) {

@@ -52,8 +52,14 @@ struct ChatEvent {
   std::vector<std::string> removed_user_ids;  // who left or was removed by this change
 };
 
+// Sessions were revoked: their sockets are disconnected.
+struct SessionsRevokedEvent {
+  std::string user_id;
+  std::vector<std::string> session_ids;
+};
+
 // A committed change, as clients hear of it.
-using CommittedEvent = std::variant<MessageEvent, ReceiptEvent, ChatEvent>;
+using CommittedEvent = std::variant<MessageEvent, ReceiptEvent, ChatEvent, SessionsRevokedEvent>;
 
 class EventSink {
  public:

@@ -2,6 +2,8 @@
 
 #include <cstddef>
 
+#include "util/rate_limit.h"
+
 namespace chatd::chat {
 
 // Every input limit of the chat domain, with its default (API.md "Limits"). Lengths count
@@ -31,6 +33,8 @@ struct Limits {
   // no new send is taken either. Above either, a send is refused `unavailable` at once (the
   // client retries with the same clientMsgId), so overload costs neither memory nor throughput.
   std::size_t sends_in_flight_max = 2048;
+  // Messages per user (REST and sockets together): 30 at once, 10 a second after that.
+  util::RateRule sends_per_user{10, 30};
 };
 
 }  // namespace chatd::chat

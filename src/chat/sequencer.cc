@@ -25,14 +25,18 @@ constexpr std::size_t kMaxClassicViews = 10'000;
 }  // namespace
 
 Sequencer::Sequencer(asio::any_io_executor executor, store::Store& store, const Presence& presence,
-                     ClassicDelivery classic_delivery)
+                     SessionCache& sessions, ClassicDelivery classic_delivery)
     : executor_(std::move(executor)),
       store_(store),
       presence_(presence),
+      sessions_(sessions),
       classic_delivery_(std::move(classic_delivery)),
       sink_(&detail::no_events()) {}
 
 void Sequencer::on_commit(store::Commit commit) {
+  // Before the writer resumes (a logout answers only after this): no request checked after the
+  // revocation committed can pass with the revoked session, whatever the queue holds.
+  sessions_.revoke_in(commit);
   {
     std::lock_guard lock(mutex_);
     std::move(commit.changes.begin(), commit.changes.end(), std::back_inserter(pending_));
@@ -76,6 +80,11 @@ bool Sequencer::take_pending(std::vector<store::Change>& changes) {
 }
 
 bool Sequencer::add_now(store::Change& change, Round& round) {
+  if (auto* revoked = std::get_if<store::SessionsRevoked>(&change)) {
+    round.events.emplace_back(
+        SessionsRevokedEvent{std::move(revoked->user_id), std::move(revoked->session_ids)});
+    return true;
+  }
   if (auto* moved = std::get_if<store::CursorsAdvanced>(&change)) {
     round.events.emplace_back(
         ReceiptEvent{std::move(moved->chat_id), std::move(moved->member_ids), moved->member});

@@ -12,6 +12,7 @@
 
 #include "chat/events.h"
 #include "chat/presence.h"
+#include "chat/session_cache.h"
 #include "store/store.h"
 
 // The one road from a commit to the clients (DESIGN.md, "Delivery order").
@@ -39,8 +40,9 @@ class Sequencer final : public store::ChangeListener {
   using ClassicDelivery =
       std::function<void(const std::string& chat_id, std::int64_t seq, std::string user_id)>;
 
+  // `sessions` is told of revoked sessions before anything else hears of their commit.
   Sequencer(boost::asio::any_io_executor executor, store::Store& store, const Presence& presence,
-            ClassicDelivery classic_delivery);
+            SessionCache& sessions, ClassicDelivery classic_delivery);
 
   // Where events go. Set before serving.
   void set_sink(EventSink& sink) { sink_ = &sink; }
@@ -77,6 +79,7 @@ class Sequencer final : public store::ChangeListener {
   boost::asio::any_io_executor executor_;
   store::Store& store_;
   const Presence& presence_;
+  SessionCache& sessions_;
   ClassicDelivery classic_delivery_;
   EventSink* sink_;
 

@@ -38,10 +38,12 @@ struct SentMessage {
   bool created = true;  // false for a retry of a clientMsgId: the original is returned
 };
 
-// A user with a fresh token, as register and login return.
+// A user with a fresh session, as register and login return: the access token (a JWT naming the
+// session) and the opaque refresh token that renews it.
 struct Session {
   User user;
   std::string token;
+  std::string refresh_token;
 };
 
 struct MemberStatus {

@@ -103,11 +103,14 @@ ClusterNode::ClusterNode(ClusterOptions options, store::Store& store, store::Cha
                 }),
       typing_(loop_.executor(), commands_, options_.limits.typing_burst,
               options_.limits.typing_per_second,
-              std::chrono::milliseconds(options_.limits.typing_expiry_ms)) {
-  store.set_change_listener(feed_.get());
+              std::chrono::milliseconds(options_.limits.typing_expiry_ms)),
+      rate_limits_(loop_.executor(), commands_),
+      revocations_(chats.sessions(), *feed_) {
+  store.set_change_listener(&revocations_);
   chats.set_events(*relay_);
   chats.set_presence_directory(presence_);
   chats.set_typing_state(typing_);
+  chats.set_rate_limiter(rate_limits_);
 }
 
 ClusterNode::~ClusterNode() {

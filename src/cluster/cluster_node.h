@@ -15,6 +15,7 @@
 #include "cluster/commit_feed.h"
 #include "cluster/redis.h"
 #include "cluster/redis_presence.h"
+#include "cluster/redis_rate_limit.h"
 #include "cluster/redis_typing.h"
 #include "store/store.h"
 #include "util/loop_thread.h"
@@ -54,6 +55,8 @@ class ClusterNode {
   void stop();
 
   bool redis_up() const { return redis_up_.load(std::memory_order_relaxed); }
+  // Rate budgets every node shares (logins, sends...), in Redis.
+  util::RateLimiter& rate_limiter() { return rate_limits_; }
   // Where another node listens, as last registered (any thread).
   std::optional<std::string> locate(std::string_view node_id) const;
 
@@ -78,6 +81,10 @@ class ClusterNode {
   std::unique_ptr<Relay> relay_;
   RedisPresence presence_;
   RedisTyping typing_;
+  RedisRateLimiter rate_limits_;
+  // The store reports here first: this node refuses a revoked session before the commit's turn in
+  // the feed comes (a logout answers only after that).
+  chat::RevocationTap revocations_;
   std::atomic<bool> redis_up_{false};
   std::atomic<bool> stopped_{false};
   bool was_up_ = false;         // on the loop

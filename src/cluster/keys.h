@@ -44,4 +44,10 @@ inline std::string typing_allowance(std::string_view user_id) {
 // The counter typing generations come from.
 inline constexpr std::string_view kTypingGeneration = "chatd:typing-generation";
 
+// A rate limit's bucket: when it is full again (expires then; redis_rate_limit.cc).
+inline constexpr std::string_view kRatePrefix = "chatd:rate:";
+inline std::string rate(std::string_view key) {
+  return std::string(kRatePrefix) + std::string(key);
+}
+
 }  // namespace chatd::cluster::keys

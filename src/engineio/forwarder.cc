@@ -10,6 +10,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -22,7 +24,9 @@
 #include <cerrno>
 #include <charconv>
 #include <unordered_map>
+#include <variant>
 
+#include "net/tls_stream.h"
 #include "util/async.h"
 
 namespace chatd::engineio {
@@ -31,6 +35,16 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = net::http;
 using boost::asio::ip::tcp;
+
+// A connection to a peer: plain, or TLS when the peers' ports speak it.
+struct PeerStream {
+  std::variant<beast::tcp_stream, net::TlsStream> stream;
+
+  beast::tcp_stream& tcp() {
+    if (auto* tls = std::get_if<net::TlsStream>(&stream)) return beast::get_lowest_layer(*tls);
+    return std::get<beast::tcp_stream>(stream);
+  }
+};
 
 namespace {
 
@@ -87,7 +101,8 @@ void mark_forwarded(net::HttpRequest& request, std::string_view node_id, const s
 // The peer ended the connection: what an idle keep-alive connection the peer closed looks like.
 bool closed_by_peer(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == asio::error::eof ||
-         ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == asio::ssl::error::stream_truncated;
 }
 
 // True while the peer has neither closed `socket` nor sent anything unasked.
@@ -99,12 +114,12 @@ bool idle_and_open(tcp::socket& socket) {
 
 // The connection a forwarded request is using, which the client's hang-up cuts.
 struct OwnerLink {
-  std::shared_ptr<beast::tcp_stream> connection;
+  std::shared_ptr<PeerStream> connection;
   bool cut = false;
 
   void cut_off() {
     cut = true;
-    if (connection) connection->close();
+    if (connection) connection->tcp().close();
   }
 };
 
@@ -173,19 +188,18 @@ class RelayRegistry {
 // A WebSocket whose session another node owns: the client's connection and one to the owner,
 // bytes copied both ways. Each direction reads again only once its last bytes are written, so the
 // slower side holds the faster back and a relay never holds more than a chunk per direction.
-// When either side closes, both close. Lives on the client connection's executor.
+// When either side closes, both close. Lives on the client connection's executor. Either side may
+// be TLS (the client's own; the owner's when peers speak TLS): net::SocketStream decrypts what is
+// read and encrypts what is written.
 class Relay : public std::enable_shared_from_this<Relay> {
  public:
-  Relay(tcp::socket client, tcp::socket owner, std::chrono::milliseconds write_timeout,
+  // Reads are tried as soon as a stream is readable; writes first try without waiting.
+  Relay(net::SocketStream client, net::SocketStream owner, std::chrono::milliseconds write_timeout,
         std::shared_ptr<RelayRegistry> registry)
       : client_(std::move(client)),
         owner_(std::move(owner)),
         write_timeout_(write_timeout),
-        registry_(std::move(registry)) {
-    // Reads are tried as soon as a socket is readable; writes first try without waiting.
-    client_.non_blocking(true);
-    owner_.non_blocking(true);
-  }
+        registry_(std::move(registry)) {}
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
   ~Relay() { registry_->remove(this); }
@@ -199,9 +213,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
   // Ends both directions (their pending operations fail). Call on executor().
   void close() {
-    beast::error_code ignored;
-    client_.close(ignored);
-    owner_.close(ignored);
+    client_.close();
+    owner_.close();
   }
 
   asio::any_io_executor executor() { return client_.get_executor(); }
@@ -210,12 +223,12 @@ class Relay : public std::enable_shared_from_this<Relay> {
   using Chunk = std::unique_ptr<char[]>;  // raw bytes, not zeroed: each read overwrites them
 
   // Copies what `from` sends to `to` until either ends.
-  static asio::awaitable<void> pump(std::shared_ptr<Relay> self, tcp::socket& from,
-                                    tcp::socket& to) {
+  static asio::awaitable<void> pump(std::shared_ptr<Relay> self, net::SocketStream& from,
+                                    net::SocketStream& to) {
     Chunk chunk;
     for (;;) {
       if (!chunk) {
-        auto [wait_ec] = co_await from.async_wait(tcp::socket::wait_read, kAsTuple);
+        auto [wait_ec] = co_await from.async_wait_read(kAsTuple);
         if (wait_ec) break;
         chunk = std::make_unique_for_overwrite<char[]>(kRelayChunkBytes);
       }
@@ -232,23 +245,28 @@ class Relay : public std::enable_shared_from_this<Relay> {
   }
 
   // Writes `bytes` to `to`; false when that fails or takes longer than write_timeout_.
-  asio::awaitable<bool> write_all(tcp::socket& to, asio::const_buffer bytes) {
-    beast::error_code ec;
-    bytes += to.write_some(bytes, ec);
-    if (ec && ec != asio::error::would_block) co_return false;
-    if (bytes.size() == 0) co_return true;
-    // The receiver's buffer is full: wait for room, but not forever.
-    asio::steady_timer deadline(to.get_executor(), write_timeout_);
-    deadline.async_wait([weak = weak_from_this()](const beast::error_code& deadline_ec) {
-      auto self = weak.lock();
-      if (!deadline_ec && self) self->close();
-    });
-    auto [write_ec, written] = co_await asio::async_write(to, bytes, kAsTuple);
-    co_return !write_ec;
+  asio::awaitable<bool> write_all(net::SocketStream& to, asio::const_buffer bytes) {
+    std::optional<asio::steady_timer> deadline;  // set once the receiver's buffer is full
+    for (;;) {
+      beast::error_code ec;
+      bytes += to.write_some(bytes, ec);
+      if (ec && ec != asio::error::would_block) co_return false;
+      if (bytes.size() == 0) co_return true;
+      if (!deadline) {
+        // Wait for room, but not forever.
+        deadline.emplace(to.get_executor(), write_timeout_);
+        deadline->async_wait([weak = weak_from_this()](const beast::error_code& deadline_ec) {
+          auto self = weak.lock();
+          if (!deadline_ec && self) self->close();
+        });
+      }
+      auto [wait_ec] = co_await to.async_wait_write(kAsTuple);
+      if (wait_ec) co_return false;
+    }
   }
 
-  tcp::socket client_;
-  tcp::socket owner_;
+  net::SocketStream client_;
+  net::SocketStream owner_;
   std::chrono::milliseconds write_timeout_;
   std::shared_ptr<RelayRegistry> registry_;
 };
@@ -282,7 +300,9 @@ struct Forwarder::Exchange {
 };
 
 Forwarder::Forwarder(ForwarderOptions options)
-    : options_(std::move(options)), relays_(std::make_shared<RelayRegistry>()) {}
+    : options_(std::move(options)),
+      peer_tls_(options_.peers_use_tls ? net::make_peer_tls_context() : nullptr),
+      relays_(std::make_shared<RelayRegistry>()) {}
 
 Forwarder::~Forwarder() = default;
 
@@ -290,8 +310,18 @@ bool Forwarder::was_forwarded(const net::HttpRequest& request) {
   return request.find(kForwardedByHeader) != request.end();
 }
 
-asio::awaitable<beast::error_code> Forwarder::connect(beast::tcp_stream& stream,
+Forwarder::Connection Forwarder::new_connection(const asio::any_io_executor& executor) const {
+  if (peer_tls_) {
+    return std::make_shared<PeerStream>(PeerStream{
+        decltype(PeerStream::stream)(std::in_place_type<net::TlsStream>, executor, *peer_tls_)});
+  }
+  return std::make_shared<PeerStream>(
+      PeerStream{decltype(PeerStream::stream)(std::in_place_type<beast::tcp_stream>, executor)});
+}
+
+asio::awaitable<beast::error_code> Forwarder::connect(PeerStream& peer,
                                                       const std::string& address) const {
+  auto& stream = peer.tcp();
   const auto host_port = split_host_port(address);
   if (!host_port) co_return make_error_code(asio::error::invalid_argument);
   const auto& [host, port] = *host_port;
@@ -311,18 +341,31 @@ asio::awaitable<beast::error_code> Forwarder::connect(beast::tcp_stream& stream,
     tcp::endpoint connected;
     std::tie(ec, connected) = co_await stream.async_connect(endpoints, kAsTuple);
   }
-  if (!ec) {
-    // Each request leaves in one write: Nagle's algorithm would only delay the next one.
-    beast::error_code ignored;
-    stream.socket().set_option(tcp::no_delay(true), ignored);
+  if (ec) co_return ec;
+  // Each request leaves in one write: Nagle's algorithm would only delay the next one.
+  beast::error_code ignored;
+  stream.socket().set_option(tcp::no_delay(true), ignored);
+  if (auto* tls = std::get_if<net::TlsStream>(&peer.stream)) {
+    stream.expires_after(options_.connect_timeout);
+    std::tie(ec) = co_await tls->async_handshake(asio::ssl::stream_base::client, kAsTuple);
   }
   co_return ec;
 }
 
-asio::awaitable<Forwarder::Exchange> Forwarder::exchange(beast::tcp_stream& stream,
+asio::awaitable<Forwarder::Exchange> Forwarder::exchange(PeerStream& peer,
                                                          const net::HttpRequest& request) const {
+  if (auto* tls = std::get_if<net::TlsStream>(&peer.stream)) {
+    co_return co_await exchange_over(*tls, request);
+  }
+  co_return co_await exchange_over(std::get<beast::tcp_stream>(peer.stream), request);
+}
+
+template <class Stream>
+asio::awaitable<Forwarder::Exchange> Forwarder::exchange_over(
+    Stream& stream, const net::HttpRequest& request) const {
   Exchange result;
-  stream.expires_after(options_.reply_timeout);  // for the write and the read together
+  // For the write and the read together.
+  beast::get_lowest_layer(stream).expires_after(options_.reply_timeout);
   auto [write_ec, written] = co_await http::async_write(stream, request, kAsTuple);
   if (write_ec) {
     result.silent = closed_by_peer(write_ec);
@@ -337,7 +380,7 @@ asio::awaitable<Forwarder::Exchange> Forwarder::exchange(beast::tcp_stream& stre
     result.silent = !parser.got_some() && closed_by_peer(read_ec);
     co_return result;
   }
-  stream.expires_never();
+  beast::get_lowest_layer(stream).expires_never();
   result.response = parser.release();
   result.reusable = result.response->keep_alive() && buffer.size() == 0;
   erase_hop_by_hop(*result.response);
@@ -360,7 +403,7 @@ asio::awaitable<std::optional<net::HttpResponse>> Forwarder::forward(net::Reques
     link->connection = take_idle(key);
     const bool reused = link->connection != nullptr;
     if (!reused) {
-      link->connection = std::make_shared<beast::tcp_stream>(executor);
+      link->connection = new_connection(executor);
       const auto ec = co_await connect(*link->connection, owner_address);
       if (ec) {
         spdlog::warn("engineio: session owner at {} unreachable: {}", owner_address, ec.message());
@@ -392,7 +435,9 @@ Forwarder::Connection Forwarder::take_idle(const PoolKey& key) {
       it->second.pop_back();
     }
     const bool fresh = std::chrono::steady_clock::now() - idle.since < kMaxIdleAge;
-    if (fresh && idle_and_open(idle.connection->socket())) return std::move(idle.connection);
+    if (fresh && idle_and_open(idle.connection->tcp().socket())) {
+      return std::move(idle.connection);
+    }
   }  // a stale one closes here, on its own thread
 }
 
@@ -407,28 +452,38 @@ void Forwarder::keep_idle(const PoolKey& key, Connection connection) {
   idle.push_back({std::move(connection), std::chrono::steady_clock::now()});
 }
 
-asio::awaitable<void> Forwarder::relay_upgrade(beast::tcp_stream client, net::HttpRequest request,
+asio::awaitable<void> Forwarder::relay_upgrade(net::SocketStream client, net::HttpRequest request,
                                                std::string owner_address) {
   beast::error_code ec;
   const auto peer = client.socket().remote_endpoint(ec);
   const auto client_address = ec ? std::string() : peer.address().to_string();
   mark_forwarded(request, options_.node_id, forwarded_for_chain(request, client_address));
-  beast::tcp_stream owner(client.get_executor());
-  ec = co_await connect(owner, owner_address);
+  auto owner = new_connection(client.get_executor());
+  ec = co_await connect(*owner, owner_address);
+  auto* owner_tls = std::get_if<net::TlsStream>(&owner->stream);
   if (!ec) {
-    owner.expires_after(options_.connect_timeout);  // a few hundred bytes
+    owner->tcp().expires_after(options_.connect_timeout);  // a few hundred bytes
     std::size_t written = 0;
-    std::tie(ec, written) = co_await http::async_write(owner, request, kAsTuple);
+    if (owner_tls) {
+      std::tie(ec, written) = co_await http::async_write(*owner_tls, request, kAsTuple);
+    } else {
+      std::tie(ec, written) = co_await http::async_write(owner->tcp(), request, kAsTuple);
+    }
   }
   if (ec) {
     spdlog::warn("engineio: session owner at {} unreachable for an upgrade: {}", owner_address,
                  ec.message());
-    beast::error_code ignored;
-    client.socket().close(ignored);
+    client.close();
     co_return;
   }
-  owner.expires_never();
-  auto relay = std::make_shared<Relay>(client.release_socket(), owner.release_socket(),
+  // From here both sides are streams the relay reads and writes without blocking.
+  auto owner_side = owner_tls ? net::take_over(std::move(*owner_tls))
+                              : std::optional<net::SocketStream>(owner->tcp().release_socket());
+  if (!owner_side) {
+    client.close();
+    co_return;
+  }
+  auto relay = std::make_shared<Relay>(std::move(client), std::move(*owner_side),
                                        options_.relay_write_timeout, relays_);
   relays_->add(relay);
   relay->start();

@@ -1,7 +1,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/core/error.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "net/http.h"
+#include "net/socket_stream.h"
+#include "net/tls.h"
 
 // Serving sessions another node owns (no sticky sessions behind a round-robin load balancer): a
 // polling request is sent on to the owner over HTTP/1.1 and its answer comes back unchanged; a
@@ -40,6 +42,10 @@ struct ForwarderOptions {
   // A relayed WebSocket whose receiver takes no bytes for this long is closed: its sender would
   // otherwise hold the relay open behind a write that never ends.
   std::chrono::milliseconds relay_write_timeout{60'000};
+  // The peers' ports speak TLS (every node runs with the same --tls-* options): requests and
+  // relayed WebSockets go to them over TLS, encrypted but not authenticated (net::
+  // make_peer_tls_context). Otherwise plain HTTP, as between nodes on an internal network.
+  bool peers_use_tls = false;
 };
 
 // "host:port" (the host may be a bracketed IPv6 address) split in two; nullopt when malformed.
@@ -52,6 +58,7 @@ net::HttpRequest forwarded_request(net::HttpRequest& request, std::string_view n
                                    std::string_view client_address);
 
 class RelayRegistry;
+struct PeerStream;  // a connection to a peer: plain TCP, or TLS over it
 
 class Forwarder {
  public:
@@ -74,15 +81,16 @@ class Forwarder {
   // Sends the WebSocket upgrade `request` to its owner at `owner_address` and, once sent,
   // relays the connection's bytes both ways until either side closes; returns at once then (the
   // relay runs on `client`'s executor). When the owner cannot be reached `client` is closed, as
-  // an upgrade for an unknown sid is.
-  boost::asio::awaitable<void> relay_upgrade(boost::beast::tcp_stream client,
-                                             net::HttpRequest request, std::string owner_address);
+  // an upgrade for an unknown sid is. A TLS client is relayed too: its bytes are decrypted here
+  // and go on to the owner in the clear (nodes talk plain HTTP on their internal network).
+  boost::asio::awaitable<void> relay_upgrade(net::SocketStream client, net::HttpRequest request,
+                                             std::string owner_address);
 
   // Closes every relayed connection (server shutdown). Callable from any thread.
   void close_relays();
 
  private:
-  using Connection = std::shared_ptr<boost::beast::tcp_stream>;
+  using Connection = std::shared_ptr<PeerStream>;
   struct Exchange;
   struct IdleConnection {
     Connection connection;
@@ -92,15 +100,21 @@ class Forwarder {
   // and the peer they go to: a connection is only ever used on its own thread.
   using PoolKey = std::pair<const void*, std::string>;
 
-  boost::asio::awaitable<boost::beast::error_code> connect(boost::beast::tcp_stream& stream,
+  Connection new_connection(const boost::asio::any_io_executor& executor) const;
+  // TCP, then the TLS handshake when peers speak TLS.
+  boost::asio::awaitable<boost::beast::error_code> connect(PeerStream& stream,
                                                            const std::string& address) const;
-  boost::asio::awaitable<Exchange> exchange(boost::beast::tcp_stream& stream,
+  boost::asio::awaitable<Exchange> exchange(PeerStream& stream,
                                             const net::HttpRequest& request) const;
+  template <class Stream>
+  boost::asio::awaitable<Exchange> exchange_over(Stream& stream,
+                                                 const net::HttpRequest& request) const;
   Connection take_idle(const PoolKey& key);
   void keep_idle(const PoolKey& key, Connection connection);
 
   ForwarderOptions options_;
-  std::mutex idle_mutex_;  // guards idle_ only
+  std::unique_ptr<boost::asio::ssl::context> peer_tls_;  // with peers_use_tls only
+  std::mutex idle_mutex_;                                // guards idle_ only
   std::map<PoolKey, std::vector<IdleConnection>> idle_;
   std::shared_ptr<RelayRegistry> relays_;  // shared with the relays, which may outlive this
 };

@@ -25,8 +25,6 @@ namespace chatd::engineio {
 
 namespace beast = boost::beast;
 namespace http = net::http;
-namespace websocket = beast::websocket;
-using boost::asio::ip::tcp;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 // How long the sid of a session the client closed over polling stays known, for a GET sent with
 // the close (see Session::linger()). Far longer than threads take to pick up two requests.
@@ -76,6 +74,7 @@ ForwarderOptions forwarder_options(const ServerOptions& options) {
   // A GET carries up to max_buffered_bytes of packets, binary ones in base64 (a third larger).
   forwarding.max_response_bytes = 2 * std::max(options.max_payload, options.max_buffered_bytes);
   forwarding.relay_write_timeout = longest_poll;
+  forwarding.peers_use_tls = options.forward_over_tls;
   return forwarding;
 }
 
@@ -445,7 +444,7 @@ void Server::attach(net::Router& router, std::string_view path) {
   for (int verb = 0; verb <= static_cast<int>(http::verb::unlink); ++verb) {
     router.add(static_cast<http::verb>(verb), path, polling);
   }
-  router.add_upgrade(path, [this](beast::tcp_stream stream, net::HttpRequest request) {
+  router.add_upgrade(path, [this](net::SocketStream stream, net::HttpRequest request) {
     return handle_upgrade(std::move(stream), std::move(request));
   });
 }
@@ -547,9 +546,9 @@ asio::awaitable<net::HttpResponse> Server::forward_or_refuse(net::Request& reque
                    ? owner_address(request.message, sid)
                    : std::nullopt;
   if (owner) {
-    // Unknown: net::Request does not carry the client's address. The X-Forwarded-For chain the
-    // request came with goes on unchanged.
-    std::string client_address;
+    // The client as this node sees it goes on the chain: the owner, which trusts this node as a
+    // proxy, finds the same client.
+    std::string client_address = request.client_address;
     auto response =
         co_await forwarder_->forward(request, std::move(*owner), std::move(client_address));
     if (response) co_return std::move(*response);
@@ -557,15 +556,14 @@ asio::awaitable<net::HttpResponse> Server::forward_or_refuse(net::Request& reque
   co_return protocol_error(1, "Session ID unknown");
 }
 
-asio::awaitable<void> Server::handle_upgrade(beast::tcp_stream stream, net::HttpRequest request) {
+asio::awaitable<void> Server::handle_upgrade(net::SocketStream stream, net::HttpRequest request) {
   auto target = net::parse_target(request.target());
   const bool valid = target && options_.allow_websocket &&
                      query_value(target->query, "EIO") == "4" &&
                      query_value(target->query, "transport") == "websocket";
   if (!valid) {
     // A WebSocket the server will not take is closed before the handshake (PROTOCOL-NOTES).
-    beast::error_code ignored;
-    stream.socket().close(ignored);
+    stream.close();
     co_return;
   }
   const std::string sid(query_value(target->query, "sid"));
@@ -578,34 +576,30 @@ asio::awaitable<void> Server::handle_upgrade(beast::tcp_stream stream, net::Http
                                            std::move(*owner));
         co_return;
       }
-      beast::error_code ignored;
-      stream.socket().close(ignored);
+      stream.close();
       co_return;
     }
   }
   // The WebSocket runs on its session's thread. A direct WebSocket opens its session here; an
-  // upgrade may arrive on another thread than its session, so the socket moves to the session's.
+  // upgrade may arrive on another thread than its session, so the connection (its descriptor, and
+  // its TLS session if any) moves to the session's.
   const auto here = co_await asio::this_coro::executor;
   const auto home = session ? session->executor() : here;
-  auto socket = stream.release_socket();
   beast::error_code ec;
-  const auto protocol = socket.local_endpoint(ec).protocol();
-  if (ec) co_return;
-  const auto fd = socket.release(ec);
+  auto connection = stream.detach(ec);
   if (ec) co_return;
 
-  auto task =
-      websocket_session(this, home, protocol, fd, std::move(request), std::move(*target), session);
+  auto task = websocket_session(this, home, std::move(connection), std::move(request),
+                                std::move(*target), session);
   asio::co_spawn(home, std::move(task), asio::detached);
 }
 
 asio::awaitable<void> Server::websocket_session(Server* server, asio::any_io_executor home,
-                                                tcp::socket::protocol_type protocol,
-                                                tcp::socket::native_handle_type fd,
+                                                net::SocketStream::Detached connection,
                                                 net::HttpRequest request, net::Target target,
                                                 std::shared_ptr<Session> session) {
-  auto ws =
-      std::make_shared<WebSocket>(tcp::socket(home, protocol, fd), server->options_.max_payload);
+  auto ws = std::make_shared<WebSocket>(net::SocketStream::attach(home, std::move(connection)),
+                                        server->options_.max_payload);
   if (!co_await ws->accept(request)) co_return;
   if (!session) session = server->create_session(std::move(request), std::move(target), home, ws);
   session->read_websocket(ws);

@@ -2,8 +2,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -18,6 +16,7 @@
 #include "engineio/packet.h"
 #include "net/http.h"
 #include "net/router.h"
+#include "net/socket_stream.h"
 
 // An Engine.IO v4 server: HTTP long-polling, WebSocket, and the upgrade from one to the other, with
 // heartbeats. It knows nothing of Socket.IO, chat, users or storage: it moves messages (text or
@@ -49,6 +48,10 @@ struct ServerOptions {
   std::function<std::optional<std::string>(std::string_view node_id)> locate_node;
   // A peer that has not accepted a connection within this is taken as gone.
   std::chrono::milliseconds forward_connect_timeout{1'000};
+  // The peers' ports speak TLS, as this node's (every node has the same --tls-* options): what is
+  // forwarded goes to them over TLS, encrypted but not authenticated. Clients' own TLS ends here
+  // either way (a relayed WebSocket is decrypted here and encrypted again towards the owner).
+  bool forward_over_tls = false;
 };
 
 class Forwarder;
@@ -114,12 +117,11 @@ class Server {
   // The address of the node that owns `sid`, when `request` is to be forwarded there.
   std::optional<std::string> owner_address(const net::HttpRequest& request,
                                            std::string_view sid) const;
-  asio::awaitable<void> handle_upgrade(boost::beast::tcp_stream stream, net::HttpRequest request);
-  static asio::awaitable<void> websocket_session(
-      Server* server, asio::any_io_executor home,
-      boost::asio::ip::tcp::socket::protocol_type protocol,
-      boost::asio::ip::tcp::socket::native_handle_type fd, net::HttpRequest request,
-      net::Target target, std::shared_ptr<Session> session);
+  asio::awaitable<void> handle_upgrade(net::SocketStream stream, net::HttpRequest request);
+  static asio::awaitable<void> websocket_session(Server* server, asio::any_io_executor home,
+                                                 net::SocketStream::Detached connection,
+                                                 net::HttpRequest request, net::Target target,
+                                                 std::shared_ptr<Session> session);
   // Registers a new session (over `websocket`, or polling when null) and announces it.
   std::shared_ptr<Session> create_session(net::HttpRequest handshake, net::Target target,
                                           asio::any_io_executor executor,

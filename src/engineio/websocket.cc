@@ -1,18 +1,13 @@
 #include "engineio/websocket.h"
 
-#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <algorithm>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/query.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/field.hpp>
-#include <boost/beast/http/write.hpp>
-#include <cerrno>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "util/text.h"
@@ -22,7 +17,6 @@ namespace chatd::engineio {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
@@ -37,34 +31,31 @@ std::shared_ptr<const std::string> close_payload(std::uint16_t code) {
 }  // namespace
 
 // Liveness is the Engine.IO heartbeat's job; a client that stops reading is cut by the outbound
-// byte limit: the socket needs no timeouts of its own.
-WebSocket::WebSocket(asio::ip::tcp::socket socket, std::size_t max_message)
-    : socket_(std::move(socket)),
+// byte limit: the socket needs no timeouts of its own. The stream never blocks: reads take only
+// what is already there.
+WebSocket::WebSocket(net::SocketStream stream, std::size_t max_message)
+    : stream_(std::move(stream)),
       pending_(asio::use_service<PendingFlushes>(
-          asio::query(socket_.get_executor(), asio::execution::context))),
-      max_message_(max_message) {
-  socket_.non_blocking(true);  // receive() reads synchronously only what is already there
-}
+          asio::query(stream_.get_executor(), asio::execution::context))),
+      max_message_(max_message) {}
 
+// The two answers are fixed text, written as is (the stream may be TLS: no Beast writer over it).
 asio::awaitable<bool> WebSocket::accept(const net::HttpRequest& request) {
   const auto key = request[http::field::sec_websocket_key];
   if (request[http::field::sec_websocket_version] != "13" || key.empty()) {
-    http::response<http::string_body> refusal(http::status::bad_request, 11);
-    refusal.set(http::field::sec_websocket_version, "13");
-    refusal.body() = "Unsupported WebSocket handshake";
-    refusal.prepare_payload();
-    refusal.keep_alive(false);
-    co_await http::async_write(socket_, refusal, kAsTuple);
+    static constexpr std::string_view kRefusal =
+        "HTTP/1.1 400 Bad Request\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n"
+        "Content-Length: 31\r\n\r\nUnsupported WebSocket handshake";
+    co_await net::write_all(stream_, asio::buffer(kRefusal));
     abort();
     co_return false;
   }
-  http::response<http::empty_body> upgrade(http::status::switching_protocols, 11);
-  upgrade.set(http::field::upgrade, "websocket");
-  upgrade.set(http::field::connection, "Upgrade");
-  upgrade.set(http::field::sec_websocket_accept,
-              ws::accept_key(std::string_view(key.data(), key.size())));
-  auto [ec, n] = co_await http::async_write(socket_, upgrade, kAsTuple);
-  if (ec) {
+  std::string upgrade =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: ";
+  upgrade += ws::accept_key(std::string_view(key.data(), key.size()));
+  upgrade += "\r\n\r\n";
+  if (co_await net::write_all(stream_, asio::buffer(upgrade))) {
     abort();
     co_return false;
   }
@@ -78,8 +69,7 @@ void WebSocket::read_messages(MessageHandler on_message, EndHandler on_end) {
 }
 
 void WebSocket::wait_readable() {
-  socket_.async_wait(
-      asio::ip::tcp::socket::wait_read,
+  stream_.async_wait_read(
       [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
 }
 
@@ -92,7 +82,7 @@ void WebSocket::on_readable(const boost::system::error_code& wait_ec) {
     return stop_reading();
   }
   boost::system::error_code ec;
-  const auto n = socket_.read_some(asio::buffer(scratch), ec);
+  const auto n = stream_.read_some(asio::buffer(scratch), ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_readable();
   if (ec) {
     abort();
@@ -182,9 +172,7 @@ void WebSocket::close(std::uint16_t code) {
 
 void WebSocket::abort() {
   open_ = false;
-  beast::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  stream_.close();
 }
 
 // Ends reading with a closing handshake that carries `code`; false, for the reader to return.
@@ -200,7 +188,7 @@ void WebSocket::enqueue(std::uint8_t opcode, std::shared_ptr<const std::string> 
   if (writing_) return;  // a flush is due or a write waits for room: it takes this frame too
   writing_ = true;
   if (pending_.sockets.empty())
-    asio::post(socket_.get_executor(), [&pending = pending_] { pending.flush(); });
+    asio::post(stream_.get_executor(), [&pending = pending_] { pending.flush(); });
   pending_.sockets.push_back(shared_from_this());
 }
 
@@ -239,14 +227,11 @@ void WebSocket::write_queued() {
       add(out.payload->data(), out.payload->size());
       closes = out.opcode == ws::Opcode::close;
     }
-    msghdr message{};
-    message.msg_iov = iov.data();
-    message.msg_iovlen = parts;
-    const auto sent = ::sendmsg(socket_.native_handle(), &message, MSG_NOSIGNAL);
-    if (sent < 0 && errno == EINTR) continue;
-    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return wait_writable();
-    const auto completed = sent < 0 ? 0 : consume(static_cast<std::size_t>(sent));
-    if (sent < 0 || (closes && completed == frames)) {
+    boost::system::error_code ec;
+    const auto sent = stream_.write_some(std::span<const iovec>(iov.data(), parts), ec);
+    if (ec == asio::error::would_block) return wait_writable();
+    const auto completed = ec ? 0 : consume(sent);
+    if (ec || (closes && completed == frames)) {
       writing_ = false;
       return abort();  // a broken connection, or the close frame is out: hang up
     }
@@ -271,12 +256,11 @@ std::size_t WebSocket::consume(std::size_t sent) {
 }
 
 void WebSocket::wait_writable() {
-  socket_.async_wait(asio::ip::tcp::socket::wait_write,
-                     [self = shared_from_this()](const boost::system::error_code& ec) {
-                       if (!ec) return self->write_queued();
-                       self->writing_ = false;
-                       self->abort();
-                     });
+  stream_.async_wait_write([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) return self->write_queued();
+    self->writing_ = false;
+    self->abort();
+  });
 }
 
 }  // namespace chatd::engineio

@@ -2,7 +2,6 @@
 
 #include <array>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -15,15 +14,17 @@
 #include "engineio/packet.h"
 #include "engineio/ws_frame.h"
 #include "net/http.h"
+#include "net/socket_stream.h"
 
 // The server side of RFC 6455, written for one purpose: frames queued for a client while a write
 // is in flight leave together in ONE gathered write (one syscall for many messages), which a
-// general-purpose stream (one write per message) cannot do. No extensions are negotiated.
+// general-purpose stream (one write per message) cannot do. No extensions are negotiated. Over
+// TLS the same code runs on net::SocketStream's TLS path (frames gathered into records).
 namespace chatd::engineio {
 
 class WebSocket : public std::enable_shared_from_this<WebSocket> {
  public:
-  WebSocket(boost::asio::ip::tcp::socket socket, std::size_t max_message);
+  WebSocket(net::SocketStream stream, std::size_t max_message);
 
   // Answers an upgrade request with 101; refuses a malformed one with 400 and returns false.
   boost::asio::awaitable<bool> accept(const net::HttpRequest& request);
@@ -85,10 +86,10 @@ class WebSocket : public std::enable_shared_from_this<WebSocket> {
   void wait_writable();
   bool stop_with_close(std::uint16_t code);
 
-  // A plain socket, not a beast::tcp_stream: timeouts are the heartbeat's job, and the stream's
-  // timer state cost about 500 bytes per idle connection.
-  boost::asio::ip::tcp::socket socket_;
-  PendingFlushes& pending_;  // of socket_'s io_context
+  // A socket (plain or TLS), not a beast::tcp_stream: timeouts are the heartbeat's job, and the
+  // stream's timer state cost about 500 bytes per idle connection.
+  net::SocketStream stream_;
+  PendingFlushes& pending_;  // of stream_'s io_context
   std::size_t max_message_;
   boost::beast::flat_buffer buffer_;  // received bytes not parsed yet
   MessageHandler on_message_;

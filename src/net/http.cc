@@ -55,8 +55,9 @@ HttpResponse json_response(http::status status, std::string body) {
   return response;
 }
 
-void add_security_headers(HttpResponse& response) {
+void add_security_headers(HttpResponse& response, bool https) {
   response.set("X-Content-Type-Options", "nosniff");
+  if (https) response.set(http::field::strict_transport_security, "max-age=31536000");
   response.set("Referrer-Policy", "no-referrer");
   const auto type = response[http::field::content_type];
   if (type.starts_with("application/json")) {
@@ -70,6 +71,10 @@ HttpResponse error_response(http::status status, std::string_view code, std::str
   body["message"] = message;
   body["code"] = code;
   return json_response(status, boost::json::serialize(body));
+}
+
+HttpResponse empty_response(http::status status) {
+  return HttpResponse(status, 11);
 }
 
 HttpResponse text_response(http::status status, std::string body) {

@@ -39,6 +39,9 @@ struct Request {
     if (watch_client) watch_client(std::move(gone));
   }
   std::function<void(std::function<void()>)> watch_client;
+  // The client's address: the peer's, or the one a trusted proxy forwarded it for
+  // (net/client_address.h). Empty where there is no connection (tests).
+  std::string client_address;
 };
 
 using Handler = std::function<boost::asio::awaitable<HttpResponse>(Request&)>;
@@ -62,9 +65,13 @@ HttpResponse error_response(http::status status, std::string_view code, std::str
 
 HttpResponse text_response(http::status status, std::string body);
 
+// A response without a body (204 and the like).
+HttpResponse empty_response(http::status status);
+
 // Headers every reply carries, whoever built it (the server adds them before writing): no MIME
 // sniffing, no referrer, and for JSON a policy that lets a browser run or embed nothing of it, so
-// a reply opened as a page can never become one.
-void add_security_headers(HttpResponse& response);
+// a reply opened as a page can never become one. Over HTTPS also HSTS (a year): a browser that
+// has seen it comes back over HTTPS only.
+void add_security_headers(HttpResponse& response, bool https = false);
 
 }  // namespace chatd::net

@@ -1,5 +1,8 @@
 #include "net/http_server.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -8,9 +11,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -20,7 +26,9 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <set>
 #include <thread>
+#include <type_traits>
 
+#include "net/tls_stream.h"
 #include "util/async.h"
 
 namespace chatd::net {
@@ -37,7 +45,7 @@ struct HttpServer::Worker {
 
 // A connection as the shutdown sees it: idle ones (between requests) are closed at once.
 struct HttpServer::Connection {
-  beast::tcp_stream* stream;
+  tcp::socket* socket;
   bool idle = true;
 };
 
@@ -63,6 +71,7 @@ HttpServer::HttpServer(HttpServerOptions options, const Router& router)
         return workers_.front()->io;
       }()) {
   if (options_.web_root) static_files_.emplace(*options_.web_root);
+  if (options_.tls) tls_ = make_tls_context(*options_.tls);
 }
 
 HttpServer::~HttpServer() {
@@ -113,7 +122,7 @@ void HttpServer::stop() {
     for (auto& worker : workers_) {
       asio::post(worker->io, [w = worker.get()] {
         for (auto* connection : w->connections) {
-          if (connection->idle) connection->stream->socket().cancel();
+          if (connection->idle) connection->socket->cancel();
         }
       });
     }
@@ -169,13 +178,25 @@ asio::awaitable<void> HttpServer::accept_loop() {
     // gathered write): Nagle's algorithm would only hold a second small write back until the
     // peer's delayed ACK (40 ms), which it did to acks that followed a broadcast frame.
     boost::system::error_code ignored;
+    if (!options_.allow.empty()) {
+      const auto peer = normalize_address(socket.remote_endpoint(ignored).address());
+      if (!options_.allow.contains(peer) && !options_.trusted_proxies.contains(peer)) {
+        continue;  // closed before any work, as it goes out of scope
+      }
+    }
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     ++open_connections_;
-    asio::co_spawn(worker.io, serve(std::move(socket), worker),
-                   [this](const std::exception_ptr& e) {
-                     --open_connections_;
-                     log_if_failed("http: connection")(e);
-                   });
+    auto done = [this](const std::exception_ptr& e) {
+      --open_connections_;
+      log_if_failed("http: connection")(e);
+    };
+    if (tls_) {
+      TlsStream stream(std::move(socket), *tls_);
+      asio::co_spawn(worker.io, serve(std::move(stream), worker), std::move(done));
+    } else {
+      beast::tcp_stream stream(std::move(socket));
+      asio::co_spawn(worker.io, serve(std::move(stream), worker), std::move(done));
+    }
   }
 }
 
@@ -192,9 +213,9 @@ std::size_t head_bytes(const HttpRequest& request) {
 }
 
 // Reads one request (head, then body) into `parser`.
-asio::awaitable<beast::error_code> read_request(beast::tcp_stream& stream,
-                                                beast::flat_buffer& buffer, RequestParser& parser,
-                                                const HttpLimits& limits) {
+template <class Stream>
+asio::awaitable<beast::error_code> read_request(Stream& stream, beast::flat_buffer& buffer,
+                                                RequestParser& parser, const HttpLimits& limits) {
   parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
   parser.body_limit(limits.max_body_bytes);
   auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kAsTuple);
@@ -212,11 +233,13 @@ asio::awaitable<beast::error_code> read_request(beast::tcp_stream& stream,
   co_return beast::error_code{};
 }
 
-// True when the peer is gone or too slow: there is nobody to answer.
+// True when the peer is gone or too slow: there is nobody to answer. Over TLS also a connection
+// that ends without close_notify, or whose records do not decrypt.
 bool peer_gone(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == beast::error::timeout ||
          ec == asio::error::operation_aborted || ec == asio::error::eof ||
-         ec == asio::error::connection_reset;
+         ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated ||
+         ec.category() == asio::error::get_ssl_category();
 }
 
 // The answer to a request that could not be read whole.
@@ -234,11 +257,12 @@ HttpResponse refusal(const beast::error_code& ec) {
 // Closes after a refused request whose rest is still arriving: closing at once would make the
 // kernel answer the unread bytes with a reset, which destroys the response before the client reads
 // it. So: stop sending, swallow what still comes (bounded in time and bytes), then close.
-asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
+template <class Stream>
+asio::awaitable<void> linger_close(Stream& stream) {
   constexpr std::size_t kMaxDrainBytes = 64UL << 20;
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream.expires_after(std::chrono::seconds(2));
+  beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ignored);
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
   std::array<char, 16384> sink{};
   for (std::size_t drained = 0; drained < kMaxDrainBytes;) {
     auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kAsTuple);
@@ -248,6 +272,8 @@ asio::awaitable<void> linger_close(beast::tcp_stream& stream) {
 }
 
 // Calls `gone` when the peer closes `socket` (readable with nothing to read) while `alive`.
+// Over TLS the peer's close_notify may come before its FIN, so readable with bytes to read counts
+// as a hang-up too when the peer has also shut its side (POLLRDHUP).
 void watch_for_hang_up(tcp::socket& socket, std::shared_ptr<bool> alive,
                        std::function<void()> gone) {
   socket.async_wait(tcp::socket::wait_read, [&socket, alive = std::move(alive),
@@ -256,16 +282,45 @@ void watch_for_hang_up(tcp::socket& socket, std::shared_ptr<bool> alive,
     char byte;
     if (::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
       gone();
+      return;
+    }
+    pollfd hang_up{socket.native_handle(), POLLRDHUP, 0};
+    if (::poll(&hang_up, 1, 0) == 1 && (hang_up.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+      gone();
     }
   });
 }
 
+// The connection of `stream` for an upgrade handler, which does its own non-blocking I/O (the
+// TLS overload is in tls_stream.h).
+std::optional<SocketStream> take_over(beast::tcp_stream stream) {
+  return SocketStream(stream.release_socket());
+}
+
+// A plain HTTP request to the TLS port gets a plain answer that says so, not a bare close.
+asio::awaitable<void> refuse_plain_http(beast::tcp_stream& stream) {
+  static constexpr std::string_view kRefusal =
+      "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+      "Content-Length: 34\r\nConnection: close\r\n\r\nThis port speaks HTTPS, not HTTP.\n";
+  stream.expires_after(std::chrono::seconds(2));
+  co_await asio::async_write(stream, asio::buffer(kRefusal), kAsTuple);
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+bool is_plain_http(const beast::error_code& ec) {
+  return ec.category() == asio::error::get_ssl_category() &&
+         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST;
+}
+
 }  // namespace
 
-asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
-  beast::tcp_stream stream(std::move(socket));
+template <class Stream>
+asio::awaitable<void> HttpServer::serve(Stream stream, Worker& worker) {
+  constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  auto& tcp_layer = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer;
-  Connection connection{&stream};
+  Connection connection{&tcp_layer.socket()};
   worker.connections.insert(&connection);
   struct Unregister {
     Worker& worker;
@@ -280,19 +335,33 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
     std::shared_ptr<bool> alive;
     ~Expire() { *alive = false; }
   } expire{connection_alive};
+  beast::error_code no_peer;
+  const auto peer = tcp_layer.socket().remote_endpoint(no_peer).address();
+
+  if constexpr (kTls) {
+    // The handshake is bounded like a request's head: a client that connects and sends nothing
+    // (or trickles) is cut after read_timeout.
+    tcp_layer.expires_after(limits.read_timeout);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kAsTuple);
+    if (ec) {
+      spdlog::debug("http: TLS handshake failed: {}", ec.message());
+      if (is_plain_http(ec)) co_await refuse_plain_http(tcp_layer);
+      co_return;
+    }
+  }
 
   while (!stopping_) {
     connection.idle = true;
     if (buffer.size() == 0) {
       // Waiting for the next request: the idle timeout applies.
-      stream.expires_after(limits.idle_timeout);
+      tcp_layer.expires_after(limits.idle_timeout);
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kAsTuple);
       if (ec) break;
       buffer.commit(n);
     }
     connection.idle = false;
     // From the first byte on, the whole request must arrive within read_timeout.
-    stream.expires_after(limits.read_timeout);
+    tcp_layer.expires_after(limits.read_timeout);
     RequestParser parser;
     const auto ec = co_await read_request(stream, buffer, parser, limits);
     if (peer_gone(ec)) break;
@@ -303,12 +372,17 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
     const std::string method(parser.get().method_string());
     const auto target = parser.get().target();
     const std::string path(target.substr(0, target.find('?')));
-    if (!ec && beast::websocket::is_upgrade(parser.get())) {
+    const auto client = client_of(peer, parser.get());
+    std::optional<HttpResponse> refused_early;
+    if (!ec) refused_early = refuse(parser.get(), client);
+    if (!ec && !refused_early && beast::websocket::is_upgrade(parser.get())) {
       const auto* upgrade = upgrade_handler(parser.get().target());
       if (upgrade) {
         spdlog::info("{} {} 101 upgrade", method, path);
         auto request = parser.release();
-        co_await (*upgrade)(std::move(stream), std::move(request));
+        worker.connections.erase(&connection);  // the upgrade handler owns it from here
+        auto taken = take_over(std::move(stream));
+        if (taken) co_await (*upgrade)(std::move(*taken), std::move(request));
         co_return;
       }
     }
@@ -317,21 +391,26 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
       response = refusal(ec);
       response.keep_alive(false);
       refused = true;
+    } else if (refused_early) {
+      response = std::move(*refused_early);
+      options_.cors.decorate(parser.get(), response);
+      response.keep_alive(parser.get().keep_alive() && !stopping_ &&
+                          !beast::websocket::is_upgrade(parser.get()));
     } else {
       const bool keep_alive = parser.get().keep_alive();
       auto request = parser.release();
       bool watching = false;
-      auto watch = [&stream, &watching, alive = connection_alive](std::function<void()> gone) {
+      auto watch = [&tcp_layer, &watching, alive = connection_alive](std::function<void()> gone) {
         watching = true;
-        watch_for_hang_up(stream.socket(), alive, std::move(gone));
+        watch_for_hang_up(tcp_layer.socket(), alive, std::move(gone));
       };
-      response = co_await respond(std::move(request), std::move(watch));
-      if (watching) stream.socket().cancel();  // the watch ends with the request
+      response = co_await respond(std::move(request), client, std::move(watch));
+      if (watching) tcp_layer.socket().cancel();  // the watch ends with the request
       response.keep_alive(keep_alive && !stopping_);
     }
-    add_security_headers(response);
+    add_security_headers(response, kTls);
     response.prepare_payload();
-    stream.expires_after(limits.write_timeout);
+    tcp_layer.expires_after(limits.write_timeout);
     auto [write_ec, written] = co_await http::async_write(stream, response, kAsTuple);
     const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - started)
@@ -346,7 +425,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, Worker& worker) {
   }
   if (refused) co_await linger_close(stream);
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  tcp_layer.socket().shutdown(tcp::socket::shutdown_both, ignored);
 }
 
 const UpgradeHandler* HttpServer::upgrade_handler(std::string_view target) const {
@@ -354,18 +433,36 @@ const UpgradeHandler* HttpServer::upgrade_handler(std::string_view target) const
   return parsed ? router_.match_upgrade(parsed->segments) : nullptr;
 }
 
+std::string HttpServer::client_of(const asio::ip::address& peer, const HttpRequest& message) const {
+  if (options_.trusted_proxies.empty()) return normalize_address(peer).to_string();
+  return client_address(peer, forwarded_for(message), options_.trusted_proxies).to_string();
+}
+
+std::optional<HttpResponse> HttpServer::refuse(const HttpRequest& message,
+                                               const std::string& client) const {
+  if (!options_.allow.empty()) {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(client, ec);
+    if (ec || !options_.allow.contains(address)) {
+      return error_response(http::status::forbidden, "forbidden", "Not allowed from this address");
+    }
+  }
+  if (!options_.gate) return std::nullopt;
+  const auto target = parse_target(message.target());
+  if (!target) return std::nullopt;  // answered 400 by respond()
+  return options_.gate(*target, client);
+}
+
 asio::awaitable<HttpResponse> HttpServer::respond(
-    HttpRequest message, std::function<void(std::function<void()>)> watch_client) {
+    HttpRequest message, std::string client_address,
+    std::function<void(std::function<void()>)> watch_client) {
   auto target = parse_target(message.target());
   if (!target) {
     co_return error_response(http::status::bad_request, "invalid_input",
                              "Malformed request target");
   }
-  Request request{std::move(message),
-                  std::move(target->path),
-                  {},
-                  std::move(target->query),
-                  std::move(watch_client)};
+  Request request{std::move(message),       std::move(target->path), {},
+                  std::move(target->query), std::move(watch_client), std::move(client_address)};
   const auto& segments = target->segments;
 
   HttpResponse response;

@@ -15,9 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "net/client_address.h"
 #include "net/cors.h"
 #include "net/router.h"
 #include "net/static_files.h"
+#include "net/tls.h"
 
 namespace chatd::net {
 
@@ -40,14 +42,27 @@ struct HttpServerOptions {
   HttpLimits limits;
   CorsPolicy cors;
   std::optional<std::filesystem::path> web_root;
+  // HTTPS and WSS on the port (and HSTS on every reply); plain HTTP when unset.
+  std::optional<TlsFiles> tls;
+  // Clients allowed (empty: everyone): others get 403 before any work, and a peer that is neither
+  // allowed nor a trusted proxy is closed on accept.
+  CidrSet allow;
+  // Peers whose X-Forwarded-For is believed (net/client_address.h).
+  CidrSet trusted_proxies;
+  // Asked before every request is routed or upgraded, with its target and client address: a
+  // response refuses it (per-IP budgets and the like live above the transport).
+  std::function<std::optional<HttpResponse>(const Target&, const std::string& client_address)> gate;
 };
 
 // HTTP/1.1 with keep-alive over Boost.Beast. Threading: one io_context per thread, each connection
 // pinned to one of them for its whole life (shared-nothing: a connection's state is only ever
 // touched by its own thread, so it needs no lock or strand). The acceptor hands connections out
 // round-robin. Handlers are coroutines; anything that blocks runs elsewhere and resumes them.
+// With TLS, every connection starts with a handshake (within read_timeout) and then runs the
+// same code over the TLS stream: the request loop is a template over the stream type.
 class HttpServer {
  public:
+  // Throws std::runtime_error when the TLS files cannot be loaded (net/tls.h).
   HttpServer(HttpServerOptions options, const Router& router);
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -55,6 +70,7 @@ class HttpServer {
 
   // Binds and listens (throws when it cannot); returns the bound port.
   std::uint16_t listen();
+  bool tls() const { return tls_ != nullptr; }
 
   // Serves on the calling thread and threads-1 more until stop() has finished; then returns.
   void run();
@@ -77,9 +93,16 @@ class HttpServer {
   struct Connection;
 
   boost::asio::awaitable<void> accept_loop();
-  boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, Worker& worker);
+  // Stream: beast::tcp_stream, or beast::ssl_stream over one.
+  template <class Stream>
+  boost::asio::awaitable<void> serve(Stream stream, Worker& worker);
   boost::asio::awaitable<HttpResponse> respond(
-      HttpRequest message, std::function<void(std::function<void()>)> watch_client);
+      HttpRequest message, std::string client_address,
+      std::function<void(std::function<void()>)> watch_client);
+  // The client's address, and the refusal of a request the allowlist or the gate turn away.
+  std::string client_of(const boost::asio::ip::address& peer, const HttpRequest& message) const;
+  std::optional<HttpResponse> refuse(const HttpRequest& message,
+                                     const std::string& client_address) const;
   const UpgradeHandler* upgrade_handler(std::string_view target) const;
   boost::asio::awaitable<HttpResponse> serve_static(const Request& request);
   boost::asio::awaitable<void> drain_and_stop();
@@ -87,6 +110,7 @@ class HttpServer {
   HttpServerOptions options_;
   const Router& router_;
   std::optional<StaticFiles> static_files_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;  // with options_.tls only
   std::vector<std::unique_ptr<Worker>> workers_;
   std::size_t next_worker_ = 0;
   boost::asio::ip::tcp::acceptor acceptor_;

@@ -1,11 +1,13 @@
 #pragma once
 
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "net/http.h"
+#include "net/socket_stream.h"
 
 namespace chatd::net {
 
@@ -13,9 +15,8 @@ namespace chatd::net {
 // segments match case-insensitively, `:name` segments capture (decoded) values, and a trailing
 // slash is optional.
 // Takes over a connection whose request asked to upgrade (to WebSocket): the handler owns the
-// stream from then on, and the HTTP server forgets the connection.
-using UpgradeHandler =
-    std::function<boost::asio::awaitable<void>(boost::beast::tcp_stream, HttpRequest)>;
+// stream (plain or TLS) from then on, and the HTTP server forgets the connection.
+using UpgradeHandler = std::function<boost::asio::awaitable<void>(SocketStream, HttpRequest)>;
 
 class Router {
  public:

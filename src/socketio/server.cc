@@ -400,6 +400,10 @@ void Broadcast::sockets_leave(std::string room) {
   add(std::move(room));
 }
 
+void Broadcast::disconnect_sockets() {
+  add(Disconnect{});
+}
+
 void Broadcast::add(Action action) {
   Batch::Entry entry{std::move(rooms_), std::move(except_), std::move(action)};
   if (batch_) {
@@ -422,8 +426,10 @@ void Batch::send() {
         nsp.for_each_socket(worker, entry.rooms, entry.except, [&entry](Socket& socket) {
           if (const auto* frames = std::get_if<0>(&entry.action)) {
             socket.connection_->send(**frames);
+          } else if (const auto* room = std::get_if<1>(&entry.action)) {
+            socket.leave(*room);
           } else {
-            socket.leave(std::get<1>(entry.action));
+            socket.disconnect(/*close_connection=*/true);
           }
         });
       }

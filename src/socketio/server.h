@@ -57,11 +57,16 @@ class Broadcast {
   // Makes the matching sockets leave `room`, on every network thread (like Node's
   // `io.in(...).socketsLeave(room)`). Ordered with emits started later from the same thread.
   void sockets_leave(std::string room);
+  // Disconnects the matching sockets from the namespace and closes their connections, on every
+  // network thread (like Node's `io.in(...).disconnectSockets(true)`).
+  void disconnect_sockets();
 
  private:
   friend class Batch;
-  // What a broadcast does to each matching socket.
-  using Action = std::variant<std::shared_ptr<const std::vector<engineio::Frame>>, std::string>;
+  struct Disconnect {};
+  // What a broadcast does to each matching socket: send frames, leave a room, or disconnect.
+  using Action =
+      std::variant<std::shared_ptr<const std::vector<engineio::Frame>>, std::string, Disconnect>;
   void add(Action action);
 
   Namespace& nsp_;

@@ -10,7 +10,7 @@ namespace chatd::store {
 // Field lists for Boost.JSON's conversion of described types (one object per struct, keys named
 // as the members).
 BOOST_DESCRIBE_ENUM(Role, owner, admin, member)
-BOOST_DESCRIBE_STRUCT(User, (), (id, name, email, pic, is_admin, created_at, updated_at))
+BOOST_DESCRIBE_STRUCT(User, (), (id, name, email, pic, is_admin, created_at, updated_at, disabled))
 BOOST_DESCRIBE_STRUCT(Member, (), (user_id, role, joined_at, delivered_seq, read_seq))
 BOOST_DESCRIBE_STRUCT(Message, (),
                       (id, chat_id, seq, sender_id, content, client_msg_id, created_at))
@@ -20,13 +20,14 @@ BOOST_DESCRIBE_STRUCT(Chat, (),
 BOOST_DESCRIBE_STRUCT(MessageAppended, (), (message, sender, member_ids, origin))
 BOOST_DESCRIBE_STRUCT(CursorsAdvanced, (), (chat_id, member, member_ids))
 BOOST_DESCRIBE_STRUCT(GroupChanged, (), (chat, removed_user_ids))
+BOOST_DESCRIBE_STRUCT(SessionsRevoked, (), (user_id, session_ids))
 
 namespace {
 
 namespace json = boost::json;
 
 // Each change is {"kind": ..., "change": {...}}; the kinds name the variant's alternatives.
-constexpr std::string_view kKinds[] = {"message", "cursors", "group"};
+constexpr std::string_view kKinds[] = {"message", "cursors", "group", "sessions_revoked"};
 static_assert(std::size(kKinds) == std::variant_size_v<Change>);
 
 template <std::size_t I = 0>

@@ -19,10 +19,11 @@ TEST(ChangeCodec, EveryKindComesBackAsItWent) {
       MessageAppended{message, sender, {"u1", "u2"}, "conn-9"},
       CursorsAdvanced{"c1", member("u2", Role::member, 6), {"u1", "u2"}},
       GroupChanged{chat, {"u3"}},
+      SessionsRevoked{"u1", {"s1", "s2"}},
   };
   auto decoded = decode_changes(encode_changes(changes));
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
-  ASSERT_EQ(decoded->size(), 3U);
+  ASSERT_EQ(decoded->size(), 4U);
 
   const auto& appended = std::get<MessageAppended>((*decoded)[0]);
   EXPECT_EQ(appended.message.content, message.content);
@@ -44,6 +45,10 @@ TEST(ChangeCodec, EveryKindComesBackAsItWent) {
   ASSERT_TRUE(group.chat.latest_message.has_value());
   EXPECT_EQ(group.chat.latest_message->id, "m1");
   EXPECT_EQ(group.removed_user_ids, (std::vector<std::string>{"u3"}));
+
+  const auto& revoked = std::get<SessionsRevoked>((*decoded)[3]);
+  EXPECT_EQ(revoked.user_id, "u1");
+  EXPECT_EQ(revoked.session_ids, (std::vector<std::string>{"s1", "s2"}));
 }
 
 TEST(ChangeCodec, AMessageWithoutClientIdStaysWithout) {

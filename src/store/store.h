@@ -7,6 +7,7 @@
 #include <variant>
 #include <vector>
 
+#include "store/accounts.h"
 #include "util/result.h"
 
 // The storage interface: the only way chat/ reaches persisted state. Backends (store/sqlite today,
@@ -21,14 +22,16 @@ struct User {
   std::string name;
   std::string email;  // as typed (trimmed); unique case-insensitively
   std::string pic;
-  bool is_admin = false;
+  bool is_admin = false;        // a server admin (API.md, "Privacy"), not a group admin
   std::int64_t created_at = 0;  // epoch ms
   std::int64_t updated_at = 0;
+  bool disabled = false;  // by a server admin: may not log in, has no session
 };
 
 struct UserCredentials {
   User user;
   std::string password_hash;
+  bool two_factor = false;  // TOTP is enabled: a login needs a code too
 };
 
 struct NewUser {
@@ -145,7 +148,14 @@ struct GroupChanged {
   std::vector<std::string> removed_user_ids;  // who left or was removed by this change
 };
 
-using Change = std::variant<MessageAppended, CursorsAdvanced, GroupChanged>;
+// Sessions of a user were revoked (logout, theft, password change, a disabled account): every
+// node forgets them at once and closes their sockets.
+struct SessionsRevoked {
+  std::string user_id;
+  std::vector<std::string> session_ids;
+};
+
+using Change = std::variant<MessageAppended, CursorsAdvanced, GroupChanged, SessionsRevoked>;
 
 // One committed transaction's changes, in the order they were made.
 struct Commit {
@@ -239,6 +249,59 @@ class Store {
                                                                 std::string user_id,
                                                                 std::int64_t delivered_seq,
                                                                 std::int64_t read_seq) = 0;
+
+  // ---- Accounts (store/accounts.h). Every call that revokes sessions reports SessionsRevoked with
+  // the ids it revoked (none: nothing reported).
+
+  // Server admins (`chatd admin grant`): `not_found` for an unknown email.
+  virtual asio::awaitable<Result<User>> set_server_admin(std::string email, bool admin) = 0;
+  // Disabling revokes every session of the user, in the same transaction; returns the ids.
+  virtual asio::awaitable<Result<std::vector<std::string>>> set_disabled(std::string user_id,
+                                                                         bool disabled) = 0;
+
+  // `forbidden` for a disabled user, `not_found` for an unknown one.
+  virtual asio::awaitable<Result<Session>> create_session(NewSession session) = 0;
+  // `not_found` for an unknown id; a revoked session is found, with revoked = true.
+  virtual asio::awaitable<Result<Session>> find_session(std::string session_id) = 0;
+  // The user's sessions that are not revoked, most recently used first.
+  virtual asio::awaitable<Result<std::vector<Session>>> list_sessions(std::string user_id) = 0;
+  // In one transaction: the session whose current refresh hash is the presented one takes
+  // `next_hash` (the presented one is spent), with ip, user agent and last use updated; a spent
+  // hash revokes its session (`reused`); anything else, or a revoked session's hash, is `unknown`.
+  virtual asio::awaitable<Result<RefreshResult>> rotate_refresh(RefreshRotation rotation) = 0;
+  // `not_found` unless the session is the user's; revoking a revoked session changes nothing.
+  virtual asio::awaitable<Status> revoke_session(std::string user_id, std::string session_id) = 0;
+  // Revokes every session of the user but `keep` (nullopt: all); returns the ids revoked.
+  virtual asio::awaitable<Result<std::vector<std::string>>> revoke_sessions(
+      std::string user_id, std::optional<std::string> keep) = 0;
+  // Moves last_used_at forward (never back); unknown sessions are skipped.
+  virtual asio::awaitable<Status> touch_sessions(std::vector<SessionUse> uses) = 0;
+  // Sets the password hash and revokes every session of the user but `keep`, in one transaction.
+  virtual asio::awaitable<Result<std::vector<std::string>>> change_password(
+      std::string user_id, std::string password_hash, std::optional<std::string> keep) = 0;
+
+  virtual asio::awaitable<Status> record_audit(NewAuditEvent event) = 0;
+  virtual asio::awaitable<Result<std::vector<AuditEvent>>> list_audit(AuditQuery query) = 0;
+
+  // `not_found` when the user never set 2FA up (or disabled it).
+  virtual asio::awaitable<Result<TwoFactor>> find_two_factor(std::string user_id) = 0;
+  // Stores a pending secret, replacing a pending one; `conflict` when 2FA is enabled.
+  virtual asio::awaitable<Status> set_pending_two_factor(std::string user_id,
+                                                         std::string sealed_secret) = 0;
+  // Enables the pending secret with these recovery codes; `step` (the code that proved it) counts
+  // as used. `not_found` when nothing is pending, `conflict` when already enabled.
+  virtual asio::awaitable<Status> enable_two_factor(std::string user_id,
+                                                    std::vector<std::string> recovery_hashes,
+                                                    std::int64_t step) = 0;
+  // Forgets the secret and the recovery codes; a no-op without 2FA.
+  virtual asio::awaitable<Status> disable_two_factor(std::string user_id) = 0;
+  // Accepts a TOTP time step once, atomically across nodes: true when it is newer than the last
+  // accepted one (it becomes the last), false for a replay or an older step.
+  virtual asio::awaitable<Result<bool>> consume_totp_step(std::string user_id,
+                                                          std::int64_t step) = 0;
+  // Spends a recovery code: true when `code_hash` was an unused code of the user (now removed).
+  virtual asio::awaitable<Result<bool>> consume_recovery_code(std::string user_id,
+                                                              std::string code_hash) = 0;
 };
 
 }  // namespace chatd::store

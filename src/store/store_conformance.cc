@@ -4,6 +4,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <iterator>
+#include <map>
+#include <optional>
 #include <set>
 #include <utility>
 #include <variant>
@@ -47,6 +49,14 @@ User StoreConformance::make_user(const std::string& name, const std::string& ema
   return user.value();
 }
 
+Session StoreConformance::make_session(const std::string& user_id, const std::string& refresh_hash,
+                                       std::int64_t at) {
+  auto session =
+      run(store_->create_session(NewSession{user_id, refresh_hash, "10.0.0.1", "agent/1", at}));
+  EXPECT_TRUE(session.ok()) << (session.ok() ? "" : session.error().message);
+  return session.value();
+}
+
 namespace {
 
 std::vector<std::int64_t> seqs_of(const std::vector<Message>& messages) {
@@ -68,6 +78,45 @@ const Member* member_of(const Chat& chat, const std::string& user_id) {
     if (m.user_id == user_id) return &m;
   }
   return nullptr;
+}
+
+// An epoch-ms time to start from: sessions, audit events and uses are stamped by the caller.
+constexpr std::int64_t kT = 1'700'000'000'000;
+
+std::vector<std::string> sorted(std::vector<std::string> ids) {
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::vector<std::string> ids_of(const std::vector<Session>& sessions) {
+  std::vector<std::string> ids;
+  ids.reserve(sessions.size());
+  for (const auto& s : sessions) ids.push_back(s.id);
+  return ids;
+}
+
+std::vector<std::string> types_of(const std::vector<AuditEvent>& events) {
+  std::vector<std::string> types;
+  types.reserve(events.size());
+  for (const auto& e : events) types.push_back(e.type);
+  return types;
+}
+
+// "c7" and the like. (Not "c" + std::to_string(i): g++ 12 warns about it, wrongly, -Wrestrict.)
+std::string numbered(std::string prefix, int i) {
+  prefix += std::to_string(i);
+  return prefix;
+}
+
+// The revocations among reported changes, each one's ids sorted (their order is not specified).
+std::vector<SessionsRevoked> revocations(const std::vector<Change>& changes) {
+  std::vector<SessionsRevoked> found;
+  for (const auto& change : changes) {
+    if (const auto* revoked = std::get_if<SessionsRevoked>(&change)) {
+      found.push_back(SessionsRevoked{revoked->user_id, sorted(revoked->session_ids)});
+    }
+  }
+  return found;
 }
 
 }  // namespace
@@ -514,6 +563,543 @@ TEST_P(StoreConformance, DataSurvivesReopening) {
   ASSERT_EQ(list.size(), 2U);
   EXPECT_EQ(list[0].id, chat.id);
   EXPECT_EQ(list[1].id, group.id);
+}
+
+// ---- Accounts ----------------------------------------------------------------------------------
+
+TEST_P(StoreConformance, SessionsAreFoundAndListedMostRecentlyUsedFirst) {
+  auto a = make_user("A", "a@x.io");
+  auto b = make_user("B", "b@x.io");
+  auto created =
+      run(store_->create_session(NewSession{a.id, "r1", "10.0.0.7", "agent/7", kT + 1000}));
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  EXPECT_FALSE(created->id.empty());
+  EXPECT_EQ(created->user_id, a.id);
+  EXPECT_EQ(created->created_at, kT + 1000);
+  EXPECT_EQ(created->last_used_at, kT + 1000);  // the login is its first use
+  EXPECT_EQ(created->ip, "10.0.0.7");
+  EXPECT_EQ(created->user_agent, "agent/7");
+  EXPECT_FALSE(created->revoked);
+
+  auto found = run(store_->find_session(created->id));
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->id, created->id);
+  EXPECT_EQ(found->user_id, a.id);
+  EXPECT_EQ(found->created_at, kT + 1000);
+  EXPECT_EQ(found->last_used_at, kT + 1000);
+  EXPECT_EQ(found->ip, "10.0.0.7");
+  EXPECT_EQ(found->user_agent, "agent/7");
+  EXPECT_FALSE(found->revoked);
+  EXPECT_EQ(run(store_->find_session("000000000000000000000000")).error().code, Errc::not_found);
+
+  auto newest = make_session(a.id, "r2", kT + 3000);
+  auto middle = make_session(a.id, "r3", kT + 2000);
+  auto of_b = make_session(b.id, "r4", kT + 9000);
+  EXPECT_EQ(std::set<std::string>({created->id, newest.id, middle.id, of_b.id}).size(), 4U);
+  EXPECT_EQ(ids_of(run(store_->list_sessions(a.id)).value()),
+            (std::vector<std::string>{newest.id, middle.id, created->id}));
+  EXPECT_EQ(ids_of(run(store_->list_sessions(b.id)).value()), std::vector<std::string>{of_b.id});
+  EXPECT_TRUE(run(store_->list_sessions("000000000000000000000000")).value().empty());
+
+  // A revoked session is found, marked, and no longer listed.
+  ASSERT_TRUE(run(store_->revoke_session(a.id, middle.id)).ok());
+  EXPECT_TRUE(run(store_->find_session(middle.id))->revoked);
+  EXPECT_EQ(ids_of(run(store_->list_sessions(a.id)).value()),
+            (std::vector<std::string>{newest.id, created->id}));
+}
+
+TEST_P(StoreConformance, RotatingARefreshTokenSpendsItAndReuseRevokesTheSession) {
+  auto a = make_user("A", "a@x.io");
+  auto session = make_session(a.id, "r1", kT);
+  auto other = make_session(a.id, "q1", kT);
+  changes_.take();
+
+  auto rotated =
+      run(store_->rotate_refresh(RefreshRotation{"r1", "r2", "10.0.0.2", "agent/2", kT + 1000}));
+  ASSERT_TRUE(rotated.ok()) << rotated.error().message;
+  EXPECT_EQ(rotated->outcome, RefreshOutcome::rotated);
+  EXPECT_EQ(rotated->session.id, session.id);
+  EXPECT_EQ(rotated->session.user_id, a.id);
+  EXPECT_EQ(rotated->session.created_at, kT);
+  EXPECT_EQ(rotated->session.last_used_at, kT + 1000);
+  EXPECT_EQ(rotated->session.ip, "10.0.0.2");
+  EXPECT_EQ(rotated->session.user_agent, "agent/2");
+  EXPECT_FALSE(rotated->session.revoked);
+  auto stored = run(store_->find_session(session.id)).value();
+  EXPECT_EQ(stored.last_used_at, kT + 1000);
+  EXPECT_EQ(stored.ip, "10.0.0.2");
+  EXPECT_EQ(stored.user_agent, "agent/2");
+
+  // The new token rules now; a token no session ever had is unknown.
+  auto again = run(store_->rotate_refresh(RefreshRotation{"r2", "r3", "ip", "ua", kT + 2000}));
+  EXPECT_EQ(again->outcome, RefreshOutcome::rotated);
+  EXPECT_EQ(again->session.id, session.id);
+  EXPECT_EQ(
+      run(store_->rotate_refresh(RefreshRotation{"never", "x", "ip", "ua", kT + 2000}))->outcome,
+      RefreshOutcome::unknown);
+  EXPECT_TRUE(changes_.take().empty());  // rotations revoke nothing
+
+  // A spent token comes back: someone holds a copy. Its session ends, and only that one.
+  auto reused = run(store_->rotate_refresh(RefreshRotation{"r1", "r9", "ip", "ua", kT + 3000}));
+  ASSERT_TRUE(reused.ok());
+  EXPECT_EQ(reused->outcome, RefreshOutcome::reused);
+  EXPECT_EQ(reused->session.id, session.id);
+  EXPECT_EQ(reused->session.user_id, a.id);
+  EXPECT_TRUE(reused->session.revoked);
+  EXPECT_TRUE(run(store_->find_session(session.id))->revoked);
+  auto revoked = revocations(changes_.take());
+  ASSERT_EQ(revoked.size(), 1U);
+  EXPECT_EQ(revoked[0].user_id, a.id);
+  EXPECT_EQ(revoked[0].session_ids, std::vector<std::string>{session.id});
+
+  // Every hash of a revoked session is unknown: spent, current and the one presented last.
+  for (const char* hash : {"r1", "r2", "r3"}) {
+    EXPECT_EQ(
+        run(store_->rotate_refresh(RefreshRotation{hash, "r10", "ip", "ua", kT + 4000}))->outcome,
+        RefreshOutcome::unknown)
+        << hash;
+  }
+  EXPECT_TRUE(changes_.take().empty());
+  EXPECT_EQ(ids_of(run(store_->list_sessions(a.id)).value()), std::vector<std::string>{other.id});
+  EXPECT_EQ(
+      run(store_->rotate_refresh(RefreshRotation{"q1", "q2", "ip", "ua", kT + 5000}))->outcome,
+      RefreshOutcome::rotated);
+}
+
+TEST_P(StoreConformance, ConcurrentRotationsOfOneTokenRotateItOnce) {
+  auto a = make_user("A", "a@x.io");
+  auto session = make_session(a.id, "c0", kT);
+  changes_.take();
+  constexpr int kTries = 20;
+  std::map<RefreshOutcome, int> outcomes;
+  int failures = 0;
+  for (int i = 0; i < kTries; ++i) {
+    RefreshRotation rotation{"c0", numbered("c1-", i), "ip", "ua", kT + 1};
+    asio::co_spawn(
+        io_,
+        [](Store& store, RefreshRotation r, std::map<RefreshOutcome, int>& counts,
+           int& failed) -> asio::awaitable<void> {
+          auto result = co_await store.rotate_refresh(std::move(r));
+          if (result.ok()) {
+            ++counts[result->outcome];
+          } else {
+            ++failed;
+          }
+        }(*store_, std::move(rotation), outcomes, failures),
+        asio::detached);
+  }
+  io_.restart();
+  io_.run();
+  EXPECT_EQ(failures, 0);
+  // Each call is atomic: the first rotates, the second finds the token spent and revokes the
+  // session, the others find a revoked session's token.
+  EXPECT_EQ(outcomes[RefreshOutcome::rotated], 1);
+  EXPECT_EQ(outcomes[RefreshOutcome::reused], 1);
+  EXPECT_EQ(outcomes[RefreshOutcome::unknown], kTries - 2);
+  EXPECT_TRUE(run(store_->find_session(session.id))->revoked);
+  auto revoked = revocations(changes_.take());
+  ASSERT_EQ(revoked.size(), 1U);
+  EXPECT_EQ(revoked[0].session_ids, std::vector<std::string>{session.id});
+}
+
+TEST_P(StoreConformance, RevokingASessionEndsItOnce) {
+  auto a = make_user("A", "a@x.io");
+  auto b = make_user("B", "b@x.io");
+  auto mine = make_session(a.id, "ra", kT);
+  auto theirs = make_session(b.id, "rb", kT);
+  changes_.take();
+
+  EXPECT_EQ(run(store_->revoke_session(a.id, theirs.id)).error().code, Errc::not_found);
+  EXPECT_EQ(run(store_->revoke_session(a.id, "000000000000000000000000")).error().code,
+            Errc::not_found);
+  EXPECT_FALSE(run(store_->find_session(theirs.id))->revoked);
+  EXPECT_TRUE(changes_.take().empty());
+
+  ASSERT_TRUE(run(store_->revoke_session(a.id, mine.id)).ok());
+  EXPECT_TRUE(run(store_->find_session(mine.id))->revoked);
+  EXPECT_TRUE(run(store_->list_sessions(a.id))->empty());
+  auto revoked = revocations(changes_.take());
+  ASSERT_EQ(revoked.size(), 1U);
+  EXPECT_EQ(revoked[0].user_id, a.id);
+  EXPECT_EQ(revoked[0].session_ids, std::vector<std::string>{mine.id});
+
+  // Again: nothing changes, nothing is reported.
+  EXPECT_TRUE(run(store_->revoke_session(a.id, mine.id)).ok());
+  EXPECT_TRUE(changes_.take().empty());
+  EXPECT_EQ(run(store_->rotate_refresh(RefreshRotation{"ra", "ra2", "ip", "ua", kT + 1}))->outcome,
+            RefreshOutcome::unknown);
+}
+
+TEST_P(StoreConformance, RevokingSessionsKeepsOnlyTheOneAsked) {
+  auto a = make_user("A", "a@x.io");
+  auto b = make_user("B", "b@x.io");
+  auto s1 = make_session(a.id, "r1", kT + 1);
+  auto s2 = make_session(a.id, "r2", kT + 2);
+  auto s3 = make_session(a.id, "r3", kT + 3);
+  auto of_b = make_session(b.id, "rb", kT + 4);
+  changes_.take();
+
+  auto revoked = run(store_->revoke_sessions(a.id, s2.id));
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_EQ(sorted(*revoked), sorted({s1.id, s3.id}));
+  EXPECT_EQ(ids_of(run(store_->list_sessions(a.id)).value()), std::vector<std::string>{s2.id});
+  EXPECT_EQ(ids_of(run(store_->list_sessions(b.id)).value()), std::vector<std::string>{of_b.id});
+  auto reported = revocations(changes_.take());
+  ASSERT_EQ(reported.size(), 1U);
+  EXPECT_EQ(reported[0].user_id, a.id);
+  EXPECT_EQ(reported[0].session_ids, sorted({s1.id, s3.id}));
+
+  revoked = run(store_->revoke_sessions(a.id, std::nullopt));
+  EXPECT_EQ(*revoked, std::vector<std::string>{s2.id});
+  EXPECT_TRUE(run(store_->list_sessions(a.id))->empty());
+  reported = revocations(changes_.take());
+  ASSERT_EQ(reported.size(), 1U);
+  EXPECT_EQ(reported[0].session_ids, std::vector<std::string>{s2.id});
+
+  // Nothing left to revoke: nothing reported.
+  EXPECT_TRUE(run(store_->revoke_sessions(a.id, std::nullopt))->empty());
+  EXPECT_TRUE(changes_.take().empty());
+  EXPECT_FALSE(run(store_->find_session(of_b.id))->revoked);
+}
+
+TEST_P(StoreConformance, TouchingSessionsMovesTheirLastUseForwardOnly) {
+  auto a = make_user("A", "a@x.io");
+  auto s1 = make_session(a.id, "r1", kT);
+  auto s2 = make_session(a.id, "r2", kT + 100);
+  ASSERT_TRUE(run(store_->touch_sessions({SessionUse{s1.id, kT + 5000}, SessionUse{s2.id, kT + 50},
+                                          SessionUse{"000000000000000000000000", kT + 9000}}))
+                  .ok());
+  EXPECT_EQ(run(store_->find_session(s1.id))->last_used_at, kT + 5000);
+  EXPECT_EQ(run(store_->find_session(s2.id))->last_used_at, kT + 100);  // never back
+  EXPECT_EQ(ids_of(run(store_->list_sessions(a.id)).value()),
+            (std::vector<std::string>{s1.id, s2.id}));
+
+  ASSERT_TRUE(run(store_->touch_sessions({SessionUse{s1.id, kT + 3000}})).ok());
+  EXPECT_EQ(run(store_->find_session(s1.id))->last_used_at, kT + 5000);
+
+  // Several uses of one session in one call: the latest counts, whatever their order.
+  ASSERT_TRUE(
+      run(store_->touch_sessions({SessionUse{s2.id, kT + 7000}, SessionUse{s2.id, kT + 6000}}))
+          .ok());
+  EXPECT_EQ(run(store_->find_session(s2.id))->last_used_at, kT + 7000);
+  EXPECT_EQ(ids_of(run(store_->list_sessions(a.id)).value()),
+            (std::vector<std::string>{s2.id, s1.id}));
+  EXPECT_TRUE(run(store_->touch_sessions({})).ok());
+}
+
+TEST_P(StoreConformance, ChangingThePasswordRevokesTheOtherSessions) {
+  auto a = make_user("A", "a@x.io");
+  auto s1 = make_session(a.id, "r1", kT + 1);
+  auto s2 = make_session(a.id, "r2", kT + 2);
+  auto s3 = make_session(a.id, "r3", kT + 3);
+  changes_.take();
+
+  auto revoked = run(store_->change_password(a.id, "new-hash", s2.id));
+  ASSERT_TRUE(revoked.ok()) << revoked.error().message;
+  EXPECT_EQ(sorted(*revoked), sorted({s1.id, s3.id}));
+  EXPECT_EQ(run(store_->find_credentials("a@x.io"))->password_hash, "new-hash");
+  EXPECT_EQ(ids_of(run(store_->list_sessions(a.id)).value()), std::vector<std::string>{s2.id});
+  auto reported = revocations(changes_.take());
+  ASSERT_EQ(reported.size(), 1U);
+  EXPECT_EQ(reported[0].user_id, a.id);
+  EXPECT_EQ(reported[0].session_ids, sorted({s1.id, s3.id}));
+
+  revoked = run(store_->change_password(a.id, "newer-hash", std::nullopt));
+  EXPECT_EQ(*revoked, std::vector<std::string>{s2.id});
+  EXPECT_EQ(run(store_->find_credentials("a@x.io"))->password_hash, "newer-hash");
+  EXPECT_TRUE(run(store_->list_sessions(a.id))->empty());
+  EXPECT_EQ(revocations(changes_.take()).size(), 1U);
+
+  revoked = run(store_->change_password(a.id, "newest-hash", std::nullopt));
+  EXPECT_TRUE(revoked->empty());
+  EXPECT_EQ(run(store_->find_credentials("a@x.io"))->password_hash, "newest-hash");
+  EXPECT_TRUE(changes_.take().empty());
+}
+
+TEST_P(StoreConformance, DisablingAUserRevokesEverySessionAndEveryReadShowsIt) {
+  auto a = make_user("A", "a@x.io");
+  auto b = make_user("B", "b@x.io");
+  EXPECT_FALSE(a.disabled);
+  EXPECT_FALSE(run(store_->find_user(a.id))->disabled);
+  auto s1 = make_session(a.id, "r1", kT + 1);
+  auto s2 = make_session(a.id, "r2", kT + 2);
+  auto of_b = make_session(b.id, "rb", kT + 3);
+  auto chat = run(store_->find_or_create_direct_chat(a.id, b.id)).value();
+  changes_.take();
+
+  auto revoked = run(store_->set_disabled(a.id, true));
+  ASSERT_TRUE(revoked.ok()) << revoked.error().message;
+  EXPECT_EQ(sorted(*revoked), sorted({s1.id, s2.id}));
+  auto reported = revocations(changes_.take());
+  ASSERT_EQ(reported.size(), 1U);
+  EXPECT_EQ(reported[0].user_id, a.id);
+  EXPECT_EQ(reported[0].session_ids, sorted({s1.id, s2.id}));
+  EXPECT_TRUE(run(store_->list_sessions(a.id))->empty());
+  EXPECT_EQ(ids_of(run(store_->list_sessions(b.id)).value()), std::vector<std::string>{of_b.id});
+
+  EXPECT_TRUE(run(store_->find_user(a.id))->disabled);
+  EXPECT_TRUE(run(store_->find_credentials("A@x.io"))->user.disabled);
+  const auto users = run(store_->find_users({a.id, b.id})).value();
+  ASSERT_EQ(users.size(), 2U);
+  for (const auto& user : users) {
+    EXPECT_EQ(user.disabled, user.id == a.id) << user.name;
+  }
+  auto found = run(store_->search_users(UserSearch{"a@x", b.id, 50, 0})).value();
+  ASSERT_EQ(found.size(), 1U);
+  EXPECT_TRUE(found[0].disabled);
+  // The users the change feed carries are read as stored too.
+  ASSERT_TRUE(run(store_->append_message(NewMessage{chat.id, a.id, "m", std::nullopt})).ok());
+  auto appended = changes_.take();
+  ASSERT_EQ(appended.size(), 1U);
+  EXPECT_TRUE(std::get<MessageAppended>(appended[0]).sender.disabled);
+
+  // A disabled user has no session: none can be made (the stricter reading of User::disabled).
+  EXPECT_FALSE(run(store_->create_session(NewSession{a.id, "r3", "ip", "ua", kT + 4})).ok());
+  EXPECT_TRUE(run(store_->list_sessions(a.id))->empty());
+
+  // Nothing left to revoke: nothing reported.
+  EXPECT_TRUE(run(store_->set_disabled(a.id, true))->empty());
+  EXPECT_TRUE(changes_.take().empty());
+
+  EXPECT_TRUE(run(store_->set_disabled(a.id, false))->empty());
+  EXPECT_TRUE(changes_.take().empty());
+  EXPECT_FALSE(run(store_->find_user(a.id))->disabled);
+  EXPECT_FALSE(run(store_->find_credentials("a@x.io"))->user.disabled);
+  make_session(a.id, "r4", kT + 5);
+  EXPECT_EQ(run(store_->list_sessions(a.id))->size(), 1U);
+}
+
+TEST_P(StoreConformance, ServerAdminsAreNamedByEmailCaseInsensitively) {
+  auto alice = make_user("Alice", "Alice@Example.com");
+  EXPECT_FALSE(alice.is_admin);
+  auto granted = run(store_->set_server_admin("alice@EXAMPLE.com", true));
+  ASSERT_TRUE(granted.ok()) << granted.error().message;
+  EXPECT_EQ(granted->id, alice.id);
+  EXPECT_EQ(granted->email, "Alice@Example.com");
+  EXPECT_TRUE(granted->is_admin);
+  EXPECT_TRUE(run(store_->find_user(alice.id))->is_admin);
+  EXPECT_TRUE(run(store_->find_credentials("alice@example.com"))->user.is_admin);
+
+  auto taken = run(store_->set_server_admin("ALICE@example.com", false));
+  ASSERT_TRUE(taken.ok());
+  EXPECT_FALSE(taken->is_admin);
+  EXPECT_FALSE(run(store_->find_user(alice.id))->is_admin);
+
+  EXPECT_EQ(run(store_->set_server_admin("nobody@example.com", true)).error().code,
+            Errc::not_found);
+}
+
+TEST_P(StoreConformance, AuditEventsAreListedNewestFirstInPages) {
+  auto a = make_user("A", "a@x.io");
+  auto b = make_user("B", "b@x.io");
+  const std::vector<NewAuditEvent> events{
+      {a.id, "login", kT + 1, "10.0.0.1", "agent/1"},
+      {b.id, "login_failed", kT + 2, "10.0.0.2", "agent/2"},
+      {a.id, "logout", kT + 3, "10.0.0.1", "agent/1"},
+      {a.id, "password_changed", kT + 4, "10.0.0.1", "agent/1"},
+      {b.id, "login", kT + 5, "10.0.0.5", "agent/5"},
+  };
+  for (const auto& event : events) ASSERT_TRUE(run(store_->record_audit(event)).ok());
+
+  auto all = run(store_->list_audit(AuditQuery{"", std::nullopt, 50})).value();
+  EXPECT_EQ(types_of(all), (std::vector<std::string>{"login", "password_changed", "logout",
+                                                     "login_failed", "login"}));
+  ASSERT_EQ(all.size(), 5U);
+  EXPECT_EQ(all[0].user_id, b.id);
+  EXPECT_EQ(all[0].at, kT + 5);
+  EXPECT_EQ(all[0].ip, "10.0.0.5");
+  EXPECT_EQ(all[0].user_agent, "agent/5");
+  std::set<std::string> ids;
+  for (const auto& event : all) {
+    EXPECT_FALSE(event.id.empty());
+    ids.insert(event.id);
+  }
+  EXPECT_EQ(ids.size(), 5U);
+
+  auto mine = run(store_->list_audit(AuditQuery{a.id, std::nullopt, 50})).value();
+  EXPECT_EQ(types_of(mine), (std::vector<std::string>{"password_changed", "logout", "login"}));
+  for (const auto& event : mine) EXPECT_EQ(event.user_id, a.id);
+
+  // Pages of everyone's events: each starts after the last one of the page before.
+  std::vector<std::string> paged;
+  std::optional<std::string> before;
+  for (int page = 0; page < 4; ++page) {
+    auto events_page = run(store_->list_audit(AuditQuery{"", before, 2})).value();
+    EXPECT_LE(events_page.size(), 2U);
+    if (events_page.empty()) break;
+    for (const auto& event : events_page) paged.push_back(event.id);
+    before = events_page.back().id;
+  }
+  std::vector<std::string> all_ids;
+  all_ids.reserve(all.size());
+  for (const auto& event : all) all_ids.push_back(event.id);
+  EXPECT_EQ(paged, all_ids);
+
+  // A user's pages, also after another user's event.
+  EXPECT_EQ(types_of(run(store_->list_audit(AuditQuery{a.id, std::nullopt, 1})).value()),
+            std::vector<std::string>{"password_changed"});
+  EXPECT_EQ(types_of(run(store_->list_audit(AuditQuery{a.id, mine[0].id, 1})).value()),
+            std::vector<std::string>{"logout"});
+  EXPECT_EQ(types_of(run(store_->list_audit(AuditQuery{a.id, mine[1].id, 5})).value()),
+            std::vector<std::string>{"login"});
+  EXPECT_TRUE(run(store_->list_audit(AuditQuery{a.id, mine[2].id, 5}))->empty());
+  EXPECT_EQ(types_of(run(store_->list_audit(AuditQuery{a.id, all[1].id, 5})).value()),
+            (std::vector<std::string>{"logout", "login"}));
+  EXPECT_EQ(run(store_->list_audit(AuditQuery{a.id, all[0].id, 5}))->size(), 3U);
+  EXPECT_TRUE(
+      run(store_->list_audit(AuditQuery{"000000000000000000000000", std::nullopt, 50}))->empty());
+}
+
+TEST_P(StoreConformance, TwoFactorIsSetUpEnabledUsedAndDisabled) {
+  auto a = make_user("A", "a@x.io");
+  auto b = make_user("B", "b@x.io");
+  EXPECT_EQ(run(store_->find_two_factor(a.id)).error().code, Errc::not_found);
+  EXPECT_FALSE(run(store_->find_credentials("a@x.io"))->two_factor);
+  EXPECT_EQ(run(store_->enable_two_factor(a.id, {"h1"}, 5)).error().code, Errc::not_found);
+
+  // Pending until a code proves it; a new pending secret replaces the old one.
+  ASSERT_TRUE(run(store_->set_pending_two_factor(a.id, "sealed-1")).ok());
+  auto pending = run(store_->find_two_factor(a.id));
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(pending->sealed_secret, "sealed-1");
+  EXPECT_FALSE(pending->enabled);
+  EXPECT_TRUE(pending->recovery_hashes.empty());
+  EXPECT_FALSE(run(store_->find_credentials("a@x.io"))->two_factor);
+  ASSERT_TRUE(run(store_->set_pending_two_factor(a.id, "sealed-2")).ok());
+  EXPECT_EQ(run(store_->find_two_factor(a.id))->sealed_secret, "sealed-2");
+
+  ASSERT_TRUE(run(store_->enable_two_factor(a.id, {"h1", "h2", "h3"}, 100)).ok());
+  auto enabled = run(store_->find_two_factor(a.id)).value();
+  EXPECT_EQ(enabled.sealed_secret, "sealed-2");
+  EXPECT_TRUE(enabled.enabled);
+  EXPECT_EQ(enabled.last_step, 100);
+  EXPECT_EQ(sorted(enabled.recovery_hashes), (std::vector<std::string>{"h1", "h2", "h3"}));
+  EXPECT_TRUE(run(store_->find_credentials("a@x.io"))->two_factor);
+  EXPECT_FALSE(run(store_->find_credentials("b@x.io"))->two_factor);
+
+  EXPECT_EQ(run(store_->enable_two_factor(a.id, {"x"}, 200)).error().code, Errc::conflict);
+  EXPECT_EQ(run(store_->set_pending_two_factor(a.id, "sealed-3")).error().code, Errc::conflict);
+  enabled = run(store_->find_two_factor(a.id)).value();
+  EXPECT_EQ(enabled.sealed_secret, "sealed-2");
+  EXPECT_TRUE(enabled.enabled);
+  EXPECT_EQ(enabled.last_step, 100);
+  EXPECT_EQ(enabled.recovery_hashes.size(), 3U);
+
+  // Steps: the enabling one counts as used; each newer one is accepted once, never an older one.
+  EXPECT_FALSE(*run(store_->consume_totp_step(a.id, 100)));
+  EXPECT_FALSE(*run(store_->consume_totp_step(a.id, 99)));
+  EXPECT_TRUE(*run(store_->consume_totp_step(a.id, 101)));
+  EXPECT_FALSE(*run(store_->consume_totp_step(a.id, 101)));
+  EXPECT_TRUE(*run(store_->consume_totp_step(a.id, 103)));
+  EXPECT_FALSE(*run(store_->consume_totp_step(a.id, 102)));
+  EXPECT_EQ(run(store_->find_two_factor(a.id))->last_step, 103);
+
+  // Recovery codes: each once, and only the user's own.
+  EXPECT_TRUE(*run(store_->consume_recovery_code(a.id, "h2")));
+  EXPECT_FALSE(*run(store_->consume_recovery_code(a.id, "h2")));
+  EXPECT_FALSE(*run(store_->consume_recovery_code(a.id, "nope")));
+  EXPECT_FALSE(*run(store_->consume_recovery_code(b.id, "h1")));
+  EXPECT_EQ(sorted(run(store_->find_two_factor(a.id))->recovery_hashes),
+            (std::vector<std::string>{"h1", "h3"}));
+  EXPECT_EQ(run(store_->find_two_factor(b.id)).error().code, Errc::not_found);
+
+  // Disabling forgets everything; disabling without 2FA does nothing.
+  ASSERT_TRUE(run(store_->disable_two_factor(a.id)).ok());
+  EXPECT_EQ(run(store_->find_two_factor(a.id)).error().code, Errc::not_found);
+  EXPECT_FALSE(run(store_->find_credentials("a@x.io"))->two_factor);
+  EXPECT_FALSE(*run(store_->consume_recovery_code(a.id, "h1")));
+  EXPECT_TRUE(run(store_->disable_two_factor(a.id)).ok());
+  EXPECT_TRUE(run(store_->disable_two_factor(b.id)).ok());
+  EXPECT_EQ(run(store_->enable_two_factor(a.id, {"h9"}, 300)).error().code, Errc::not_found);
+
+  // And it can be set up again.
+  ASSERT_TRUE(run(store_->set_pending_two_factor(a.id, "sealed-4")).ok());
+  ASSERT_TRUE(run(store_->enable_two_factor(a.id, {"k1"}, 200)).ok());
+  auto again = run(store_->find_two_factor(a.id)).value();
+  EXPECT_EQ(again.sealed_secret, "sealed-4");
+  EXPECT_TRUE(again.enabled);
+  EXPECT_EQ(again.recovery_hashes, std::vector<std::string>{"k1"});
+  EXPECT_FALSE(*run(store_->consume_totp_step(a.id, 200)));
+  EXPECT_TRUE(*run(store_->consume_totp_step(a.id, 201)));
+  EXPECT_TRUE(run(store_->find_credentials("a@x.io"))->two_factor);
+}
+
+TEST_P(StoreConformance, ConcurrentUsesOfOneCodeAcceptItOnce) {
+  auto a = make_user("A", "a@x.io");
+  ASSERT_TRUE(run(store_->set_pending_two_factor(a.id, "sealed")).ok());
+  ASSERT_TRUE(run(store_->enable_two_factor(a.id, {"h1", "h2"}, 10)).ok());
+  constexpr int kTries = 20;
+  int steps_accepted = 0;
+  int codes_accepted = 0;
+  int failures = 0;
+  for (int i = 0; i < kTries; ++i) {
+    asio::co_spawn(
+        io_,
+        [](Store& store, std::string user, int& steps, int& codes,
+           int& failed) -> asio::awaitable<void> {
+          auto step = co_await store.consume_totp_step(user, 11);
+          auto code = co_await store.consume_recovery_code(user, "h1");
+          if (!step.ok() || !code.ok()) {
+            ++failed;
+            co_return;
+          }
+          steps += *step ? 1 : 0;
+          codes += *code ? 1 : 0;
+        }(*store_, a.id, steps_accepted, codes_accepted, failures),
+        asio::detached);
+  }
+  io_.restart();
+  io_.run();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(steps_accepted, 1);
+  EXPECT_EQ(codes_accepted, 1);
+  auto state = run(store_->find_two_factor(a.id)).value();
+  EXPECT_EQ(state.last_step, 11);
+  EXPECT_EQ(state.recovery_hashes, std::vector<std::string>{"h2"});
+}
+
+TEST_P(StoreConformance, AccountsSurviveReopening) {
+  auto a = make_user("A", "a@x.io");
+  auto b = make_user("B", "b@x.io");
+  auto kept = make_session(a.id, "r1", kT);
+  ASSERT_EQ(run(store_->rotate_refresh(RefreshRotation{"r1", "r2", "10.0.0.2", "agent/2", kT + 1}))
+                ->outcome,
+            RefreshOutcome::rotated);
+  auto ended = make_session(a.id, "q1", kT + 2);
+  ASSERT_TRUE(run(store_->revoke_session(a.id, ended.id)).ok());
+  ASSERT_TRUE(run(store_->record_audit(NewAuditEvent{a.id, "login", kT, "ip", "ua"})).ok());
+  ASSERT_TRUE(run(store_->set_pending_two_factor(a.id, "sealed")).ok());
+  ASSERT_TRUE(run(store_->enable_two_factor(a.id, {"h1"}, 50)).ok());
+  ASSERT_TRUE(run(store_->set_server_admin("a@x.io", true)).ok());
+  ASSERT_TRUE(run(store_->set_disabled(b.id, true)).ok());
+  reopen();
+
+  auto session = run(store_->find_session(kept.id)).value();
+  EXPECT_EQ(session.ip, "10.0.0.2");
+  EXPECT_EQ(session.last_used_at, kT + 1);
+  EXPECT_FALSE(session.revoked);
+  EXPECT_TRUE(run(store_->find_session(ended.id))->revoked);
+  EXPECT_EQ(ids_of(run(store_->list_sessions(a.id)).value()), std::vector<std::string>{kept.id});
+  EXPECT_EQ(run(store_->rotate_refresh(RefreshRotation{"r2", "r3", "ip", "ua", kT + 3}))->outcome,
+            RefreshOutcome::rotated);
+  EXPECT_EQ(run(store_->rotate_refresh(RefreshRotation{"r1", "r4", "ip", "ua", kT + 4}))->outcome,
+            RefreshOutcome::reused);
+
+  auto audit = run(store_->list_audit(AuditQuery{a.id, std::nullopt, 50})).value();
+  ASSERT_EQ(audit.size(), 1U);
+  EXPECT_EQ(audit[0].type, "login");
+
+  auto two_factor = run(store_->find_two_factor(a.id)).value();
+  EXPECT_TRUE(two_factor.enabled);
+  EXPECT_EQ(two_factor.last_step, 50);
+  EXPECT_EQ(two_factor.recovery_hashes, std::vector<std::string>{"h1"});
+  EXPECT_FALSE(*run(store_->consume_totp_step(a.id, 50)));
+  EXPECT_TRUE(*run(store_->consume_totp_step(a.id, 51)));
+
+  auto credentials = run(store_->find_credentials("a@x.io")).value();
+  EXPECT_TRUE(credentials.two_factor);
+  EXPECT_TRUE(credentials.user.is_admin);
+  EXPECT_TRUE(run(store_->find_user(b.id))->disabled);
 }
 
 // ---- Change feed -------------------------------------------------------------------------------

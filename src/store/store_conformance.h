@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -48,6 +49,9 @@ class StoreConformance : public ::testing::TestWithParam<BackendFactory> {
   T run(boost::asio::awaitable<T> task);
 
   User make_user(const std::string& name, const std::string& email);
+  // A session of `user_id` created at `at`, with its first refresh token's hash.
+  Session make_session(const std::string& user_id, const std::string& refresh_hash,
+                       std::int64_t at);
 
   boost::asio::io_context io_;
   RecordedChanges changes_;  // outlives the store, which reports to it

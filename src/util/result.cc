@@ -8,6 +8,10 @@ const char* errc_name(Errc code) {
       return "invalid_input";
     case Errc::unauthorized:
       return "unauthorized";
+    case Errc::otp_required:
+      return "otp_required";
+    case Errc::otp_invalid:
+      return "otp_invalid";
     case Errc::forbidden:
       return "forbidden";
     case Errc::not_member:

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -13,6 +14,8 @@ namespace chatd {
 enum class Errc {
   invalid_input,
   unauthorized,
+  otp_required,  // the password was right; the account's second factor is needed too (401)
+  otp_invalid,   // the second factor was wrong or already used (401)
   forbidden,
   not_member,
   not_found,
@@ -29,6 +32,8 @@ const char* errc_name(Errc code);
 struct Error {
   Errc code;
   std::string message;
+  // rate_limited: seconds until a retry can succeed (the wire's Retry-After), 0 otherwise.
+  std::int64_t retry_after_s = 0;
 };
 
 inline Error make_error(Errc code, std::string message) {

@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chatdBin, FAST_ARGS, mkTmpDir, sleep } from '../e2e/harness.mjs';
+import { chatdBin, FAST_ARGS, NO_LIMIT_ARGS, mkTmpDir, sleep } from '../e2e/harness.mjs';
 
 export const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts/cluster.sh');
 const SCALE = Number(process.env.CHATD_TIME_SCALE ?? 1) || 1;
@@ -80,7 +80,7 @@ export class Cluster {
   constructor(opts = {}) {
     this.nodes = opts.nodes ?? 3;
     this.chatdBin = this.nodes > 0 ? (opts.chatdBin ?? chatdBin()) : (opts.chatdBin ?? process.env.CHATD_BIN ?? '');
-    const args = [...(opts.chatdArgs ?? FAST_ARGS)];
+    const args = [...(opts.chatdArgs ?? [...FAST_ARGS, ...NO_LIMIT_ARGS])];
     const threads = process.env.CHATD_THREADS;
     if (threads && !args.some((a) => a === '--threads' || String(a).startsWith('--threads='))) args.push('--threads', threads);
     const blank = args.find((a) => /\s/.test(String(a)) || String(a) === '');

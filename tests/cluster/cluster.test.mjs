@@ -140,6 +140,37 @@ describe('across nodes', () => {
   });
 });
 
+describe('accounts across nodes', () => {
+  test('a logout on one node refuses the session on every node and cuts its sockets there', async () => {
+    const [u] = await registerMany(cluster.url, ['Rev Owner']);
+    const onNode2 = await nativeClient(node(2), u.token);
+    const onNode3 = await nativeClient(node(3), u.token);
+    const gone = [once(onNode2, 'disconnect'), once(onNode3, 'disconnect')];
+    // Each node has the session cached as live before the logout.
+    for (const n of [1, 2, 3]) {
+      assert.equal((await api(node(n), 'GET', '/api/chat', { token: u.token })).status, 200);
+    }
+    const r = await api(node(1), 'POST', '/api/auth/logout', { token: u.token });
+    assert.equal(r.status, 204, r.text);
+    assert.equal((await api(node(1), 'GET', '/api/chat', { token: u.token })).status, 401, 'at once where it committed');
+    await Promise.all(gone);
+    for (const n of [2, 3]) {
+      await waitUntil(async () => (await api(node(n), 'GET', '/api/chat', { token: u.token })).status === 401,
+        { message: `node${n} refuses the session` });
+    }
+  });
+
+  test('a spent refresh token is recognized on another node', async () => {
+    const [u] = await registerMany(cluster.url, ['Rev Refresh']);
+    const first = await api(node(1), 'POST', '/api/auth/refresh', { body: { refreshToken: u.refreshToken } });
+    assert.equal(first.status, 200, first.text);
+    const reuse = await api(node(2), 'POST', '/api/auth/refresh', { body: { refreshToken: u.refreshToken } });
+    assert.equal(reuse.status, 401, reuse.text);
+    await waitUntil(async () => (await api(node(3), 'GET', '/api/chat', { token: first.json.token })).status === 401,
+      { message: 'the stolen session is refused everywhere' });
+  });
+});
+
 describe('failures', () => {
   test('a node killed under a stream of sends: every acked message once, in order, to every member', async () => {
     const users = await registerMany(cluster.url, ['K1', 'K2', 'K3', 'K4']);

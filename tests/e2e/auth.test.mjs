@@ -24,8 +24,8 @@ describe('tokens', () => {
   let u;
   before(async () => { u = await register(fx.url, 'Tok Owner'); });
 
-  test('a forged token with the right secret works (HS256 {id, iat, exp})', async () => {
-    const t = signJwt({ id: u._id, iat: nowS(), exp: nowS() + 3600 }, SECRET);
+  test('a forged token with the right secret works (HS256 {id, sid, iat, exp})', async () => {
+    const t = signJwt({ id: u._id, sid: decodeJwt(u.token).payload.sid, iat: nowS(), exp: nowS() + 3600 }, SECRET);
     const r = await api(fx.url, 'GET', '/api/chat', { token: t });
     assert.equal(r.status, 200, r.text);
   });

@@ -19,6 +19,13 @@ export const GROUP_TEXT_ERROR = 'More than 2 users are required to form a group 
 
 // Cheap Argon2id so registering hundreds of users stays fast (also under ASan).
 export const FAST_ARGS = ['--password-hash-ops', '1', '--password-hash-memory-kib', '8'];
+// Every rate limit off: suites register hundreds of users and log in from one address. The rate
+// limit tests start their servers with { limits: true } to keep the defaults.
+export const NO_LIMIT_ARGS = [
+  '--rate-login-ip', 'off', '--rate-login-account', 'off', '--rate-login-known-ip', 'off',
+  '--rate-register-ip', 'off', '--rate-otp-account', 'off', '--rate-send-user', 'off',
+  '--rate-rest-ip', 'off', '--rate-socket-connect-ip', 'off', '--rate-socket-events', 'off',
+];
 
 export function chatdBin() {
   const bin = process.env.CHATD_BIN;
@@ -79,14 +86,16 @@ function dropDatabase(dataDir) {
 
 /**
  * Starts chatd on a free port with a fresh data dir (unless opts.dataDir is given).
- * Resolves when it logs "listening on http://127.0.0.1:<port>".
+ * Resolves when it logs "listening on http://127.0.0.1:<port>" (https:// with --tls-cert; url
+ * follows).
  * @returns {Promise<{url, port, proc, dataDir, stop: (signal?) => Promise<number|string>, output: () => string}>}
  */
 export async function startServer(extraArgs = [], opts = {}) {
   const bin = chatdBin();
   const ownDataDir = !opts.dataDir;
   const dataDir = opts.dataDir ?? mkTmpDir();
-  const args = ['--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, ...FAST_ARGS, ...extraArgs];
+  const limits = opts.limits ? [] : NO_LIMIT_ARGS;
+  const args = ['--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, ...FAST_ARGS, ...limits, ...extraArgs];
   // CHATD_THREADS (non-empty) runs every server with that many network threads, unless the test
   // chose its own --threads.
   const threads = process.env.CHATD_THREADS;
@@ -110,6 +119,7 @@ export async function startServer(extraArgs = [], opts = {}) {
     });
   });
 
+  let scheme = 'http';
   const port = await new Promise((resolve, reject) => {
     const timeoutMs = opts.startTimeoutMs ?? 20000;
     const timer = setTimeout(() => {
@@ -119,8 +129,8 @@ export async function startServer(extraArgs = [], opts = {}) {
     }, timeoutMs);
     const onData = (d) => {
       out += d.toString();
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) { cleanup(); resolve(Number(m[1])); }
+      const m = /listening on (https?):\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) { cleanup(); scheme = m[1]; resolve(Number(m[2])); }
     };
     const onExit = (code, signal) => {
       cleanup();
@@ -140,7 +150,7 @@ export async function startServer(extraArgs = [], opts = {}) {
   proc.stdout.on('data', (d) => { out += d.toString(); });
   proc.stderr.on('data', (d) => { out += d.toString(); });
 
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${scheme}://127.0.0.1:${port}`;
   /** Sends a signal (SIGTERM by default) and resolves with the exit code (or the signal name if killed by one). */
   async function stop(signal = 'SIGTERM', timeoutMs = 15000) {
     if (!exitInfo) {

@@ -73,7 +73,7 @@ describe('restart', () => {
     srv = await startServer(['--jwt-secret', secret], { dataDir });
     try {
       assert.equal((await api(srv.url, 'GET', '/api/chat', { token: u.token })).status, 200);
-      const forged = signJwt({ id: u._id, iat: nowS(), exp: nowS() + 60 }, secret);
+      const forged = signJwt({ id: u._id, sid: decodeJwt(u.token).payload.sid, iat: nowS(), exp: nowS() + 60 }, secret);
       assert.equal((await api(srv.url, 'GET', '/api/chat', { token: forged })).status, 200);
     } finally {
       await stopClean(srv);
@@ -95,7 +95,7 @@ describe('restart', () => {
       const u = await register(srv.url, 'Env Secret');
       const [h, p, sig] = u.token.split('.');
       assert.equal(sig, crypto.createHmac('sha256', secret).update(`${h}.${p}`).digest('base64url'));
-      const forged = signJwt({ id: u._id, iat: nowS(), exp: nowS() + 60 }, secret);
+      const forged = signJwt({ id: u._id, sid: decodeJwt(u.token).payload.sid, iat: nowS(), exp: nowS() + 60 }, secret);
       assert.equal((await api(srv.url, 'GET', '/api/chat', { token: forged })).status, 200);
     } finally {
       await stopClean(srv);

@@ -48,7 +48,7 @@ export async function startServer(args = []) {
     });
     proc.stdout.on("data", (d) => {
       stdout += d;
-      const m = stdout.match(/listening on (http:\/\/[^\s]+)/);
+      const m = stdout.match(/listening on (https?:\/\/[^\s]+)/);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);

@@ -7,6 +7,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <charconv>
+#include <cstdint>
 #include <functional>
 #include <set>
 
@@ -25,17 +27,21 @@ namespace {
 
 // ---- SQL ---------------------------------------------------------------------------------------
 
+// The columns of a user are those read_user reads.
 constexpr const char* kSelectUser =
-    "SELECT id, name, email, pic, is_admin, created_at, updated_at FROM users WHERE id = $1";
+    "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled FROM users "
+    "WHERE id = $1";
 constexpr const char* kSelectCredentials =
-    "SELECT id, name, email, pic, is_admin, created_at, updated_at, password_hash FROM users "
-    "WHERE email_key = $1";
+    "SELECT u.id, u.name, u.email, u.pic, u.is_admin, u.created_at, u.updated_at, u.disabled, "
+    "u.password_hash, "
+    "EXISTS (SELECT FROM two_factor t WHERE t.user_id = u.id AND t.enabled) "
+    "FROM users u WHERE u.email_key = $1";
 constexpr const char* kSelectUsers =
-    "SELECT id, name, email, pic, is_admin, created_at, updated_at FROM users "
+    "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled FROM users "
     "WHERE id = ANY ($1::text[])";
 // strpos rather than LIKE: the query is matched literally, '%' and '_' included.
 constexpr const char* kSearchUsers =
-    "SELECT id, name, email, pic, is_admin, created_at, updated_at FROM users "
+    "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled FROM users "
     "WHERE id <> $1 AND ($2 = '' OR strpos(name_key, $2) > 0 OR strpos(email_key, $2) > 0) "
     "ORDER BY name_key, id LIMIT $3 OFFSET $4";
 constexpr const char* kInsertUser =
@@ -75,7 +81,11 @@ constexpr const char* kAddMember = "SELECT chatd_add_member($1, $2, $3, $4)";
 constexpr const char* kRemoveMember = "SELECT chatd_remove_member($1, $2, $3)";
 constexpr const char* kSetRole = "SELECT chatd_set_role($1, $2, $3, $4)";
 
-constexpr const char* kAppendMessage = "SELECT * FROM chatd_append_message($1, $2, $3, $4, $5, $6)";
+// The sender's `disabled` is joined in here rather than returned by the function (schema.cc,
+// migration 3).
+constexpr const char* kAppendMessage =
+    "SELECT a.*, u.disabled FROM chatd_append_message($1, $2, $3, $4, $5, $6) a "
+    "LEFT JOIN users u ON u.id = $3";
 constexpr const char* kAdvanceCursors = "SELECT * FROM chatd_advance_cursors($1, $2, $3, $4)";
 constexpr const char* kMessagesAfter =
     "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
@@ -86,6 +96,49 @@ constexpr const char* kMessagesBefore =
 constexpr const char* kSelectMessage =
     "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
     "WHERE id = $1 AND chat_id = $2";
+
+// Accounts. Sessions' columns are those read_session reads.
+constexpr const char* kSetServerAdmin =
+    "UPDATE users SET is_admin = $2, updated_at = $3 WHERE email_key = $1 "
+    "RETURNING id, name, email, pic, is_admin, created_at, updated_at, disabled";
+constexpr const char* kSetDisabled = "SELECT * FROM chatd_set_disabled($1, $2, $3)";
+constexpr const char* kCreateSession = "SELECT chatd_create_session($1, $2, $3, $4, $5, $6)";
+constexpr const char* kSelectSession =
+    "SELECT id, user_id, created_at, last_used_at, ip, user_agent, revoked_at IS NOT NULL "
+    "FROM sessions WHERE id = $1";
+constexpr const char* kSessionsOfUser =
+    "SELECT id, user_id, created_at, last_used_at, ip, user_agent, false FROM sessions "
+    "WHERE user_id = $1 AND revoked_at IS NULL ORDER BY last_used_at DESC, id DESC";
+constexpr const char* kRotateRefresh = "SELECT * FROM chatd_rotate_refresh($1, $2, $3, $4, $5)";
+constexpr const char* kRevokeSession = "SELECT chatd_revoke_session($1, $2, $3)";
+constexpr const char* kRevokeSessions = "SELECT chatd_revoke_sessions($1, $2, $3)";
+// Each session once, at its latest use; rows locked in id order, as every write that locks
+// several sessions does (schema.cc).
+constexpr const char* kTouchSessions =
+    "WITH uses AS (SELECT u.id, max(u.at) AS at "
+    "FROM unnest($1::text[], $2::bigint[]) AS u (id, at) GROUP BY u.id), "
+    "moved AS MATERIALIZED (SELECT s.id, uses.at FROM sessions s JOIN uses ON uses.id = s.id "
+    "WHERE s.last_used_at < uses.at ORDER BY s.id FOR NO KEY UPDATE OF s) "
+    "UPDATE sessions s SET last_used_at = greatest(s.last_used_at, moved.at) FROM moved "
+    "WHERE s.id = moved.id";
+constexpr const char* kChangePassword = "SELECT * FROM chatd_change_password($1, $2, $3, $4)";
+constexpr const char* kInsertAudit =
+    "INSERT INTO audit_events (user_id, type, at, ip, user_agent) VALUES ($1, $2, $3, $4, $5)";
+constexpr const char* kSelectAudit =
+    "SELECT id, user_id, type, at, ip, user_agent FROM audit_events "
+    "WHERE ($1 = '' OR user_id = $1) AND id < $2 ORDER BY id DESC LIMIT $3";
+constexpr const char* kSelectTwoFactor =
+    "SELECT sealed_secret, enabled, last_step, recovery_hashes FROM two_factor WHERE user_id = $1";
+constexpr const char* kSetPendingTwoFactor = "SELECT chatd_set_pending_two_factor($1, $2)";
+constexpr const char* kEnableTwoFactor = "SELECT chatd_enable_two_factor($1, $2::text[], $3)";
+constexpr const char* kDeleteTwoFactor = "DELETE FROM two_factor WHERE user_id = $1";
+// The row lock makes these atomic across nodes: a concurrent second UPDATE waits, then finds its
+// condition false on the row the first one wrote.
+constexpr const char* kConsumeTotpStep =
+    "UPDATE two_factor SET last_step = $2 WHERE user_id = $1 AND last_step < $2";
+constexpr const char* kConsumeRecoveryCode =
+    "UPDATE two_factor SET recovery_hashes = array_remove(recovery_hashes, $2::text) "
+    "WHERE user_id = $1 AND $2::text = ANY (recovery_hashes)";
 
 constexpr const char* kLastPosition = "SELECT position FROM change_log_head";
 constexpr const char* kReadCommits =
@@ -183,10 +236,10 @@ class WriteJobImpl final : public WriteJob {
 
 // ---- Rows --------------------------------------------------------------------------------------
 
-// Columns: id, name, email, pic, is_admin, created_at, updated_at.
+// Columns: id, name, email, pic, is_admin, created_at, updated_at, disabled.
 User read_user(const Row& row) {
-  return User{row.text(0),    row.text(1),  row.text(2), row.text(3),
-              row.boolean(4), row.int64(5), row.int64(6)};
+  return User{row.text(0),    row.text(1),  row.text(2),  row.text(3),
+              row.boolean(4), row.int64(5), row.int64(6), row.boolean(7)};
 }
 
 std::vector<User> read_users(const Rows& rows) {
@@ -261,6 +314,40 @@ Result<Chat> group_result(const ChatOutcome& outcome, std::vector<Change>& chang
     changes.emplace_back(GroupChanged{chat, std::move(removed_user_ids)});
   }
   return chat;
+}
+
+// Columns from `first` on: id, user_id, created_at, last_used_at, ip, user_agent, revoked.
+Session read_session(const Row& row, int first = 0) {
+  return Session{row.text(first),       row.text(first + 1), row.int64(first + 2),
+                 row.int64(first + 3),  row.text(first + 4), row.text(first + 5),
+                 row.boolean(first + 6)};
+}
+
+// The sessions a write revoked, on the change feed when there are any; returned to the caller.
+std::vector<std::string> report_revoked(const std::string& user_id, std::vector<std::string> ids,
+                                        std::vector<Change>& changes) {
+  if (!ids.empty()) changes.emplace_back(SessionsRevoked{user_id, ids});
+  return ids;
+}
+
+// The result of chatd_set_disabled and chatd_change_password: a status and the sessions revoked.
+Result<std::vector<std::string>> revocation_result(Pipeline& pipeline, const std::string& user_id,
+                                                   std::vector<Change>& changes) {
+  const auto rows = pipeline.next();
+  if (rows[0].view(0) == "user_not_found") return user_not_found();
+  return report_revoked(user_id, rows[0].text_array(1), changes);
+}
+
+Error session_not_found() {
+  return make_error(Errc::not_found, "Session not found");
+}
+
+Error two_factor_not_set_up() {
+  return make_error(Errc::not_found, "Two-factor authentication is not set up");
+}
+
+Error two_factor_enabled() {
+  return make_error(Errc::conflict, "Two-factor authentication is already enabled");
 }
 
 Result<Chat> load_chat(Connection& connection, const Params& params, const char* sql) {
@@ -344,7 +431,7 @@ asio::awaitable<Status> PostgresStore::check_ready() {
 
 asio::awaitable<Result<User>> PostgresStore::create_user(NewUser user) {
   const auto now = clock::now_ms();
-  User created{new_object_id(), user.name, user.email, user.pic, false, now, now};
+  User created{new_object_id(), user.name, user.email, user.pic, false, now, now, false};
   std::vector<Statement> statements;
   statements.push_back(
       {kInsertUser,
@@ -372,7 +459,7 @@ asio::awaitable<Result<UserCredentials>> PostgresStore::find_credentials(std::st
       [email = std::move(email)](Connection& c) -> Result<UserCredentials> {
         const auto rows = c.query(kSelectCredentials, Params(text::ascii_lower(email)));
         if (rows.empty()) return user_not_found();
-        return UserCredentials{read_user(rows[0]), rows[0].text(7)};
+        return UserCredentials{read_user(rows[0]), rows[0].text(8), rows[0].boolean(9)};
       });
 }
 
@@ -543,15 +630,15 @@ asio::awaitable<Result<AppendedMessage>> PostgresStore::append_message(NewMessag
           Pipeline& p, std::vector<Change>& changes) -> Result<AppendedMessage> {
         // Columns: status, seq, original_chat_id, original_id, original_content,
         // original_created_at, member_ids, then the sender's name, email, pic, is_admin,
-        // created_at, updated_at.
+        // created_at, updated_at, disabled.
         const auto rows = p.next();
         const auto row = rows[0];
         const auto status = row.view(0);
         if (status == "created") {
           Message appended = stored;
           appended.seq = row.int64(1);
-          User sender{stored.sender_id, row.text(7),   row.text(8),  row.text(9),
-                      row.boolean(10),  row.int64(11), row.int64(12)};
+          User sender{stored.sender_id, row.text(7),   row.text(8),   row.text(9),
+                      row.boolean(10),  row.int64(11), row.int64(12), row.boolean(13)};
           changes.emplace_back(
               MessageAppended{appended, std::move(sender), row.text_array(6), origin});
           return AppendedMessage{std::move(appended), true};
@@ -622,6 +709,238 @@ asio::awaitable<Result<CursorUpdate>> PostgresStore::advance_cursors(std::string
         }
         return update;
       });
+}
+
+// ---- Accounts ----------------------------------------------------------------------------------
+
+asio::awaitable<Result<User>> PostgresStore::set_server_admin(std::string email, bool admin) {
+  std::vector<Statement> statements;
+  statements.push_back(
+      {kSetServerAdmin, Params(text::ascii_lower(text::trim(email)), admin, clock::now_ms())});
+  return write<User>(std::move(statements), [](Pipeline& p, std::vector<Change>&) -> Result<User> {
+    const auto rows = p.next();
+    if (rows.empty()) return user_not_found();
+    return read_user(rows[0]);
+  });
+}
+
+asio::awaitable<Result<std::vector<std::string>>> PostgresStore::set_disabled(std::string user_id,
+                                                                              bool disabled) {
+  std::vector<Statement> statements;
+  statements.push_back({kSetDisabled, Params(user_id, disabled, clock::now_ms())});
+  return write<std::vector<std::string>>(
+      std::move(statements),
+      [user = std::move(user_id)](Pipeline& p, std::vector<Change>& changes) {
+        return revocation_result(p, user, changes);
+      });
+}
+
+asio::awaitable<Result<Session>> PostgresStore::create_session(NewSession session) {
+  Session created{new_object_id(), session.user_id,    session.at, session.at,
+                  session.ip,      session.user_agent, false};
+  std::vector<Statement> statements;
+  statements.push_back({kCreateSession, Params(created.id, created.user_id, session.refresh_hash,
+                                               session.at, created.ip, created.user_agent)});
+  return write<Session>(
+      std::move(statements),
+      [created = std::move(created)](Pipeline& p, std::vector<Change>&) -> Result<Session> {
+        const auto rows = p.next();
+        const auto status = rows[0].view(0);
+        if (status == "user_not_found") return user_not_found();
+        if (status == "disabled") {
+          return make_error(Errc::forbidden, "This account is disabled");
+        }
+        return created;
+      });
+}
+
+asio::awaitable<Result<Session>> PostgresStore::find_session(std::string session_id) {
+  return read<Session>([id = std::move(session_id)](Connection& c) -> Result<Session> {
+    const auto rows = c.query(kSelectSession, Params(id));
+    if (rows.empty()) return session_not_found();
+    return read_session(rows[0]);
+  });
+}
+
+asio::awaitable<Result<std::vector<Session>>> PostgresStore::list_sessions(std::string user_id) {
+  return read<std::vector<Session>>(
+      [user = std::move(user_id)](Connection& c) -> Result<std::vector<Session>> {
+        const auto rows = c.query(kSessionsOfUser, Params(user));
+        std::vector<Session> sessions;
+        sessions.reserve(static_cast<std::size_t>(rows.size()));
+        for (int i = 0; i < rows.size(); ++i) sessions.push_back(read_session(rows[i]));
+        return sessions;
+      });
+}
+
+asio::awaitable<Result<RefreshResult>> PostgresStore::rotate_refresh(RefreshRotation rotation) {
+  std::vector<Statement> statements;
+  statements.push_back({kRotateRefresh, Params(rotation.presented_hash, rotation.next_hash,
+                                               rotation.ip, rotation.user_agent, rotation.at)});
+  return write<RefreshResult>(
+      std::move(statements),
+      [](Pipeline& p, std::vector<Change>& changes) -> Result<RefreshResult> {
+        // Columns: status, then the session's (read_session).
+        const auto rows = p.next();
+        const auto status = rows[0].view(0);
+        if (status == "unknown") return RefreshResult{};
+        RefreshResult result{RefreshOutcome::rotated, read_session(rows[0], 1)};
+        if (status == "reused") {
+          result.outcome = RefreshOutcome::reused;
+          report_revoked(result.session.user_id, {result.session.id}, changes);
+        }
+        return result;
+      });
+}
+
+asio::awaitable<Status> PostgresStore::revoke_session(std::string user_id, std::string session_id) {
+  std::vector<Statement> statements;
+  statements.push_back({kRevokeSession, Params(user_id, session_id, clock::now_ms())});
+  return write<void>(std::move(statements),
+                     [user = std::move(user_id), id = std::move(session_id)](
+                         Pipeline& p, std::vector<Change>& changes) -> Status {
+                       const auto rows = p.next();
+                       const auto status = rows[0].view(0);
+                       if (status == "not_found") return session_not_found();
+                       if (status == "revoked") report_revoked(user, {id}, changes);
+                       return {};
+                     });
+}
+
+asio::awaitable<Result<std::vector<std::string>>> PostgresStore::revoke_sessions(
+    std::string user_id, std::optional<std::string> keep) {
+  std::vector<Statement> statements;
+  statements.push_back({kRevokeSessions, Params(user_id, keep, clock::now_ms())});
+  return write<std::vector<std::string>>(
+      std::move(statements),
+      [user = std::move(user_id)](
+          Pipeline& p, std::vector<Change>& changes) -> Result<std::vector<std::string>> {
+        return report_revoked(user, p.next()[0].text_array(0), changes);
+      });
+}
+
+asio::awaitable<Status> PostgresStore::touch_sessions(std::vector<SessionUse> uses) {
+  std::vector<std::string> ids;
+  std::vector<std::string> times;
+  ids.reserve(uses.size());
+  times.reserve(uses.size());
+  for (auto& use : uses) {
+    ids.push_back(std::move(use.session_id));
+    times.push_back(std::to_string(use.at));
+  }
+  std::vector<Statement> statements;
+  statements.push_back({kTouchSessions, Params(ids, times)});
+  return write<void>(std::move(statements), [](Pipeline& p, std::vector<Change>&) -> Status {
+    p.next();
+    return {};
+  });
+}
+
+asio::awaitable<Result<std::vector<std::string>>> PostgresStore::change_password(
+    std::string user_id, std::string password_hash, std::optional<std::string> keep) {
+  std::vector<Statement> statements;
+  statements.push_back({kChangePassword, Params(user_id, password_hash, keep, clock::now_ms())});
+  return write<std::vector<std::string>>(
+      std::move(statements),
+      [user = std::move(user_id)](Pipeline& p, std::vector<Change>& changes) {
+        return revocation_result(p, user, changes);
+      });
+}
+
+asio::awaitable<Status> PostgresStore::record_audit(NewAuditEvent event) {
+  std::vector<Statement> statements;
+  statements.push_back(
+      {kInsertAudit, Params(event.user_id, event.type, event.at, event.ip, event.user_agent)});
+  return write<void>(std::move(statements), [](Pipeline& p, std::vector<Change>&) -> Status {
+    p.next();
+    return {};
+  });
+}
+
+asio::awaitable<Result<std::vector<AuditEvent>>> PostgresStore::list_audit(AuditQuery query) {
+  return read<std::vector<AuditEvent>>(
+      [q = std::move(query)](Connection& c) -> Result<std::vector<AuditEvent>> {
+        std::int64_t before = INT64_MAX;
+        if (q.before_id) {
+          // Ids are the decimal form of the identity column: anything else names no event, and
+          // nothing follows it.
+          const auto& id = *q.before_id;
+          const auto [end, error] = std::from_chars(id.data(), id.data() + id.size(), before);
+          if (error != std::errc() || end != id.data() + id.size()) {
+            return std::vector<AuditEvent>{};
+          }
+        }
+        const auto rows = c.query(kSelectAudit, Params(q.user_id, before, q.limit));
+        std::vector<AuditEvent> events;
+        events.reserve(static_cast<std::size_t>(rows.size()));
+        for (int i = 0; i < rows.size(); ++i) {
+          events.push_back(AuditEvent{rows[i].text(0), rows[i].text(1), rows[i].text(2),
+                                      rows[i].int64(3), rows[i].text(4), rows[i].text(5)});
+        }
+        return events;
+      });
+}
+
+asio::awaitable<Result<TwoFactor>> PostgresStore::find_two_factor(std::string user_id) {
+  return read<TwoFactor>([user = std::move(user_id)](Connection& c) -> Result<TwoFactor> {
+    const auto rows = c.query(kSelectTwoFactor, Params(user));
+    if (rows.empty()) return two_factor_not_set_up();
+    return TwoFactor{rows[0].text(0), rows[0].boolean(1), rows[0].int64(2), rows[0].text_array(3)};
+  });
+}
+
+asio::awaitable<Status> PostgresStore::set_pending_two_factor(std::string user_id,
+                                                              std::string sealed_secret) {
+  std::vector<Statement> statements;
+  statements.push_back({kSetPendingTwoFactor, Params(user_id, sealed_secret)});
+  return write<void>(std::move(statements), [](Pipeline& p, std::vector<Change>&) -> Status {
+    const auto rows = p.next();
+    const auto status = rows[0].view(0);
+    if (status == "user_not_found") return user_not_found();
+    if (status == "conflict") return two_factor_enabled();
+    return {};
+  });
+}
+
+asio::awaitable<Status> PostgresStore::enable_two_factor(std::string user_id,
+                                                         std::vector<std::string> recovery_hashes,
+                                                         std::int64_t step) {
+  std::vector<Statement> statements;
+  statements.push_back({kEnableTwoFactor, Params(user_id, recovery_hashes, step)});
+  return write<void>(std::move(statements), [](Pipeline& p, std::vector<Change>&) -> Status {
+    const auto rows = p.next();
+    const auto status = rows[0].view(0);
+    if (status == "not_found") return two_factor_not_set_up();
+    if (status == "conflict") return two_factor_enabled();
+    return {};
+  });
+}
+
+asio::awaitable<Status> PostgresStore::disable_two_factor(std::string user_id) {
+  std::vector<Statement> statements;
+  statements.push_back({kDeleteTwoFactor, Params(user_id)});
+  return write<void>(std::move(statements), [](Pipeline& p, std::vector<Change>&) -> Status {
+    p.next();
+    return {};
+  });
+}
+
+asio::awaitable<Result<bool>> PostgresStore::consume_totp_step(std::string user_id,
+                                                               std::int64_t step) {
+  std::vector<Statement> statements;
+  statements.push_back({kConsumeTotpStep, Params(user_id, step)});
+  return write<bool>(std::move(statements), [](Pipeline& p, std::vector<Change>&) -> Result<bool> {
+    return p.next().affected() > 0;
+  });
+}
+
+asio::awaitable<Result<bool>> PostgresStore::consume_recovery_code(std::string user_id,
+                                                                   std::string code_hash) {
+  std::vector<Statement> statements;
+  statements.push_back({kConsumeRecoveryCode, Params(user_id, code_hash)});
+  return write<bool>(std::move(statements), [](Pipeline& p, std::vector<Change>&) -> Result<bool> {
+    return p.next().affected() > 0;
+  });
 }
 
 // ---- Change log --------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "store/store.h"
 
@@ -68,6 +70,32 @@ class PostgresStore final : public Store, public ChangeLog {
   asio::awaitable<Result<CursorUpdate>> advance_cursors(std::string chat_id, std::string user_id,
                                                         std::int64_t delivered_seq,
                                                         std::int64_t read_seq) override;
+
+  asio::awaitable<Result<User>> set_server_admin(std::string email, bool admin) override;
+  asio::awaitable<Result<std::vector<std::string>>> set_disabled(std::string user_id,
+                                                                 bool disabled) override;
+  asio::awaitable<Result<Session>> create_session(NewSession session) override;
+  asio::awaitable<Result<Session>> find_session(std::string session_id) override;
+  asio::awaitable<Result<std::vector<Session>>> list_sessions(std::string user_id) override;
+  asio::awaitable<Result<RefreshResult>> rotate_refresh(RefreshRotation rotation) override;
+  asio::awaitable<Status> revoke_session(std::string user_id, std::string session_id) override;
+  asio::awaitable<Result<std::vector<std::string>>> revoke_sessions(
+      std::string user_id, std::optional<std::string> keep) override;
+  asio::awaitable<Status> touch_sessions(std::vector<SessionUse> uses) override;
+  asio::awaitable<Result<std::vector<std::string>>> change_password(
+      std::string user_id, std::string password_hash, std::optional<std::string> keep) override;
+  asio::awaitable<Status> record_audit(NewAuditEvent event) override;
+  asio::awaitable<Result<std::vector<AuditEvent>>> list_audit(AuditQuery query) override;
+  asio::awaitable<Result<TwoFactor>> find_two_factor(std::string user_id) override;
+  asio::awaitable<Status> set_pending_two_factor(std::string user_id,
+                                                 std::string sealed_secret) override;
+  asio::awaitable<Status> enable_two_factor(std::string user_id,
+                                            std::vector<std::string> recovery_hashes,
+                                            std::int64_t step) override;
+  asio::awaitable<Status> disable_two_factor(std::string user_id) override;
+  asio::awaitable<Result<bool>> consume_totp_step(std::string user_id, std::int64_t step) override;
+  asio::awaitable<Result<bool>> consume_recovery_code(std::string user_id,
+                                                      std::string code_hash) override;
 
   asio::awaitable<Result<std::int64_t>> last_position() override;
   asio::awaitable<Result<std::vector<Commit>>> read_commits(std::int64_t after, int limit) override;

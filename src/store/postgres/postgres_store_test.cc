@@ -406,6 +406,124 @@ TEST_F(PostgresStoreTest, AWriteThatFailsFailsAloneAndItsBatchCommitsWithoutIt) 
   EXPECT_EQ(appended, static_cast<std::size_t>(kSends - 1));
 }
 
+// ---- Accounts across nodes ---------------------------------------------------------------------
+
+TEST_F(PostgresStoreTest, RevocationsReachTheChangeLogOfEveryNode) {
+  PostgresStore first(database_.options());
+  PostgresStore second(database_.options());
+  RecordedCommits commits;
+  second.set_change_listener(&commits);
+  auto a = make_user(first, "a");
+  auto session = run(first.create_session(NewSession{a.id, "r1", "ip", "ua", 1})).value();
+  ASSERT_EQ(run(second.revoke_sessions(a.id, std::nullopt)).value(),
+            std::vector<std::string>{session.id});
+
+  auto reported = commits.take();
+  ASSERT_EQ(reported.size(), 1U);
+  auto logged = run(first.read_commits(0, 100)).value();
+  ASSERT_EQ(logged.size(), 1U);
+  EXPECT_EQ(logged[0].position, reported[0].position);
+  EXPECT_EQ(logged[0].encoded, reported[0].encoded);
+  ASSERT_EQ(logged[0].changes.size(), 1U);
+  const auto& revoked = std::get<SessionsRevoked>(logged[0].changes[0]);
+  EXPECT_EQ(revoked.user_id, a.id);
+  EXPECT_EQ(revoked.session_ids, std::vector<std::string>{session.id});
+}
+
+TEST_F(PostgresStoreTest, ARefreshTokenPresentedToTwoNodesAtOnceRotatesOnce) {
+  PostgresStore first(database_.options());
+  PostgresStore second(database_.options());
+  auto a = make_user(first, "a");
+  for (int round = 0; round < 5; ++round) {
+    const auto token = numbered("token", round);
+    ASSERT_TRUE(run(first.create_session(NewSession{a.id, token, "ip", "ua", 1})).ok());
+    std::map<RefreshOutcome, int> outcomes;
+    for (int i = 0; i < 20; ++i) {
+      RefreshRotation rotation{token, numbered(token + "-next", i), "ip", "ua", 2};
+      asio::co_spawn(
+          io_,
+          [](PostgresStore& s, RefreshRotation r,
+             std::map<RefreshOutcome, int>& counts) -> asio::awaitable<void> {
+            auto result = co_await s.rotate_refresh(std::move(r));
+            EXPECT_TRUE(result.ok()) << result.error().message;
+            if (result.ok()) ++counts[result->outcome];
+          }(i % 2 ? first : second, std::move(rotation), outcomes),
+          asio::detached);
+    }
+    io_.restart();
+    io_.run();
+    EXPECT_EQ(outcomes[RefreshOutcome::rotated], 1) << "round " << round;
+    EXPECT_EQ(outcomes[RefreshOutcome::reused], 1) << "round " << round;
+    EXPECT_EQ(outcomes[RefreshOutcome::unknown], 18) << "round " << round;
+  }
+  EXPECT_TRUE(run(first.list_sessions(a.id))->empty());
+}
+
+TEST_F(PostgresStoreTest, ATotpStepPresentedToTwoNodesAtOnceIsAcceptedOnce) {
+  PostgresStore first(database_.options());
+  PostgresStore second(database_.options());
+  auto a = make_user(first, "a");
+  ASSERT_TRUE(run(first.set_pending_two_factor(a.id, "sealed")).ok());
+  ASSERT_TRUE(run(first.enable_two_factor(a.id, {}, 10)).ok());
+  for (std::int64_t step = 11; step <= 15; ++step) {
+    int accepted = 0;
+    for (int i = 0; i < 20; ++i) {
+      asio::co_spawn(
+          io_,
+          [](PostgresStore& s, std::string user, std::int64_t at,
+             int& yes) -> asio::awaitable<void> {
+            auto result = co_await s.consume_totp_step(std::move(user), at);
+            EXPECT_TRUE(result.ok()) << result.error().message;
+            if (result.ok() && *result) ++yes;
+          }(i % 2 ? first : second, a.id, step, accepted),
+          asio::detached);
+    }
+    io_.restart();
+    io_.run();
+    EXPECT_EQ(accepted, 1) << "step " << step;
+  }
+  EXPECT_EQ(run(second.find_two_factor(a.id))->last_step, 15);
+}
+
+TEST_F(PostgresStoreTest, ADisabledUserKeepsNoSessionWhateverLoginsRaceTheDisabling) {
+  PostgresStore first(database_.options());
+  PostgresStore second(database_.options());
+  auto a = make_user(first, "a");
+  constexpr int kLogins = 60;
+  int created = 0;
+  int refused = 0;
+  // Logins one after the other on one node, each its own batch; the other node disables the user
+  // a few round trips in, while they go on.
+  asio::co_spawn(
+      io_,
+      [](PostgresStore& s, std::string user, int& made, int& forbidden) -> asio::awaitable<void> {
+        for (int i = 0; i < kLogins; ++i) {
+          NewSession session{user, numbered("r", i), "ip", "ua", 1};
+          auto result = co_await s.create_session(std::move(session));
+          if (result.ok()) {
+            ++made;
+          } else {
+            EXPECT_EQ(result.error().code, Errc::forbidden);
+            ++forbidden;
+          }
+        }
+      }(first, a.id, created, refused),
+      asio::detached);
+  asio::co_spawn(
+      io_,
+      [](PostgresStore& s, std::string user) -> asio::awaitable<void> {
+        for (int i = 0; i < 10; ++i) co_await s.find_user(user);
+        auto revoked = co_await s.set_disabled(std::move(user), true);
+        EXPECT_TRUE(revoked.ok()) << revoked.error().message;
+      }(second, a.id),
+      asio::detached);
+  io_.restart();
+  io_.run();
+  EXPECT_EQ(created + refused, kLogins);
+  EXPECT_TRUE(run(first.list_sessions(a.id))->empty());
+  EXPECT_TRUE(run(second.list_sessions(a.id))->empty());
+}
+
 // ---- Input PostgreSQL cannot hold --------------------------------------------------------------
 
 TEST_F(PostgresStoreTest, RefusesTextWithNulCharacters) {

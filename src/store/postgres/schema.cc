@@ -440,6 +440,205 @@ BEGIN
   status := 'created';
 END $$;
 )sql",
+    // 3: accounts (store/accounts.h): disabled users, login sessions with rotating refresh tokens,
+    // the security audit trail, TOTP two-factor state. Secrets arrive hashed (refresh tokens,
+    // recovery codes) or sealed (the TOTP secret). chatd_append_message is left as it is: a
+    // function whose result changes type breaks the prepared statements of nodes still running
+    // the previous release, so the sender's `disabled` is joined in by the caller.
+    //
+    // Rows of `sessions` are locked in id order by every write that locks several (revocations,
+    // touches): writes of different nodes then queue instead of deadlocking.
+    R"sql(
+ALTER TABLE users ADD COLUMN disabled boolean NOT NULL DEFAULT false;
+
+-- Touches rewrite last_used_at (not indexed): the free space left in each page keeps them HOT.
+CREATE TABLE sessions (
+  id           text COLLATE "C" PRIMARY KEY,
+  user_id      text COLLATE "C" NOT NULL REFERENCES users (id),
+  refresh_hash text COLLATE "C" NOT NULL UNIQUE,  -- of the current refresh token
+  created_at   bigint NOT NULL,
+  last_used_at bigint NOT NULL,
+  ip           text NOT NULL,
+  user_agent   text NOT NULL,
+  revoked_at   bigint                             -- NULL while the session lives
+) WITH (fillfactor = 80);
+CREATE INDEX sessions_by_user ON sessions (user_id, id);
+
+-- Refresh tokens rotated away, each with its session: presenting one again means it was copied.
+CREATE TABLE spent_refresh_tokens (
+  hash       text COLLATE "C" PRIMARY KEY,
+  session_id text COLLATE "C" NOT NULL REFERENCES sessions (id)
+);
+
+-- The identity orders events across nodes: the wire id is its decimal form, pages go newest
+-- first. No foreign key: a failed login may name no user.
+CREATE TABLE audit_events (
+  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  user_id    text COLLATE "C" NOT NULL,
+  type       text NOT NULL,
+  at         bigint NOT NULL,
+  ip         text NOT NULL,
+  user_agent text NOT NULL
+);
+CREATE INDEX audit_by_user ON audit_events (user_id, id);
+
+-- A row per user who set TOTP up: pending (enabled = false) until a code proved it.
+CREATE TABLE two_factor (
+  user_id         text COLLATE "C" PRIMARY KEY REFERENCES users (id),
+  sealed_secret   text NOT NULL,
+  enabled         boolean NOT NULL DEFAULT false,
+  last_step       bigint NOT NULL DEFAULT 0,    -- the newest accepted TOTP step: older are replays
+  recovery_hashes text[] NOT NULL DEFAULT '{}'  -- the recovery codes not used yet
+);
+
+-- Revokes the user's live sessions but p_keep (NULL: all); returns their ids, ascending.
+CREATE FUNCTION chatd_revoke_sessions(p_user_id text, p_keep text, p_now bigint)
+  RETURNS text[]
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_ids text[];
+BEGIN
+  PERFORM FROM sessions s
+   WHERE s.user_id = p_user_id AND s.revoked_at IS NULL AND s.id IS DISTINCT FROM p_keep
+   ORDER BY s.id FOR NO KEY UPDATE;
+  WITH revoked AS (
+    UPDATE sessions s SET revoked_at = p_now
+     WHERE s.user_id = p_user_id AND s.revoked_at IS NULL AND s.id IS DISTINCT FROM p_keep
+    RETURNING s.id)
+  SELECT coalesce(array_agg(r.id ORDER BY r.id), '{}') INTO v_ids FROM revoked r;
+  RETURN v_ids;
+END $$;
+
+-- Store::create_session: 'created', 'user_not_found', 'disabled'. The user's row is share-locked,
+-- so a concurrent chatd_set_disabled either waits for this session (and revokes it) or is seen.
+CREATE FUNCTION chatd_create_session(p_id text, p_user_id text, p_refresh_hash text, p_at bigint,
+                                     p_ip text, p_user_agent text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_disabled boolean;
+BEGIN
+  SELECT u.disabled INTO v_disabled FROM users u WHERE u.id = p_user_id FOR SHARE;
+  IF NOT FOUND THEN
+    RETURN 'user_not_found';
+  END IF;
+  IF v_disabled THEN
+    RETURN 'disabled';
+  END IF;
+  INSERT INTO sessions (id, user_id, refresh_hash, created_at, last_used_at, ip, user_agent)
+    VALUES (p_id, p_user_id, p_refresh_hash, p_at, p_at, p_ip, p_user_agent);
+  RETURN 'created';
+END $$;
+
+-- Store::rotate_refresh. Status: 'rotated', 'reused' (the session is revoked now) or 'unknown';
+-- the session_* columns are set unless 'unknown'. The conditional UPDATEs make it atomic across
+-- nodes: of two rotations of one token, the second waits for the first's row lock, finds the
+-- hash changed, and then finds it spent.
+CREATE FUNCTION chatd_rotate_refresh(
+    p_presented text, p_next text, p_ip text, p_user_agent text, p_at bigint,
+    OUT status text, OUT session_id text, OUT session_user_id text,
+    OUT session_created_at bigint, OUT session_last_used_at bigint, OUT session_ip text,
+    OUT session_user_agent text, OUT session_revoked boolean)
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE sessions s
+     SET refresh_hash = p_next, ip = p_ip, user_agent = p_user_agent,
+         last_used_at = greatest(s.last_used_at, p_at)
+   WHERE s.refresh_hash = p_presented AND s.revoked_at IS NULL
+  RETURNING s.id, s.user_id, s.created_at, s.last_used_at, s.ip, s.user_agent, false
+    INTO session_id, session_user_id, session_created_at, session_last_used_at, session_ip,
+         session_user_agent, session_revoked;
+  IF FOUND THEN
+    INSERT INTO spent_refresh_tokens (hash, session_id) VALUES (p_presented, session_id);
+    status := 'rotated';
+    RETURN;
+  END IF;
+  -- A spent token: whoever presents it holds a copy. Its session ends (once).
+  UPDATE sessions s SET revoked_at = p_at
+    FROM spent_refresh_tokens t
+   WHERE t.hash = p_presented AND s.id = t.session_id AND s.revoked_at IS NULL
+  RETURNING s.id, s.user_id, s.created_at, s.last_used_at, s.ip, s.user_agent, true
+    INTO session_id, session_user_id, session_created_at, session_last_used_at, session_ip,
+         session_user_agent, session_revoked;
+  status := CASE WHEN FOUND THEN 'reused' ELSE 'unknown' END;
+END $$;
+
+-- Store::revoke_session: 'revoked', 'unchanged' (revoked before), 'not_found' (not the user's).
+CREATE FUNCTION chatd_revoke_session(p_user_id text, p_session_id text, p_now bigint)
+  RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE sessions s SET revoked_at = p_now
+   WHERE s.id = p_session_id AND s.user_id = p_user_id AND s.revoked_at IS NULL;
+  IF FOUND THEN
+    RETURN 'revoked';
+  END IF;
+  PERFORM FROM sessions s WHERE s.id = p_session_id AND s.user_id = p_user_id;
+  RETURN CASE WHEN FOUND THEN 'unchanged' ELSE 'not_found' END;
+END $$;
+
+-- Store::set_disabled: 'ok' or 'user_not_found'; revoked_ids: the sessions disabling ended.
+CREATE FUNCTION chatd_set_disabled(p_user_id text, p_disabled boolean, p_now bigint,
+                                   OUT status text, OUT revoked_ids text[])
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE users SET disabled = p_disabled, updated_at = p_now WHERE id = p_user_id;
+  IF NOT FOUND THEN
+    status := 'user_not_found';
+    RETURN;
+  END IF;
+  revoked_ids := CASE WHEN p_disabled THEN chatd_revoke_sessions(p_user_id, NULL, p_now)
+                      ELSE '{}' END;
+  status := 'ok';
+END $$;
+
+-- Store::change_password: 'ok' or 'user_not_found'; revoked_ids: every session but p_keep.
+CREATE FUNCTION chatd_change_password(p_user_id text, p_password_hash text, p_keep text,
+                                      p_now bigint, OUT status text, OUT revoked_ids text[])
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE users SET password_hash = p_password_hash, updated_at = p_now WHERE id = p_user_id;
+  IF NOT FOUND THEN
+    status := 'user_not_found';
+    RETURN;
+  END IF;
+  revoked_ids := chatd_revoke_sessions(p_user_id, p_keep, p_now);
+  status := 'ok';
+END $$;
+
+-- Store::set_pending_two_factor: 'ok', 'conflict' (enabled), 'user_not_found'.
+CREATE FUNCTION chatd_set_pending_two_factor(p_user_id text, p_sealed_secret text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM FROM users u WHERE u.id = p_user_id;
+  IF NOT FOUND THEN
+    RETURN 'user_not_found';
+  END IF;
+  INSERT INTO two_factor (user_id, sealed_secret) VALUES (p_user_id, p_sealed_secret)
+    ON CONFLICT (user_id) DO UPDATE
+      SET sealed_secret = excluded.sealed_secret, last_step = 0, recovery_hashes = '{}'
+      WHERE NOT two_factor.enabled;
+  RETURN CASE WHEN FOUND THEN 'ok' ELSE 'conflict' END;
+END $$;
+
+-- Store::enable_two_factor: 'ok', 'not_found' (nothing pending), 'conflict' (enabled already).
+CREATE FUNCTION chatd_enable_two_factor(p_user_id text, p_recovery_hashes text[], p_step bigint)
+  RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_enabled boolean;
+BEGIN
+  SELECT t.enabled INTO v_enabled FROM two_factor t WHERE t.user_id = p_user_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN 'not_found';
+  END IF;
+  IF v_enabled THEN
+    RETURN 'conflict';
+  END IF;
+  UPDATE two_factor SET enabled = true, recovery_hashes = p_recovery_hashes, last_step = p_step
+   WHERE user_id = p_user_id;
+  RETURN 'ok';
+END $$;
+)sql",
 };
 
 int applied_version(Connection& connection) {

@@ -15,6 +15,10 @@ namespace {
 }  // namespace
 
 Statement::~Statement() {
+  reset();
+}
+
+void Statement::reset() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);
 }

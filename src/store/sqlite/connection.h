@@ -57,6 +57,8 @@ class Statement {
   bool step();
   // Runs a statement that returns no rows.
   void run();
+  // Makes it ready to be bound and run again (as going out of scope does).
+  void reset();
 
   std::int64_t int64(int column) const;
   std::string text(int column) const;

@@ -67,6 +67,53 @@ CREATE UNIQUE INDEX messages_by_client_id ON messages (sender_id, client_msg_id)
     R"sql(
 ALTER TABLE users ADD COLUMN last_seen INTEGER;
 )sql",
+    // 3: accounts: disabled users, login sessions with rotating refresh tokens, the security audit
+    // trail, TOTP two-factor state. Secrets are stored hashed (tokens, codes) or sealed (TOTP).
+    R"sql(
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE sessions (
+  id           TEXT PRIMARY KEY,
+  user_id      TEXT NOT NULL REFERENCES users (id),
+  refresh_hash TEXT NOT NULL UNIQUE,      -- of the current refresh token
+  created_at   INTEGER NOT NULL,
+  last_used_at INTEGER NOT NULL,
+  ip           TEXT NOT NULL,
+  user_agent   TEXT NOT NULL,
+  revoked_at   INTEGER                    -- NULL while the session lives
+);
+CREATE INDEX sessions_by_user ON sessions (user_id, last_used_at);
+
+-- Refresh tokens already rotated away: presenting one again means it was copied (theft).
+CREATE TABLE spent_refresh_tokens (
+  hash       TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL REFERENCES sessions (id)
+) WITHOUT ROWID;
+
+-- The rowid orders events: ids are its decimal form, pages go newest first.
+CREATE TABLE audit_events (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  user_id    TEXT NOT NULL,
+  type       TEXT NOT NULL,
+  at         INTEGER NOT NULL,
+  ip         TEXT NOT NULL,
+  user_agent TEXT NOT NULL
+);
+CREATE INDEX audit_by_user ON audit_events (user_id, id);
+
+CREATE TABLE two_factor (
+  user_id       TEXT PRIMARY KEY REFERENCES users (id),
+  sealed_secret TEXT NOT NULL,
+  enabled       INTEGER NOT NULL DEFAULT 0,
+  last_step     INTEGER NOT NULL DEFAULT 0  -- the newest accepted TOTP step: replays are older
+) WITHOUT ROWID;
+
+CREATE TABLE recovery_codes (
+  user_id TEXT NOT NULL REFERENCES users (id),
+  hash    TEXT NOT NULL,
+  PRIMARY KEY (user_id, hash)
+) WITHOUT ROWID;
+)sql",
 };
 
 int user_version(Connection& connection) {

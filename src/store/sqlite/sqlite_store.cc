@@ -13,6 +13,8 @@
 #include <type_traits>
 
 #include "store/sqlite/connection.h"
+#include "store/sqlite/jobs.h"
+#include "store/sqlite/rows.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/workers.h"
 #include "util/clock.h"
@@ -23,97 +25,7 @@ namespace chatd::store::sqlite {
 
 namespace {
 
-// ---- Handing results back to the awaiting coroutine -------------------------------------------
-
-// Holds the coroutine's completion handler and keeps its event loop alive until the result is
-// posted back to it.
-template <class T, class Handler>
-class Completion {
- public:
-  explicit Completion(Handler handler)
-      : handler_(std::move(handler)),
-        guard_(asio::make_work_guard(asio::get_associated_executor(handler_))) {}
-
-  void complete(Result<T> result) {
-    auto executor = guard_.get_executor();
-    asio::post(executor,
-               [handler = std::move(handler_), guard = std::move(guard_),
-                result = std::move(result)]() mutable { std::move(handler)(std::move(result)); });
-  }
-
- private:
-  Handler handler_;
-  asio::executor_work_guard<asio::associated_executor_t<Handler>> guard_;
-};
-
-Error internal_error() {
-  return make_error(Errc::internal, "Internal server error");
-}
-
-// SQL failures end here: logged in full, reported as a bare internal error.
-template <class T, class Fn, class... Args>
-Result<T> run_guarded(Fn& fn, Args&... args) {
-  try {
-    return fn(args...);
-  } catch (const std::exception& e) {
-    spdlog::error("store: {}", e.what());
-    return internal_error();
-  }
-}
-
-template <class T, class Fn, class Handler>
-class ReadJobImpl final : public ReadJob {
- public:
-  ReadJobImpl(Fn fn, Handler handler) : fn_(std::move(fn)), completion_(std::move(handler)) {}
-  void run(Connection& connection) override {
-    completion_.complete(run_guarded<T>(fn_, connection));
-  }
-  void abandon() override { completion_.complete(internal_error()); }
-
- private:
-  Fn fn_;
-  Completion<T, Handler> completion_;
-};
-
-template <class T, class Fn, class Handler>
-class WriteJobImpl final : public WriteJob {
- public:
-  WriteJobImpl(Fn fn, Handler handler) : fn_(std::move(fn)), completion_(std::move(handler)) {}
-  // A write that clients must hear of takes the batch's changes as a second argument.
-  bool execute(Connection& connection, std::vector<Change>& changes) override {
-    if constexpr (std::is_invocable_v<Fn&, Connection&, std::vector<Change>&>) {
-      result_.emplace(run_guarded<T>(fn_, connection, changes));
-    } else {
-      result_.emplace(run_guarded<T>(fn_, connection));
-    }
-    return result_->ok();
-  }
-  void finish(bool committed) override {
-    if (!result_ || !committed) result_.emplace(internal_error());
-    completion_.complete(std::move(*result_));
-  }
-
- private:
-  Fn fn_;
-  Completion<T, Handler> completion_;
-  std::optional<Result<T>> result_;
-};
-
 // ---- Rows --------------------------------------------------------------------------------------
-
-constexpr const char* kUserColumns = "id, name, email, pic, is_admin, created_at, updated_at";
-
-User read_user(const Statement& s, int first = 0) {
-  User u;
-  u.id = s.text(first);
-  u.name = s.text(first + 1);
-  u.email = s.text(first + 2);
-  u.pic = s.text(first + 3);
-  u.is_admin = s.int64(first + 4) != 0;
-  u.created_at = s.int64(first + 5);
-  u.updated_at = s.int64(first + 6);
-  return u;
-}
 
 // Columns: chat_id, seq, id, sender_id, content, client_msg_id, created_at.
 Message read_message(const Statement& s) {
@@ -130,7 +42,8 @@ Message read_message(const Statement& s) {
 
 std::optional<User> select_user(Connection& c, std::string_view id) {
   auto s = c.prepare(
-      "SELECT id, name, email, pic, is_admin, created_at, updated_at FROM users WHERE id = ?");
+      "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled FROM users WHERE id "
+      "= ?");
   s.bind_all(id);
   if (!s.step()) return std::nullopt;
   return read_user(s);
@@ -304,26 +217,6 @@ SqliteStore::~SqliteStore() {
   checkpointer_.reset();
 }
 
-template <class T, class Fn>
-asio::awaitable<Result<T>> SqliteStore::read(Fn fn) {
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<T>)>(
-      [this](auto handler, Fn fn) {
-        using Job = ReadJobImpl<T, Fn, decltype(handler)>;
-        readers_->submit(std::make_unique<Job>(std::move(fn), std::move(handler)));
-      },
-      asio::use_awaitable, std::move(fn));
-}
-
-template <class T, class Fn>
-asio::awaitable<Result<T>> SqliteStore::write(Fn fn) {
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<T>)>(
-      [this](auto handler, Fn fn) {
-        using Job = WriteJobImpl<T, Fn, decltype(handler)>;
-        writer_->submit(std::make_unique<Job>(std::move(fn), std::move(handler)));
-      },
-      asio::use_awaitable, std::move(fn));
-}
-
 // ---- Users -------------------------------------------------------------------------------------
 
 asio::awaitable<Result<User>> SqliteStore::create_user(NewUser user) {
@@ -356,11 +249,13 @@ asio::awaitable<Result<UserCredentials>> SqliteStore::find_credentials(std::stri
   return read<UserCredentials>([email =
                                     std::move(email)](Connection& c) -> Result<UserCredentials> {
     auto s = c.prepare(
-        "SELECT id, name, email, pic, is_admin, created_at, updated_at, password_hash FROM users "
+        "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled, password_hash, "
+        "EXISTS (SELECT 1 FROM two_factor WHERE user_id = users.id AND enabled) FROM users "
         "WHERE email_key = ?");
     s.bind_all(text::ascii_lower(email));
     if (!s.step()) return make_error(Errc::not_found, "User not found");
-    return UserCredentials{read_user(s), s.text(7)};
+    return UserCredentials{read_user(s), s.text(kUserColumnCount),
+                           s.int64(kUserColumnCount + 1) != 0};
   });
 }
 
@@ -374,7 +269,7 @@ asio::awaitable<Result<std::vector<User>>> SqliteStore::find_users(std::vector<s
         wanted.reserve(ids.size());
         for (const auto& id : ids) wanted.emplace_back(id);
         auto s = c.prepare(
-            "SELECT id, name, email, pic, is_admin, created_at, updated_at FROM users "
+            "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled FROM users "
             "WHERE id IN (SELECT value FROM json_each(?))");
         s.bind_all(boost::json::serialize(wanted));
         std::vector<User> users;
@@ -389,7 +284,7 @@ asio::awaitable<Result<std::vector<User>>> SqliteStore::search_users(UserSearch 
       [search = std::move(search)](Connection& c) -> Result<std::vector<User>> {
         // instr() rather than LIKE: the query is matched literally, '%' and '_' included.
         auto s = c.prepare(
-            "SELECT id, name, email, pic, is_admin, created_at, updated_at FROM users "
+            "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled FROM users "
             "WHERE id <> ?1 AND (?2 = '' OR instr(lower(name), ?2) > 0 OR "
             "instr(email_key, ?2) > 0) ORDER BY name COLLATE NOCASE, id LIMIT ?3 OFFSET ?4");
         s.bind_all(search.exclude_id, text::ascii_lower(search.query), search.limit, search.offset);

@@ -68,6 +68,33 @@ class SqliteStore final : public Store {
                                                         std::int64_t delivered_seq,
                                                         std::int64_t read_seq) override;
 
+  // Accounts (sqlite_accounts.cc).
+  asio::awaitable<Result<User>> set_server_admin(std::string email, bool admin) override;
+  asio::awaitable<Result<std::vector<std::string>>> set_disabled(std::string user_id,
+                                                                 bool disabled) override;
+  asio::awaitable<Result<Session>> create_session(NewSession session) override;
+  asio::awaitable<Result<Session>> find_session(std::string session_id) override;
+  asio::awaitable<Result<std::vector<Session>>> list_sessions(std::string user_id) override;
+  asio::awaitable<Result<RefreshResult>> rotate_refresh(RefreshRotation rotation) override;
+  asio::awaitable<Status> revoke_session(std::string user_id, std::string session_id) override;
+  asio::awaitable<Result<std::vector<std::string>>> revoke_sessions(
+      std::string user_id, std::optional<std::string> keep) override;
+  asio::awaitable<Status> touch_sessions(std::vector<SessionUse> uses) override;
+  asio::awaitable<Result<std::vector<std::string>>> change_password(
+      std::string user_id, std::string password_hash, std::optional<std::string> keep) override;
+  asio::awaitable<Status> record_audit(NewAuditEvent event) override;
+  asio::awaitable<Result<std::vector<AuditEvent>>> list_audit(AuditQuery query) override;
+  asio::awaitable<Result<TwoFactor>> find_two_factor(std::string user_id) override;
+  asio::awaitable<Status> set_pending_two_factor(std::string user_id,
+                                                 std::string sealed_secret) override;
+  asio::awaitable<Status> enable_two_factor(std::string user_id,
+                                            std::vector<std::string> recovery_hashes,
+                                            std::int64_t step) override;
+  asio::awaitable<Status> disable_two_factor(std::string user_id) override;
+  asio::awaitable<Result<bool>> consume_totp_step(std::string user_id, std::int64_t step) override;
+  asio::awaitable<Result<bool>> consume_recovery_code(std::string user_id,
+                                                      std::string code_hash) override;
+
  private:
   template <class T, class Fn>
   asio::awaitable<Result<T>> read(Fn fn);
