@@ -87,10 +87,14 @@ describe('tokens', () => {
 
 describe('authorization matrix', () => {
   // Fixture: a (admin) with b, c in group g; a and b in 1:1 chat one; n is in neither; messages exist in both.
-  let a; let b; let c; let n; let victim; let g; let one; let gm; let om;
+  let a; let b; let c; let n; let victim; let g; let one; let gm; let om; let revoked;
 
   before(async () => {
     [a, b, c, n, victim] = await registerMany(fx.url, ['Mx Admin', 'Mx Member', 'Mx Member2', 'Mx Outsider', 'Mx Victim']);
+    // A token of a's that was logged out: valid signature, live user, revoked session.
+    const other = await api(fx.url, 'POST', '/api/user/login', { body: { email: a.email, password: a.password } });
+    revoked = other.json.token;
+    assert.equal((await api(fx.url, 'POST', '/api/auth/logout', { token: revoked })).status, 204);
     g = await createGroup(fx.url, a, [b, c], uniq('Matrix group'));
     one = await oneToOne(fx.url, a, b);
     gm = await send(fx.url, a, g._id, 'group message');
@@ -115,16 +119,32 @@ describe('authorization matrix', () => {
     { name: 'GET /api/message/:chatId (1:1)', method: 'GET', path: `/api/message/${one._id}`, chatScoped: true },
     { name: 'GET /api/message/:chatId/:messageId/status', method: 'GET', path: `/api/message/${g._id}/${gm._id}/status`, chatScoped: true },
     { name: 'GET status (1:1)', method: 'GET', path: `/api/message/${one._id}/${om._id}/status`, chatScoped: true },
+    { name: 'POST /api/auth/logout', method: 'POST', path: '/api/auth/logout' },
+    { name: 'POST /api/auth/logout-all', method: 'POST', path: '/api/auth/logout-all' },
+    { name: 'GET /api/auth/sessions', method: 'GET', path: '/api/auth/sessions' },
+    { name: 'DELETE /api/auth/sessions/:id', method: 'DELETE', path: `/api/auth/sessions/${decodeJwt(a.token).payload.sid}` },
+    { name: 'PUT /api/user/password', method: 'PUT', path: '/api/user/password', body: { currentPassword: 'password123', newPassword: 'taken-over-1' } },
+    { name: 'GET /api/auth/audit', method: 'GET', path: '/api/auth/audit' },
+    { name: 'POST /api/auth/2fa/setup', method: 'POST', path: '/api/auth/2fa/setup' },
+    { name: 'POST /api/auth/2fa/enable', method: 'POST', path: '/api/auth/2fa/enable', body: { code: '123456' } },
+    { name: 'POST /api/auth/2fa/disable', method: 'POST', path: '/api/auth/2fa/disable', body: { password: 'password123', code: '123456' } },
   ];
 
-  const badTokens = () => ({
-    'no token': [undefined, NO_TOKEN],
-    'malformed token': ['eyJhbGciOi.malformed', FAILED],
-    'bad signature': [signJwt({ id: a._id, iat: nowS(), exp: nowS() + 3600 }, `${SECRET}-not`), FAILED],
-    'alg none': [algNoneJwt({ id: a._id, iat: nowS(), exp: nowS() + 3600 }), FAILED],
-    expired: [signJwt({ id: a._id, iat: nowS() - 100, exp: nowS() - 10 }, SECRET), FAILED],
-    'unknown user': [signJwt({ id: fakeId(), iat: nowS(), exp: nowS() + 3600 }, SECRET), FAILED],
-  });
+  // Each names a's live session, so that only what the label says is wrong.
+  const badTokens = () => {
+    const sid = decodeJwt(a.token).payload.sid;
+    return {
+      'no token': [undefined, NO_TOKEN],
+      'malformed token': ['eyJhbGciOi.malformed', FAILED],
+      'bad signature': [signJwt({ id: a._id, sid, iat: nowS(), exp: nowS() + 3600 }, `${SECRET}-not`), FAILED],
+      'alg none': [algNoneJwt({ id: a._id, sid, iat: nowS(), exp: nowS() + 3600 }), FAILED],
+      expired: [signJwt({ id: a._id, sid, iat: nowS() - 100, exp: nowS() - 10 }, SECRET), FAILED],
+      'unknown user': [signJwt({ id: fakeId(), sid, iat: nowS(), exp: nowS() + 3600 }, SECRET), FAILED],
+      'revoked session': [revoked, FAILED],
+      'unknown session': [signJwt({ id: a._id, sid: fakeId(), iat: nowS(), exp: nowS() + 3600 }, SECRET), FAILED],
+      'no session': [signJwt({ id: a._id, iat: nowS(), exp: nowS() + 3600 }, SECRET), FAILED],
+    };
+  };
 
   async function snapshot() {
     const gh = await history(fx.url, a, g._id);
@@ -164,8 +184,13 @@ describe('authorization matrix', () => {
         count += 1;
       }
     }
-    assert.equal(count, 16 * 6);
+    assert.equal(count, 25 * 9);
     assert.deepEqual(await snapshot(), before1, 'refused requests changed nothing');
+    const sessions = await api(fx.url, 'GET', '/api/auth/sessions', { token: a.token });
+    assert.equal(sessions.json.length, 1, 'a\'s session survived every refused logout');
+    const login = await api(fx.url, 'POST', '/api/user/login', { body: { email: a.email, password: a.password } });
+    assert.equal(login.status, 200, 'the password was not changed');
+    await api(fx.url, 'POST', '/api/auth/logout', { token: login.json.token });
     await assertBNotAdmin();
   });
 
