@@ -110,7 +110,8 @@ void add_cidr_option(CLI::App& app, const std::string& name, chatd::net::CidrSet
       ->envname(env);
 }
 
-void define_rate_options(CLI::App& app, Config& c) {
+// Addresses, sessions and rate limits (docs/SECURITY.md).
+void define_security_options(CLI::App& app, Config& c) {
   add_cidr_option(app, "--allow-ip", c.http.allow,
                   "Only these client networks (CIDRs, comma-separated) may connect; others get "
                   "403 or are closed before any work",
@@ -545,7 +546,7 @@ int main(int argc, char** argv) {
   CLI::App app{"chatd: a real-time chat backend (REST API of the classic MERN chat apps)"};
   app.option_defaults()->always_capture_default();
   define_options(app, config);
-  define_rate_options(app, config);
+  define_security_options(app, config);
   CLI11_PARSE(app, argc, argv);
   try {
     return serve(config);
