@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -32,6 +33,7 @@
 #include "util/loop_thread.h"
 #include "util/object_id.h"
 #include "util/rate_limit.h"
+#include "util/run_blocking.h"
 
 namespace {
 
@@ -425,6 +427,54 @@ std::vector<std::string> split_list(const std::string& list) {
   return items;
 }
 
+// `chatd admin grant|revoke EMAIL`: a one-off change to the store this configuration names.
+struct AdminCommand {
+  std::string action;  // empty: serve
+  std::string email;
+};
+
+void define_admin_command(CLI::App& app, AdminCommand& command) {
+  auto* admin = app.add_subcommand(
+      "admin", "Server administration on the store of this configuration, then exit");
+  admin->require_subcommand(1);
+  admin->fallthrough();  // --data-dir, --database-url... may follow the subcommand
+  for (const std::string action : {"grant", "revoke"}) {
+    auto* sub =
+        admin->add_subcommand(action, action == "grant" ? "Make the user with EMAIL a server admin"
+                                                        : "Take the server admin role from EMAIL");
+    sub->fallthrough();
+    sub->add_option("email", command.email, "The user's email (case-insensitive)")->required();
+    sub->callback([&command, action] { command.action = action; });
+  }
+}
+
+int run_admin(Config& config, const AdminCommand& command) {
+  spdlog::set_level(spdlog::level::warn);
+  if (config.database_url.empty()) {
+    if (const char* url = std::getenv("DATABASE_URL")) config.database_url = url;
+  }
+  const auto database = fs::path(config.data_dir) / "chatd.db";
+  if (config.database_url.empty() && !fs::exists(database)) {
+    std::fprintf(stderr, "chatd admin: no database at %s (give chatd's --data-dir)\n",
+                 database.c_str());
+    return 1;
+  }
+  // A running server may hold the same store: SQLite waits for its writer, PostgreSQL is shared.
+  boost::asio::io_context io;
+  auto store = open_store(config);
+  const bool grant = command.action == "grant";
+  auto user = chatd::run_blocking(io, store->set_server_admin(command.email, grant));
+  store.reset();
+  if (!user) {
+    std::fprintf(stderr, "chatd admin %s: %s\n", command.action.c_str(),
+                 user.error().message.c_str());
+    return 1;
+  }
+  std::printf("%s <%s> is %s a server admin\n", user->name.c_str(), user->email.c_str(),
+              grant ? "now" : "no longer");
+  return 0;
+}
+
 int serve(Config& config) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   fs::create_directories(config.data_dir);
@@ -547,8 +597,11 @@ int main(int argc, char** argv) {
   app.option_defaults()->always_capture_default();
   define_options(app, config);
   define_security_options(app, config);
+  AdminCommand admin;
+  define_admin_command(app, admin);
   CLI11_PARSE(app, argc, argv);
   try {
+    if (!admin.action.empty()) return run_admin(config, admin);
     return serve(config);
   } catch (const std::exception& e) {
     spdlog::critical("chatd: {}", e.what());
