@@ -11,15 +11,15 @@ DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
   libsqlite3-dev libpq-dev libhiredis-dev redis-server libsodium-dev libjwt-dev libspdlog-dev libfmt-dev libcli11-dev \
   libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev wrk clang libclang-rt-14-dev \
-  postgresql haproxy iproute2
+  postgresql haproxy iproute2 sqlite3
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
 FUZZ_TARGETS := utf8 token json_input eio_payload sio_packet ws_frame client_address
 FUZZ_SECONDS ?= 12
 
-.PHONY: deps build build-asan build-tsan build-fuzz run cluster test test-unit test-e2e test-cluster \
-  test-asan test-tsan bench-send test-fuzz bench bench-rest bench-sio bench-cluster format clean
+.PHONY: deps build build-asan build-tsan build-fuzz run cluster test test-unit test-e2e test-e2e-pg \
+  test-cluster test-asan test-tsan bench-send test-fuzz bench bench-rest bench-sio bench-cluster format clean
 
 # Installs only what is missing, so a second run does not touch apt at all. Node and npm are
 # taken from wherever they already are (a NodeSource nodejs ships its own npm).
@@ -72,6 +72,7 @@ cluster: build
 test: build build-asan build-tsan build-fuzz
 	$(MAKE) --no-print-directory test-unit BUILD=build/release
 	$(MAKE) --no-print-directory test-e2e BUILD=build/release
+	$(MAKE) --no-print-directory test-e2e-pg BUILD=build/release
 	$(MAKE) --no-print-directory test-cluster BUILD=build/release
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-tsan
@@ -92,6 +93,17 @@ test-e2e: tests/socketio/node_modules/.package-lock.json tests/realtime/node_mod
 	CHATD_BIN=$(abspath $(BUILD))/chatd node --test --test-concurrency=1 tests/realtime/
 	cd tests/socketio && SIO_BIN=$(abspath $(BUILD))/sio-conformance \
 	  node --test --test-concurrency=1 .
+
+# The account, security and privacy suites again with every chatd on PostgreSQL (a throwaway
+# server, a database per chatd): what they check must hold on both stores.
+E2E_PG_SUITES := tests/e2e/auth.test.mjs tests/e2e/two-factor.test.mjs tests/e2e/privacy.test.mjs \
+  tests/e2e/retention.test.mjs tests/e2e/admin.test.mjs tests/realtime/sessions.test.mjs
+test-e2e-pg: tests/realtime/node_modules/.package-lock.json
+	@pg=$$(mktemp -d "$${TMPDIR:-/tmp}/chatd-pg.XXXXXX"); \
+	trap 'scripts/pg.sh stop "$$pg"; rm -rf "$$pg"' EXIT; \
+	url=$$(scripts/pg.sh start "$$pg") && echo "test-e2e-pg: PostgreSQL at $$url" && \
+	CHATD_TEST_DATABASE_URL=$$url CHATD_BIN=$(abspath $(BUILD))/chatd \
+	  node --test --test-concurrency=1 $(E2E_PG_SUITES)
 
 # Three nodes on PostgreSQL + Redis behind HAProxy (scripts/cluster.sh, on free loopback ports):
 # cross-node delivery, presence and typing, a node killed, Redis and PostgreSQL stopped.

@@ -23,7 +23,9 @@
 #include "auth/secret_box.h"
 #include "auth/token.h"
 #include "chat/accounts.h"
+#include "chat/admin.h"
 #include "chat/chat_service.h"
+#include "chat/privacy.h"
 #include "cluster/cluster_node.h"
 #include "net/http_server.h"
 #include "socketio/server.h"
@@ -71,6 +73,9 @@ struct Config {
   chatd::api::EdgeLimits edge;
   chatd::net::CidrSet admin_allow;
   chatd::util::RateRule socket_events_per_socket{10, 100};
+  chatd::chat::PrivacyOptions privacy;
+  int retention_days = 0;  // 0: messages are kept
+  std::int64_t housekeeping_interval_ms = 600'000;
   chatd::socketio::ServerOptions socketio;
   std::int64_t ping_interval_ms = 25'000;
   std::int64_t ping_timeout_ms = 20'000;
@@ -148,6 +153,31 @@ void define_security_options(CLI::App& app, Config& c) {
                   "Socket.IO connections opened per client IP", "CHATD_RATE_SOCKET_CONNECT_IP");
   add_rate_option(app, "--rate-socket-events", c.socket_events_per_socket,
                   "Events per socket (native and classic)", "CHATD_RATE_SOCKET_EVENTS");
+}
+
+// Retention and the background jobs (docs/SECURITY.md, "Privacy").
+void define_privacy_options(CLI::App& app, Config& c) {
+  app.add_option("--retention-days", c.retention_days,
+                 "Erase messages older than this many days, server-wide (0: keep them; a chat "
+                 "may set a shorter retention of its own)")
+      ->envname("CHATD_RETENTION_DAYS")
+      ->check(CLI::Range(0, 36'500))
+      ->capture_default_str();
+  app.add_option("--housekeeping-interval-ms", c.housekeeping_interval_ms,
+                 "How often retention runs, erasures cut short are finished and old sessions and "
+                 "audit events are pruned")
+      ->envname("CHATD_HOUSEKEEPING_INTERVAL_MS")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{86'400'000}))
+      ->capture_default_str();
+  app.add_option("--audit-keep-days", c.privacy.audit_keep_days, "Days an audit event is kept")
+      ->envname("CHATD_AUDIT_KEEP_DAYS")
+      ->check(CLI::Range(1, 36'500))
+      ->capture_default_str();
+  app.add_option("--revoked-session-keep-days", c.privacy.revoked_session_keep_days,
+                 "Days a revoked session (and its spent refresh tokens) is kept to detect reuse")
+      ->envname("CHATD_REVOKED_SESSION_KEEP_DAYS")
+      ->check(CLI::Range(1, 36'500))
+      ->capture_default_str();
 }
 
 void define_options(CLI::App& app, Config& c) {
@@ -409,7 +439,7 @@ chatd::auth::SecretBox secret_box(const Config& config) {
   if (config.secret_key.empty()) return chatd::auth::load_or_create_secret_box(config.data_dir);
   auto box = chatd::auth::SecretBox::from_hex(config.secret_key);
   if (!box) throw std::runtime_error("--secret-key: " + box.error().message);
-  return std::move(*box);
+  return *box;
 }
 
 std::vector<std::string> split_list(const std::string& list) {
@@ -529,7 +559,15 @@ int serve(Config& config) {
                                  fanout.executor());
   boost::asio::co_spawn(fanout.executor(), accounts.flush_session_uses_every(kSessionUseFlush),
                         chatd::log_if_failed("chatd: session uses"));
-  chatd::api::RestApi rest(chats, accounts);
+  if (config.retention_days > 0) config.privacy.retention_days = config.retention_days;
+  chatd::chat::PrivacyService privacy(*store, accounts, config.limits, config.default_pic,
+                                      config.privacy);
+  chatd::chat::AdminService admin(*store, accounts, privacy, config.limits);
+  boost::asio::co_spawn(
+      fanout.executor(),
+      privacy.housekeeping_every(std::chrono::milliseconds(config.housekeeping_interval_ms)),
+      chatd::log_if_failed("chatd: housekeeping"));
+  chatd::api::RestApi rest(chats, accounts, privacy, admin);
   rest.register_routes(router);
 
   auto& sio = config.socketio;
@@ -597,6 +635,7 @@ int main(int argc, char** argv) {
   app.option_defaults()->always_capture_default();
   define_options(app, config);
   define_security_options(app, config);
+  define_privacy_options(app, config);
   AdminCommand admin;
   define_admin_command(app, admin);
   CLI11_PARSE(app, argc, argv);

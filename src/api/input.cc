@@ -116,6 +116,14 @@ Result<std::optional<std::int64_t>> optional_integer(const json::object& body,
   return std::optional<std::int64_t>(*number);
 }
 
+Result<std::optional<std::int64_t>> nullable_integer(const json::object& body,
+                                                     std::string_view name) {
+  if (!body.contains(name)) {
+    return invalid(fmt::format("{} is required (an integer, or null)", name));
+  }
+  return optional_integer(body, name);
+}
+
 Result<std::int64_t> required_integer(const json::object& body, std::string_view name) {
   auto value = optional_integer(body, name);
   if (!value) return value.error();
@@ -145,6 +153,14 @@ Result<std::optional<std::int64_t>> query_integer(const net::Request& request,
   const auto [ptr, ec] = std::from_chars(raw->data(), end, value);
   if (ec != std::errc() || ptr != end) return wrong_type(name, "an integer");
   return std::optional<std::int64_t>(value);
+}
+
+Result<PageQuery> page_query(const net::Request& request) {
+  auto limit = query_integer(request, "limit");
+  if (!limit) return limit.error();
+  PageQuery page{std::nullopt, *limit};
+  if (auto before = request.query_value("before")) page.before = std::string(*before);
+  return page;
 }
 
 chat::ClientInfo client_info(const net::Request& request) {

@@ -38,6 +38,9 @@ Result<std::int64_t> required_integer(const boost::json::object& body, std::stri
 // A JSON integer field that may be absent or null.
 Result<std::optional<std::int64_t>> optional_integer(const boost::json::object& body,
                                                      std::string_view name);
+// A JSON integer field that must be present and may be null (null: nullopt).
+Result<std::optional<std::int64_t>> nullable_integer(const boost::json::object& body,
+                                                     std::string_view name);
 // A field holding an array of strings.
 Result<std::vector<std::string>> string_list(const boost::json::object& body,
                                              std::string_view name);
@@ -45,6 +48,13 @@ Result<std::vector<std::string>> string_list(const boost::json::object& body,
 // An integer query parameter (absent: nullopt); anything else is `invalid_input`.
 Result<std::optional<std::int64_t>> query_integer(const net::Request& request,
                                                   std::string_view name);
+
+// A page of a listing that goes newest first: ?before=<the last id seen>&limit=.
+struct PageQuery {
+  std::optional<std::string> before;
+  std::optional<std::int64_t> limit;
+};
+Result<PageQuery> page_query(const net::Request& request);
 
 // Where the request comes from: its client address and User-Agent (cut to a sane length).
 chat::ClientInfo client_info(const net::Request& request);

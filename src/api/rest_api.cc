@@ -2,6 +2,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "api/export.h"
 #include "api/input.h"
 #include "api/wire.h"
 
@@ -18,6 +19,15 @@ namespace {
 
 HttpResponse ok(const json::value& body, http::status status = http::status::ok) {
   return net::json_response(status, json::serialize(body));
+}
+
+// A JSON array of the items, each rendered by `render`.
+template <class T, class Render>
+json::array array_of(const std::vector<T>& items, Render render) {
+  json::array list;
+  list.reserve(items.size());
+  for (const auto& item : items) list.push_back(render(item));
+  return list;
 }
 
 template <class T>
@@ -62,8 +72,9 @@ HttpResponse error(const Error& e) {
   return response;
 }
 
-RestApi::RestApi(chat::ChatService& chats, chat::AccountService& accounts)
-    : chats_(chats), accounts_(accounts) {}
+RestApi::RestApi(chat::ChatService& chats, chat::AccountService& accounts,
+                 chat::PrivacyService& privacy, chat::AdminService& admin)
+    : chats_(chats), accounts_(accounts), privacy_(privacy), admin_(admin) {}
 
 void RestApi::register_routes(net::Router& router) {
   using http::verb;
@@ -95,6 +106,15 @@ void RestApi::register_routes(net::Router& router) {
   router.add(verb::post, "/api/auth/2fa/setup", bind(&RestApi::setup_two_factor));
   router.add(verb::post, "/api/auth/2fa/enable", bind(&RestApi::enable_two_factor));
   router.add(verb::post, "/api/auth/2fa/disable", bind(&RestApi::disable_two_factor));
+  router.add(verb::get, "/api/user/me", bind(&RestApi::profile));
+  router.add(verb::put, "/api/user/me", bind(&RestApi::update_profile));
+  router.add(verb::delete_, "/api/user/me", bind(&RestApi::erase_account));
+  router.add(verb::get, "/api/user/me/export", bind(&RestApi::export_data));
+  router.add(verb::put, "/api/chat/retention", bind(&RestApi::set_retention));
+  router.add(verb::get, "/api/admin/users", bind(&RestApi::admin_users));
+  router.add(verb::put, "/api/admin/users/:id", bind(&RestApi::admin_update_user));
+  router.add(verb::delete_, "/api/admin/users/:id", bind(&RestApi::admin_erase_user));
+  router.add(verb::get, "/api/admin/audit", bind(&RestApi::admin_audit));
 }
 
 boost::asio::awaitable<Result<chat::Caller>> RestApi::session_caller(const Request& request) {
@@ -161,10 +181,7 @@ RestApi::Response RestApi::search_users(Request& request) {
   auto users = co_await chats_.search_users(std::move(*me), std::move(query), as_int(*limit),
                                             as_int(*offset));
   if (!users) co_return error(users.error());
-  json::array list;
-  list.reserve(users->size());
-  for (const auto& u : *users) list.push_back(wire::user(u));
-  co_return ok(list);
+  co_return ok(array_of(*users, wire::user));
 }
 
 // ---- Chats -------------------------------------------------------------------------------------
@@ -186,10 +203,7 @@ RestApi::Response RestApi::list_chats(Request& request) {
   if (!me) co_return error(me.error());
   auto chats = co_await chats_.list_chats(std::move(*me));
   if (!chats) co_return error(chats.error());
-  json::array list;
-  list.reserve(chats->size());
-  for (const auto& c : *chats) list.push_back(wire::chat(c));
-  co_return ok(list);
+  co_return ok(array_of(*chats, wire::chat));
 }
 
 RestApi::Response RestApi::create_group(Request& request) {
@@ -356,10 +370,7 @@ RestApi::Response RestApi::list_sessions(Request& request) {
   if (!me) co_return error(me.error());
   auto sessions = co_await accounts_.list_sessions(std::move(*me));
   if (!sessions) co_return error(sessions.error());
-  json::array list;
-  list.reserve(sessions->size());
-  for (const auto& s : *sessions) list.push_back(wire::session_info(s));
-  co_return ok(list);
+  co_return ok(array_of(*sessions, wire::session_info));
 }
 
 RestApi::Response RestApi::revoke_session(Request& request) {
@@ -392,16 +403,12 @@ RestApi::Response RestApi::change_password(Request& request) {
 RestApi::Response RestApi::audit(Request& request) {
   auto me = co_await session_caller(request);
   if (!me) co_return error(me.error());
-  auto limit = input::query_integer(request, "limit");
-  if (!limit) co_return error(limit.error());
-  std::optional<std::string> before;
-  if (auto value = request.query_value("before")) before = std::string(*value);
-  auto events = co_await accounts_.audit(std::move(*me), std::move(before), as_int(*limit));
+  auto page = input::page_query(request);
+  if (!page) co_return error(page.error());
+  auto events =
+      co_await accounts_.audit(std::move(*me), std::move(page->before), as_int(page->limit));
   if (!events) co_return error(events.error());
-  json::array list;
-  list.reserve(events->size());
-  for (const auto& e : *events) list.push_back(wire::audit_event(e));
-  co_return ok(list);
+  co_return ok(array_of(*events, wire::audit_event));
 }
 
 // ---- Two-factor authentication -----------------------------------------------------------------
@@ -442,6 +449,124 @@ RestApi::Response RestApi::disable_two_factor(Request& request) {
                                                     std::move(*code), std::move(client));
   if (!done) co_return error(done.error());
   co_return net::empty_response(http::status::no_content);
+}
+
+// ---- Privacy -----------------------------------------------------------------------------------
+
+RestApi::Response RestApi::profile(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto user = co_await privacy_.profile(std::move(*me));
+  if (!user) co_return error(user.error());
+  co_return ok(wire::user(*user));
+}
+
+RestApi::Response RestApi::update_profile(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto name = input::optional_string(*body, "name");
+  if (!name) co_return error(name.error());
+  auto pic = input::optional_string(*body, "pic");
+  if (!pic) co_return error(pic.error());
+  chat::ProfileChange change{std::move(*name), std::move(*pic)};
+  auto user = co_await privacy_.update_profile(std::move(*me), std::move(change));
+  if (!user) co_return error(user.error());
+  co_return ok(wire::user(*user));
+}
+
+RestApi::Response RestApi::export_data(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto caller = *me;
+  auto head = co_await privacy_.export_head(std::move(caller));
+  if (!head) co_return error(head.error());
+  request.reply_body = export_body(privacy_, std::move(*me), std::move(*head));
+  HttpResponse response{http::status::ok, request.message.version()};
+  response.set(http::field::content_type, "application/json");
+  response.set(http::field::content_disposition, "attachment; filename=\"chatd-export.json\"");
+  response.set(http::field::cache_control, "no-store");
+  co_return response;
+}
+
+RestApi::Response RestApi::erase_account(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto password = input::required_string(*body, "password");
+  if (!password) co_return error(password.error());
+  auto otp = input::optional_string(*body, "otp");
+  if (!otp) co_return error(otp.error());
+  auto done =
+      co_await privacy_.erase_account(std::move(*me), std::move(*password), std::move(*otp));
+  if (!done) co_return error(done.error());
+  co_return net::empty_response(http::status::no_content);
+}
+
+RestApi::Response RestApi::set_retention(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto chat_id = input::id_or_object(*body, "chatId");
+  if (!chat_id) co_return error(chat_id.error());
+  auto days = input::nullable_integer(*body, "days");
+  if (!days) co_return error(days.error());
+  auto chat = co_await privacy_.set_retention(std::move(*me), std::move(*chat_id), *days);
+  if (!chat) co_return error(chat.error());
+  co_return ok(wire::chat(*chat));
+}
+
+// ---- Server admins -----------------------------------------------------------------------------
+
+RestApi::Response RestApi::admin_users(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto limit = input::query_integer(request, "limit");
+  if (!limit) co_return error(limit.error());
+  auto offset = input::query_integer(request, "offset");
+  if (!offset) co_return error(offset.error());
+  std::string search(request.query_value("search").value_or(""));
+  auto users =
+      co_await admin_.users(std::move(*me), std::move(search), as_int(*limit), as_int(*offset));
+  if (!users) co_return error(users.error());
+  co_return ok(array_of(*users, wire::admin_user));
+}
+
+RestApi::Response RestApi::admin_update_user(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto disabled = input::required_bool(*body, "disabled");
+  if (!disabled) co_return error(disabled.error());
+  std::string user_id(request.param("id"));
+  auto client = input::client_info(request);
+  auto user = co_await admin_.set_disabled(std::move(*me), std::move(user_id), *disabled,
+                                           std::move(client));
+  if (!user) co_return error(user.error());
+  co_return ok(wire::admin_user(*user));
+}
+
+RestApi::Response RestApi::admin_erase_user(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  std::string user_id(request.param("id"));
+  auto done = co_await admin_.erase_user(std::move(*me), std::move(user_id));
+  if (!done) co_return error(done.error());
+  co_return net::empty_response(http::status::no_content);
+}
+
+RestApi::Response RestApi::admin_audit(Request& request) {
+  auto me = co_await session_caller(request);
+  if (!me) co_return error(me.error());
+  auto page = input::page_query(request);
+  if (!page) co_return error(page.error());
+  auto events = co_await admin_.audit(std::move(*me), std::move(page->before), as_int(page->limit));
+  if (!events) co_return error(events.error());
+  co_return ok(array_of(*events, wire::admin_audit_event));
 }
 
 }  // namespace chatd::api

@@ -3,18 +3,21 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "chat/accounts.h"
+#include "chat/admin.h"
 #include "chat/chat_service.h"
+#include "chat/privacy.h"
 #include "net/http.h"
 #include "net/router.h"
 
 namespace chatd::api {
 
-// The REST API of the classic MERN chat backends (/api/user, /api/chat, /api/message; API.md)
-// and of accounts (/api/auth): reads the wire, calls the domain, writes the wire. Knows no SQL and
-// no rule of who may do what.
+// The REST API of the classic MERN chat backends (/api/user, /api/chat, /api/message; API.md),
+// of accounts (/api/auth), privacy (/api/user/me, retention) and server admins (/api/admin):
+// reads the wire, calls the domain, writes the wire. Knows no SQL and no rule of who may do what.
 class RestApi {
  public:
-  RestApi(chat::ChatService& chats, chat::AccountService& accounts);
+  RestApi(chat::ChatService& chats, chat::AccountService& accounts, chat::PrivacyService& privacy,
+          chat::AdminService& admin);
 
   // Adds every route, aliases included.
   void register_routes(net::Router& router);
@@ -45,6 +48,15 @@ class RestApi {
   Response setup_two_factor(net::Request& request);
   Response enable_two_factor(net::Request& request);
   Response disable_two_factor(net::Request& request);
+  Response profile(net::Request& request);
+  Response update_profile(net::Request& request);
+  Response export_data(net::Request& request);
+  Response erase_account(net::Request& request);
+  Response set_retention(net::Request& request);
+  Response admin_users(net::Request& request);
+  Response admin_update_user(net::Request& request);
+  Response admin_erase_user(net::Request& request);
+  Response admin_audit(net::Request& request);
 
   // The caller, from the Authorization header: the user, with the session for account routes.
   boost::asio::awaitable<Result<chat::Caller>> session_caller(const net::Request& request);
@@ -52,6 +64,8 @@ class RestApi {
 
   chat::ChatService& chats_;
   chat::AccountService& accounts_;
+  chat::PrivacyService& privacy_;
+  chat::AdminService& admin_;
 };
 
 // The HTTP status of an error kind.

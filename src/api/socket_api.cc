@@ -471,6 +471,16 @@ void SocketApi::deliver(socketio::Batch& batch, const chat::SessionsRevokedEvent
   revoked.disconnect_sockets();
 }
 
+// Native clients hear of each tombstone (as of a deleted message); classic clients have no such
+// event and see the tombstones in history.
+void SocketApi::deliver(socketio::Batch& batch, const chat::MessagesErasedEvent& event) {
+  for (const auto& message : event.messages) {
+    auto native = batch.broadcast();  // an emit takes the broadcast's rooms: one per message
+    for (const auto& id : event.member_ids) native.to(native_room(id));
+    native.emit("message:deleted", args(wire::message_deleted(event.chat_id, message)));
+  }
+}
+
 void SocketApi::on_typing(const chat::TypingEvent& event) {
   nsp_.to(chat_room(event.chat_id))
       .except(classic_room(event.user_id))

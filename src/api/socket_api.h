@@ -54,6 +54,7 @@ class SocketApi final : public chat::EventSink {
   void deliver(socketio::Batch& batch, const chat::ReceiptEvent& event);
   void deliver(socketio::Batch& batch, const chat::ChatEvent& event);
   void deliver(socketio::Batch& batch, const chat::SessionsRevokedEvent& event);
+  void deliver(socketio::Batch& batch, const chat::MessagesErasedEvent& event);
 
   void authenticate(socketio::Socket& socket, socketio::Namespace::Next next);
   boost::asio::awaitable<void> check_token(SocketPtr socket, std::string token,

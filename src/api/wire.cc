@@ -9,8 +9,26 @@ namespace chatd::api::wire {
 namespace json = boost::json;
 
 json::object user(const chat::User& u) {
+  if (u.erased) return erased_user(u);
   return json::object{
       {"_id", u.id}, {"name", u.name}, {"email", u.email}, {"pic", u.pic}, {"isAdmin", u.is_admin}};
+}
+
+json::object erased_user(const chat::User& u) {
+  return json::object{{"_id", u.id}, {"name", u.name}, {"pic", u.pic}};
+}
+
+json::object admin_user(const chat::User& u) {
+  auto object = user(u);
+  object["disabled"] = u.disabled;
+  object["createdAt"] = clock::iso8601(u.created_at);
+  return object;
+}
+
+json::object admin_audit_event(const store::AuditEvent& event) {
+  auto object = audit_event(event);
+  object["userId"] = event.user_id;
+  return object;
 }
 
 json::object session(const chat::Session& s) {
@@ -53,6 +71,7 @@ json::object audit_event(const store::AuditEvent& e) {
 }
 
 json::object sender(const chat::User& u) {
+  if (u.erased) return erased_user(u);
   return json::object{{"_id", u.id}, {"name", u.name}, {"pic", u.pic}, {"email", u.email}};
 }
 
@@ -65,6 +84,7 @@ json::object chat_of_message(const chat::ChatView& view) {
                       {"isGroupChat", view.chat.is_group},
                       {"users", std::move(users)}};
   if (view.group_admin) object["groupAdmin"] = user(*view.group_admin);
+  if (view.chat.retention_days) object["retentionDays"] = *view.chat.retention_days;
   object["createdAt"] = clock::iso8601(view.chat.created_at);
   object["updatedAt"] = clock::iso8601(view.chat.updated_at);
   return object;
@@ -74,13 +94,15 @@ json::object chat(const chat::ChatView& view) {
   auto object = chat_of_message(view);
   if (view.chat.latest_message && view.latest_sender) {
     const auto& m = *view.chat.latest_message;
-    object["latestMessage"] = json::object{{"_id", m.id},
-                                           {"seq", m.seq},
-                                           {"sender", sender(*view.latest_sender)},
-                                           {"content", m.content},
-                                           {"chat", m.chat_id},
-                                           {"createdAt", clock::iso8601(m.created_at)},
-                                           {"updatedAt", clock::iso8601(m.created_at)}};
+    json::object latest{{"_id", m.id},
+                        {"seq", m.seq},
+                        {"sender", sender(*view.latest_sender)},
+                        {"content", m.content},
+                        {"chat", m.chat_id},
+                        {"createdAt", clock::iso8601(m.created_at)},
+                        {"updatedAt", clock::iso8601(m.created_at)}};
+    if (m.deleted) latest["deleted"] = true;
+    object["latestMessage"] = std::move(latest);
   }
   return object;
 }
@@ -97,6 +119,7 @@ json::object message_fields(const chat::MessageView& view) {
   if (m.client_msg_id) object["clientMsgId"] = *m.client_msg_id;
   object["sender"] = sender(view.sender);
   object["content"] = m.content;
+  if (m.deleted) object["deleted"] = true;
   object["readBy"] = std::move(read_by);
   const auto created = clock::iso8601(m.created_at);
   object["createdAt"] = created;
@@ -155,6 +178,34 @@ json::object message_status(const chat::MessageStatus& status) {
                       {"members", std::move(members)}};
 }
 
+// ---- A user's data export ----
+
+json::object exported_chat(const chat::ChatView& view, const std::string& user_id) {
+  json::array members;
+  members.reserve(view.users.size());
+  for (const auto& u : view.users) members.push_back(json::object{{"_id", u.id}, {"name", u.name}});
+  json::object object{{"_id", view.chat.id},
+                      {"chatName", view.chat.name},
+                      {"isGroupChat", view.chat.is_group},
+                      {"members", std::move(members)}};
+  for (const auto& m : view.chat.members) {
+    if (m.user_id == user_id) object["joinedAt"] = clock::iso8601(m.joined_at);
+  }
+  return object;
+}
+
+json::object exported_receipt(const std::string& chat_id, const store::Member& member) {
+  return json::object{
+      {"chatId", chat_id}, {"deliveredSeq", member.delivered_seq}, {"readSeq", member.read_seq}};
+}
+
+json::object exported_message(const store::Message& m) {
+  json::object object{{"_id", m.id}, {"chatId", m.chat_id}, {"seq", m.seq}, {"content", m.content}};
+  if (m.client_msg_id) object["clientMsgId"] = *m.client_msg_id;
+  object["createdAt"] = clock::iso8601(m.created_at);
+  return object;
+}
+
 // ---- Socket.IO, native protocol ----
 
 json::object lean_message(const chat::MessageView& view) {
@@ -166,9 +217,14 @@ json::object lean_message(const chat::MessageView& view) {
       {"sender",
        json::object{{"_id", view.sender.id}, {"name", view.sender.name}, {"pic", view.sender.pic}}},
       {"content", m.content}};
+  if (m.deleted) object["deleted"] = true;
   if (m.client_msg_id) object["clientMsgId"] = *m.client_msg_id;
   object["createdAt"] = clock::iso8601(m.created_at);
   return object;
+}
+
+json::object message_deleted(const std::string& chat_id, const store::ErasedMessage& message) {
+  return json::object{{"chatId", chat_id}, {"messageId", message.id}, {"seq", message.seq}};
 }
 
 json::object receipt(const std::string& chat_id, const store::Member& member) {

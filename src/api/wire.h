@@ -11,8 +11,14 @@
 // acks', so the MERN-compatible shapes and the native ones cannot drift apart.
 namespace chatd::api::wire {
 
-// {_id, name, email, pic, isAdmin}: never a password hash.
+// {_id, name, email, pic, isAdmin}: never a password hash. An erased user: erased_user().
 boost::json::object user(const chat::User& user);
+// {_id, name: "Deleted user", pic}: what is left of an erased user.
+boost::json::object erased_user(const chat::User& user);
+// user + {disabled, createdAt}: what server admins see.
+boost::json::object admin_user(const chat::User& user);
+// audit_event + {userId}: the server-wide audit trail.
+boost::json::object admin_audit_event(const store::AuditEvent& event);
 // user + token + refreshToken, as register and login answer.
 boost::json::object session(const chat::Session& session);
 // {token, refreshToken}: a refresh's answer.
@@ -27,9 +33,11 @@ boost::json::object recovery_codes(const std::vector<std::string>& codes);
 boost::json::object audit_event(const store::AuditEvent& event);
 // {_id, name, pic, email}: a message's sender.
 boost::json::object sender(const chat::User& user);
-// {_id, chatName, isGroupChat, users, groupAdmin (groups), latestMessage?, createdAt, updatedAt}.
+// {_id, chatName, isGroupChat, users, groupAdmin (groups), retentionDays?, latestMessage?,
+// createdAt, updatedAt}.
 boost::json::object chat(const chat::ChatView& chat);
-// {_id, seq, clientMsgId?, sender, content, chat, readBy, createdAt, updatedAt}; `chat` is the
+// {_id, seq, clientMsgId?, sender, content, deleted?, chat, readBy, createdAt, updatedAt}
+// (a tombstone: content "" and deleted true); `chat` is the
 // chat object embedded in it (built once per response, shared by a page of messages).
 boost::json::object message(const chat::MessageView& message, const boost::json::object& chat);
 // A page of history as a JSON array (text). Every message embeds the same chat: it is serialized
@@ -41,10 +49,23 @@ boost::json::object chat_of_message(const chat::ChatView& chat);
 // {messageId, chatId, seq, status, members: [{userId, deliveredSeq, readSeq, delivered, read}]}.
 boost::json::object message_status(const chat::MessageStatus& status);
 
+// ---- A user's data export (GET /api/user/me/export) ----
+
+// {_id, chatName, isGroupChat, members: [{_id, name}], joinedAt}: a chat of the user's.
+boost::json::object exported_chat(const chat::ChatView& chat, const std::string& user_id);
+// {chatId, deliveredSeq, readSeq}: the user's cursors in a chat.
+boost::json::object exported_receipt(const std::string& chat_id, const store::Member& member);
+// {_id, chatId, seq, content, clientMsgId?, createdAt}: a message the user sent.
+boost::json::object exported_message(const store::Message& message);
+
 // ---- Socket.IO, native protocol ----
 
-// The lean message: {_id, chatId, seq, sender: {_id, name, pic}, content, clientMsgId?, createdAt}.
+// The lean message: {_id, chatId, seq, sender: {_id, name, pic}, content, deleted?, clientMsgId?,
+// createdAt}.
 boost::json::object lean_message(const chat::MessageView& message);
+// {chatId, messageId, seq}: a message became a tombstone.
+boost::json::object message_deleted(const std::string& chat_id,
+                                    const store::ErasedMessage& message);
 // {chatId, userId, deliveredSeq, readSeq}.
 boost::json::object receipt(const std::string& chat_id, const store::Member& member);
 // {chatId, userId, typing}.

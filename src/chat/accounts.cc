@@ -299,24 +299,31 @@ asio::awaitable<Status> AccountService::revoke_session(Caller caller, std::strin
   co_return Status{};
 }
 
+asio::awaitable<Result<store::UserCredentials>> AccountService::verify_password(
+    const User& user, std::string password) {
+  auto email = user.email;
+  auto credentials = co_await store_.find_credentials(std::move(email));
+  if (!credentials) co_return credentials.error();
+  std::string account_key = "password:" + user.id;
+  if (auto allowed = co_await take(account_key, account_limits_.login_failures_per_account);
+      !allowed) {
+    co_return allowed.error();
+  }
+  auto hash = credentials->password_hash;
+  const bool match = co_await hasher_.verify(std::move(hash), std::move(password));
+  if (!match) co_return make_error(Errc::unauthorized, "The password is wrong");
+  co_await limiter().reset(std::move(account_key));
+  co_return credentials;
+}
+
 asio::awaitable<Status> AccountService::change_password(Caller caller, std::string current_password,
                                                         std::string new_password,
                                                         ClientInfo client) {
   if (auto ok = valid_password(new_password, limits_.password_min, limits_.password_max); !ok) {
     co_return ok.error();
   }
-  auto email = caller.user.email;
-  auto credentials = co_await store_.find_credentials(std::move(email));
-  if (!credentials) co_return credentials.error();
-  std::string account_key = "password:" + caller.user.id;
-  if (auto allowed = co_await take(account_key, account_limits_.login_failures_per_account);
-      !allowed) {
-    co_return allowed.error();
-  }
-  const bool match =
-      co_await hasher_.verify(std::move(credentials->password_hash), std::move(current_password));
-  if (!match) co_return make_error(Errc::unauthorized, "The current password is wrong");
-  co_await limiter().reset(std::move(account_key));
+  auto verified = co_await verify_password(caller.user, std::move(current_password));
+  if (!verified) co_return verified.error();
   auto hash = co_await hasher_.hash(std::move(new_password));
   auto user_id = caller.user.id;
   std::optional<std::string> keep = caller.session_id;
@@ -327,7 +334,25 @@ asio::awaitable<Status> AccountService::change_password(Caller caller, std::stri
   co_return Status{};
 }
 
-// ---- Two-factor authentication -----------------------------------------------------------------
+asio::awaitable<Status> AccountService::confirm_identity(Caller caller, std::string password,
+                                                         std::optional<std::string> otp) {
+  auto verified = co_await verify_password(caller.user, std::move(password));
+  if (!verified) co_return verified.error();
+  if (!verified->two_factor) co_return Status{};
+  if (!otp || otp->empty()) {
+    co_return make_error(Errc::otp_required, "A two-factor code is required");
+  }
+  co_return co_await check_second_factor(caller.user.id, std::move(*otp), true);
+}
+
+asio::awaitable<Status> AccountService::set_disabled(std::string user_id, bool disabled,
+                                                     ClientInfo client) {
+  auto id = user_id;
+  auto revoked = co_await store_.set_disabled(std::move(id), disabled);
+  if (!revoked) co_return revoked.error();
+  co_await record(std::move(user_id), disabled ? "account_disabled" : "account_enabled", client);
+  co_return Status{};
+}
 
 asio::awaitable<Status> AccountService::check_second_factor(const std::string& user_id,
                                                             std::string code, bool enabled_only) {
@@ -413,21 +438,11 @@ asio::awaitable<Result<std::vector<std::string>>> AccountService::enable_two_fac
 
 asio::awaitable<Status> AccountService::disable_two_factor(Caller caller, std::string password,
                                                            std::string code, ClientInfo client) {
-  auto email = caller.user.email;
-  auto credentials = co_await store_.find_credentials(std::move(email));
-  if (!credentials) co_return credentials.error();
-  if (!credentials->two_factor) {
+  auto verified = co_await verify_password(caller.user, std::move(password));
+  if (!verified) co_return verified.error();
+  if (!verified->two_factor) {
     co_return make_error(Errc::conflict, "Two-factor authentication is not enabled");
   }
-  std::string account_key = "password:" + caller.user.id;
-  if (auto allowed = co_await take(account_key, account_limits_.login_failures_per_account);
-      !allowed) {
-    co_return allowed.error();
-  }
-  const bool match =
-      co_await hasher_.verify(std::move(credentials->password_hash), std::move(password));
-  if (!match) co_return make_error(Errc::unauthorized, "The password is wrong");
-  co_await limiter().reset(std::move(account_key));
   if (auto checked = co_await check_second_factor(caller.user.id, std::move(code), true);
       !checked) {
     co_return checked;

@@ -124,6 +124,14 @@ class AccountService {
   asio::awaitable<Status> disable_two_factor(Caller caller, std::string password, std::string code,
                                              ClientInfo client);
 
+  // The caller proves again that they are themselves (before erasing their account): the
+  // password, and a TOTP or recovery code when 2FA is on (`otp_required` without one).
+  asio::awaitable<Status> confirm_identity(Caller caller, std::string password,
+                                           std::optional<std::string> otp);
+  // A server admin disables (every session revoked, no login: 403) or enables an account; the
+  // user's audit trail records it, with the admin's address.
+  asio::awaitable<Status> set_disabled(std::string user_id, bool disabled, ClientInfo client);
+
   asio::awaitable<Result<std::vector<store::AuditEvent>>> audit(Caller caller,
                                                                 std::optional<std::string> before,
                                                                 std::optional<int> limit);
@@ -143,6 +151,10 @@ class AccountService {
                                                  const std::string& email,
                                                  const ClientInfo& client);
   asio::awaitable<void> record(std::string user_id, std::string type, const ClientInfo& client);
+  // The user's credentials when `password` is theirs (`unauthorized` otherwise); failures draw on
+  // the account's login budget.
+  asio::awaitable<Result<store::UserCredentials>> verify_password(const User& user,
+                                                                  std::string password);
   // Checks a second factor: a TOTP code (each time step accepted once, on every node) or an unused
   // recovery code (spent). Wrong codes draw on the account's budget.
   asio::awaitable<Status> check_second_factor(const std::string& user_id, std::string code,

@@ -58,8 +58,16 @@ struct SessionsRevokedEvent {
   std::vector<std::string> session_ids;
 };
 
+// Messages became tombstones (their sender was erased, or retention): clients drop their content.
+struct MessagesErasedEvent {
+  std::string chat_id;
+  std::vector<store::ErasedMessage> messages;  // ascending seq
+  std::vector<std::string> member_ids;
+};
+
 // A committed change, as clients hear of it.
-using CommittedEvent = std::variant<MessageEvent, ReceiptEvent, ChatEvent, SessionsRevokedEvent>;
+using CommittedEvent =
+    std::variant<MessageEvent, ReceiptEvent, ChatEvent, SessionsRevokedEvent, MessagesErasedEvent>;
 
 class EventSink {
  public:

@@ -36,7 +36,7 @@ Sequencer::Sequencer(asio::any_io_executor executor, store::Store& store, const 
 void Sequencer::on_commit(store::Commit commit) {
   // Before the writer resumes (a logout answers only after this): no request checked after the
   // revocation committed can pass with the revoked session, whatever the queue holds.
-  sessions_.revoke_in(commit);
+  sessions_.apply(commit);
   {
     std::lock_guard lock(mutex_);
     std::move(commit.changes.begin(), commit.changes.end(), std::back_inserter(pending_));
@@ -83,6 +83,16 @@ bool Sequencer::add_now(store::Change& change, Round& round) {
   if (auto* revoked = std::get_if<store::SessionsRevoked>(&change)) {
     round.events.emplace_back(
         SessionsRevokedEvent{std::move(revoked->user_id), std::move(revoked->session_ids)});
+    return true;
+  }
+  if (auto* erased = std::get_if<store::MessagesErased>(&change)) {
+    classic_views_.erase(erased->chat_id);  // its latest message may be one of them
+    round.events.emplace_back(MessagesErasedEvent{
+        std::move(erased->chat_id), std::move(erased->messages), std::move(erased->member_ids)});
+    return true;
+  }
+  if (std::holds_alternative<store::UserChanged>(change)) {
+    classic_views_.clear();  // they embed users (SessionCache took the change already)
     return true;
   }
   if (auto* moved = std::get_if<store::CursorsAdvanced>(&change)) {

@@ -41,16 +41,30 @@ void SessionCache::revoke(const std::vector<std::string>& session_ids) {
   }
 }
 
-void SessionCache::revoke_in(const store::Commit& commit) {
+void SessionCache::update_user(const store::User& user) {
+  // A store read racing this change may hold the user as they were: it is not cached (remember).
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  // Every shard: the cache is keyed by session, and profile changes are rare.
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    for (auto& [id, slot] : shard.sessions) {
+      if (slot.entry.user.id == user.id) slot.entry.user = user;
+    }
+  }
+}
+
+void SessionCache::apply(const store::Commit& commit) {
   for (const auto& change : commit.changes) {
     if (const auto* revoked = std::get_if<store::SessionsRevoked>(&change)) {
       revoke(revoked->session_ids);
+    } else if (const auto* changed = std::get_if<store::UserChanged>(&change)) {
+      update_user(changed->user);
     }
   }
 }
 
 void RevocationTap::on_commit(store::Commit commit) {
-  cache_.revoke_in(commit);
+  cache_.apply(commit);
   next_.on_commit(std::move(commit));
 }
 

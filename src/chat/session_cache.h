@@ -39,14 +39,16 @@ class SessionCache {
   static constexpr std::int64_t kUseIntervalMs = 60'000;
 
   std::optional<Entry> find(const std::string& session_id);
-  // Stamps a revocation can move; read it before reading a session from the store.
+  // Stamps a revocation or a user change moves; read it before reading a session from the store.
   std::uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
   // Remembers a session read from the store when `epoch_before_read` is still current.
   void remember(const std::string& session_id, Entry entry, std::uint64_t epoch_before_read);
   // Marks sessions revoked (inserting them if unknown), at once for every later find().
   void revoke(const std::vector<std::string>& session_ids);
-  // revoke() for every SessionsRevoked change of a commit.
-  void revoke_in(const store::Commit& commit);
+  // Gives the sessions of the user the user as changed (a profile update, an erasure).
+  void update_user(const store::User& user);
+  // revoke() for every SessionsRevoked change of a commit, update_user() for every UserChanged.
+  void apply(const store::Commit& commit);
 
   // Notes an authenticated request of a session at `now_ms`; uses are written in batches.
   void note_use(const std::string& session_id, std::int64_t now_ms);
@@ -72,7 +74,7 @@ class SessionCache {
   std::vector<store::SessionUse> uses_;
 };
 
-// Passes a store's commits on to `next` after applying their revocations to `cache`: where the
+// Passes a store's commits on to `next` after applying them to `cache`: where the
 // commits reach the Sequencer only later (a cluster's feed orders them by log position), a logout
 // still answers only once its node refuses the session.
 class RevocationTap final : public store::ChangeListener {

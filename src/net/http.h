@@ -11,12 +11,18 @@
 #include <utility>
 #include <vector>
 
+#include "util/result.h"
+
 namespace chatd::net {
 
 namespace http = boost::beast::http;
 
 using HttpRequest = http::request<http::string_body>;
 using HttpResponse = http::response<http::string_body>;
+
+// A body produced piece by piece: each call yields the next piece, an empty one ends it. An error
+// cuts the connection, so the client sees an incomplete body, never a complete-looking wrong one.
+using BodyStream = std::function<boost::asio::awaitable<Result<std::string>>()>;
 
 // What a handler sees of a request: the message, and the target already parsed and
 // percent-decoded.
@@ -42,6 +48,9 @@ struct Request {
   // The client's address: the peer's, or the one a trusted proxy forwarded it for
   // (net/client_address.h). Empty where there is no connection (tests).
   std::string client_address;
+  // Set by a handler whose reply is too large to build in memory: the reply it returns is sent
+  // as the header, and its body follows piece by piece (chunked) from this stream.
+  BodyStream reply_body;
 };
 
 using Handler = std::function<boost::asio::awaitable<HttpResponse>(Request&)>;

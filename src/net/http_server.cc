@@ -19,9 +19,11 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <set>
@@ -85,7 +87,7 @@ asio::any_io_executor HttpServer::executor() {
 std::vector<asio::any_io_executor> HttpServer::executors() {
   std::vector<asio::any_io_executor> all;
   all.reserve(workers_.size());
-  for (auto& worker : workers_) all.push_back(worker->io.get_executor());
+  for (auto& worker : workers_) all.emplace_back(worker->io.get_executor());
   return all;
 }
 
@@ -373,10 +375,12 @@ asio::awaitable<void> HttpServer::serve(Stream stream, Worker& worker) {
     const auto target = parser.get().target();
     const std::string path(target.substr(0, target.find('?')));
     const auto client = client_of(peer, parser.get());
+    auto parsed_target = parse_target(target);
     std::optional<HttpResponse> refused_early;
-    if (!ec) refused_early = refuse(parser.get(), client);
+    if (!ec) refused_early = refuse(parsed_target, client);
     if (!ec && !refused_early && beast::websocket::is_upgrade(parser.get())) {
-      const auto* upgrade = upgrade_handler(parser.get().target());
+      const auto* upgrade =
+          parsed_target ? router_.match_upgrade(parsed_target->segments) : nullptr;
       if (upgrade) {
         spdlog::info("{} {} 101 upgrade", method, path);
         auto request = parser.release();
@@ -387,6 +391,7 @@ asio::awaitable<void> HttpServer::serve(Stream stream, Worker& worker) {
       }
     }
     HttpResponse response;
+    BodyStream body;
     if (ec) {
       response = refusal(ec);
       response.keep_alive(false);
@@ -404,14 +409,23 @@ asio::awaitable<void> HttpServer::serve(Stream stream, Worker& worker) {
         watching = true;
         watch_for_hang_up(tcp_layer.socket(), alive, std::move(gone));
       };
-      response = co_await respond(std::move(request), client, std::move(watch));
+      auto reply =
+          co_await respond(std::move(request), std::move(parsed_target), client, std::move(watch));
+      response = std::move(reply.response);
+      body = std::move(reply.body);
       if (watching) tcp_layer.socket().cancel();  // the watch ends with the request
       response.keep_alive(keep_alive && !stopping_);
     }
     add_security_headers(response, kTls);
-    response.prepare_payload();
-    tcp_layer.expires_after(limits.write_timeout);
-    auto [write_ec, written] = co_await http::async_write(stream, response, kAsTuple);
+    beast::error_code write_ec;
+    if (body) {
+      if (!co_await write_streamed(stream, response, body)) break;
+    } else {
+      response.prepare_payload();
+      tcp_layer.expires_after(limits.write_timeout);
+      auto [written_ec, written] = co_await http::async_write(stream, response, kAsTuple);
+      write_ec = written_ec;
+    }
     const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - started)
                             .count();
@@ -428,17 +442,12 @@ asio::awaitable<void> HttpServer::serve(Stream stream, Worker& worker) {
   tcp_layer.socket().shutdown(tcp::socket::shutdown_both, ignored);
 }
 
-const UpgradeHandler* HttpServer::upgrade_handler(std::string_view target) const {
-  const auto parsed = parse_target(target);
-  return parsed ? router_.match_upgrade(parsed->segments) : nullptr;
-}
-
 std::string HttpServer::client_of(const asio::ip::address& peer, const HttpRequest& message) const {
   if (options_.trusted_proxies.empty()) return normalize_address(peer).to_string();
   return client_address(peer, forwarded_for(message), options_.trusted_proxies).to_string();
 }
 
-std::optional<HttpResponse> HttpServer::refuse(const HttpRequest& message,
+std::optional<HttpResponse> HttpServer::refuse(const std::optional<Target>& target,
                                                const std::string& client) const {
   if (!options_.allow.empty()) {
     boost::system::error_code ec;
@@ -447,19 +456,44 @@ std::optional<HttpResponse> HttpServer::refuse(const HttpRequest& message,
       return error_response(http::status::forbidden, "forbidden", "Not allowed from this address");
     }
   }
-  if (!options_.gate) return std::nullopt;
-  const auto target = parse_target(message.target());
-  if (!target) return std::nullopt;  // answered 400 by respond()
+  if (!options_.gate || !target) return std::nullopt;  // a malformed target: 400 by respond()
   return options_.gate(*target, client);
 }
 
-asio::awaitable<HttpResponse> HttpServer::respond(
-    HttpRequest message, std::string client_address,
+template <class Stream>
+asio::awaitable<bool> HttpServer::write_streamed(Stream& stream, HttpResponse& header,
+                                                 const BodyStream& body) {
+  auto& tcp_layer = beast::get_lowest_layer(stream);
+  const auto timeout = options_.limits.write_timeout;
+  header.chunked(true);
+  http::response_serializer<http::string_body> serializer(header);
+  tcp_layer.expires_after(timeout);
+  auto [ec, n] = co_await http::async_write_header(stream, serializer, kAsTuple);
+  if (ec) co_return false;
+  for (;;) {
+    auto piece = co_await body();
+    if (!piece) {
+      spdlog::error("http: a streamed body failed: {}", piece.error().message);
+      co_return false;
+    }
+    tcp_layer.expires_after(timeout);
+    if (piece->empty()) {
+      const auto last = http::make_chunk_last();
+      auto [last_ec, last_n] = co_await asio::async_write(stream, last, kAsTuple);
+      co_return !last_ec && header.keep_alive();
+    }
+    const auto chunk = http::make_chunk(asio::buffer(*piece));
+    auto [chunk_ec, chunk_n] = co_await asio::async_write(stream, chunk, kAsTuple);
+    if (chunk_ec) co_return false;
+  }
+}
+
+asio::awaitable<HttpServer::Reply> HttpServer::respond(
+    HttpRequest message, std::optional<Target> target, std::string client_address,
     std::function<void(std::function<void()>)> watch_client) {
-  auto target = parse_target(message.target());
   if (!target) {
-    co_return error_response(http::status::bad_request, "invalid_input",
-                             "Malformed request target");
+    co_return Reply{
+        error_response(http::status::bad_request, "invalid_input", "Malformed request target"), {}};
   }
   Request request{std::move(message),       std::move(target->path), {},
                   std::move(target->query), std::move(watch_client), std::move(client_address)};
@@ -468,7 +502,7 @@ asio::awaitable<HttpResponse> HttpServer::respond(
   HttpResponse response;
   if (request.message.method() == http::verb::options &&
       request.message.find(http::field::access_control_request_method) != request.message.end()) {
-    co_return options_.cors.preflight(request.message);
+    co_return Reply{options_.cors.preflight(request.message), {}};
   }
   auto match = router_.match(request.message.method(), segments);
   if (match.handler) {
@@ -490,7 +524,7 @@ asio::awaitable<HttpResponse> HttpServer::respond(
                               "Not Found - " + std::string(request.path));
   }
   options_.cors.decorate(request.message, response);
-  co_return response;
+  co_return Reply{std::move(response), std::move(request.reply_body)};
 }
 
 asio::awaitable<HttpResponse> HttpServer::serve_static(const Request& request) {

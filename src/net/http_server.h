@@ -96,14 +96,23 @@ class HttpServer {
   // Stream: beast::tcp_stream, or beast::ssl_stream over one.
   template <class Stream>
   boost::asio::awaitable<void> serve(Stream stream, Worker& worker);
-  boost::asio::awaitable<HttpResponse> respond(
-      HttpRequest message, std::string client_address,
-      std::function<void(std::function<void()>)> watch_client);
+  // A handler's reply: the response, and the stream of its body when it comes in pieces.
+  struct Reply {
+    HttpResponse response;
+    BodyStream body;
+  };
+  // `target`: the request's, parsed (nullopt when malformed).
+  boost::asio::awaitable<Reply> respond(HttpRequest message, std::optional<Target> target,
+                                        std::string client_address,
+                                        std::function<void(std::function<void()>)> watch_client);
+  // Writes a reply whose body comes in pieces: false when the connection must end.
+  template <class Stream>
+  boost::asio::awaitable<bool> write_streamed(Stream& stream, HttpResponse& header,
+                                              const BodyStream& body);
   // The client's address, and the refusal of a request the allowlist or the gate turn away.
   std::string client_of(const boost::asio::ip::address& peer, const HttpRequest& message) const;
-  std::optional<HttpResponse> refuse(const HttpRequest& message,
+  std::optional<HttpResponse> refuse(const std::optional<Target>& target,
                                      const std::string& client_address) const;
-  const UpgradeHandler* upgrade_handler(std::string_view target) const;
   boost::asio::awaitable<HttpResponse> serve_static(const Request& request);
   boost::asio::awaitable<void> drain_and_stop();
 

@@ -81,6 +81,12 @@ struct AuditQuery {
   int limit = 50;
 };
 
+struct AccountPruning {
+  std::int64_t revoked_before_ms = 0;
+  std::int64_t audit_before_ms = 0;
+  int limit = 1000;
+};
+
 // A user's TOTP state. The secret is set up (pending) first and enabled once a code proved that
 // the user's authenticator has it.
 struct TwoFactor {

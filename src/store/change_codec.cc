@@ -2,6 +2,8 @@
 
 #include <boost/describe.hpp>
 #include <boost/json.hpp>
+#include <boost/mp11/algorithm.hpp>
+#include <type_traits>
 
 #include "util/json.h"
 
@@ -10,24 +12,47 @@ namespace chatd::store {
 // Field lists for Boost.JSON's conversion of described types (one object per struct, keys named
 // as the members).
 BOOST_DESCRIBE_ENUM(Role, owner, admin, member)
-BOOST_DESCRIBE_STRUCT(User, (), (id, name, email, pic, is_admin, created_at, updated_at, disabled))
+BOOST_DESCRIBE_STRUCT(User, (),
+                      (id, name, email, pic, is_admin, created_at, updated_at, disabled, erased))
 BOOST_DESCRIBE_STRUCT(Member, (), (user_id, role, joined_at, delivered_seq, read_seq))
 BOOST_DESCRIBE_STRUCT(Message, (),
-                      (id, chat_id, seq, sender_id, content, client_msg_id, created_at))
+                      (id, chat_id, seq, sender_id, content, client_msg_id, created_at, deleted))
 BOOST_DESCRIBE_STRUCT(Chat, (),
                       (id, name, is_group, last_seq, created_at, updated_at, members,
-                       latest_message))
+                       latest_message, retention_days))
 BOOST_DESCRIBE_STRUCT(MessageAppended, (), (message, sender, member_ids, origin))
 BOOST_DESCRIBE_STRUCT(CursorsAdvanced, (), (chat_id, member, member_ids))
 BOOST_DESCRIBE_STRUCT(GroupChanged, (), (chat, removed_user_ids))
 BOOST_DESCRIBE_STRUCT(SessionsRevoked, (), (user_id, session_ids))
-
-namespace {
+BOOST_DESCRIBE_STRUCT(UserChanged, (), (user))
+BOOST_DESCRIBE_STRUCT(ErasedMessage, (), (id, seq))
+BOOST_DESCRIBE_STRUCT(MessagesErased, (), (chat_id, messages, member_ids))
 
 namespace json = boost::json;
 
+// Reads a described struct leniently: a member missing from the object keeps its default, so that
+// the change log's rows written before a member existed (a node of the previous release, during
+// a rolling upgrade) still decode. Found by argument-dependent lookup, it takes precedence over
+// Boost.JSON's own conversion of described structs, which requires every member.
+template <class T,
+          class Members = boost::describe::describe_members<T, boost::describe::mod_public>>
+T tag_invoke(json::value_to_tag<T>, const json::value& value) {
+  const auto& object = value.as_object();  // anything else throws: a malformed change
+  T result{};
+  boost::mp11::mp_for_each<Members>([&](auto member) {
+    if (const auto* field = object.if_contains(member.name)) {
+      using Field = std::remove_cvref_t<decltype(result.*member.pointer)>;
+      result.*member.pointer = json::value_to<Field>(*field);
+    }
+  });
+  return result;
+}
+
+namespace {
+
 // Each change is {"kind": ..., "change": {...}}; the kinds name the variant's alternatives.
-constexpr std::string_view kKinds[] = {"message", "cursors", "group", "sessions_revoked"};
+constexpr std::string_view kKinds[] = {"message",          "cursors",      "group",
+                                       "sessions_revoked", "user_changed", "messages_erased"};
 static_assert(std::size(kKinds) == std::variant_size_v<Change>);
 
 template <std::size_t I = 0>
@@ -36,9 +61,11 @@ Result<Change> decode_kind(std::string_view kind, const json::value& body) {
     return make_error(Errc::invalid_input, "unknown change kind");
   } else {
     if (kind != kKinds[I]) return decode_kind<I + 1>(kind, body);
-    auto change = json::try_value_to<std::variant_alternative_t<I, Change>>(body);
-    if (!change) return make_error(Errc::invalid_input, "malformed " + std::string(kind));
-    return Change{std::move(*change)};
+    try {
+      return Change{json::value_to<std::variant_alternative_t<I, Change>>(body)};
+    } catch (const std::exception&) {
+      return make_error(Errc::invalid_input, "malformed " + std::string(kind));
+    }
   }
 }
 

@@ -20,10 +20,12 @@ TEST(ChangeCodec, EveryKindComesBackAsItWent) {
       CursorsAdvanced{"c1", member("u2", Role::member, 6), {"u1", "u2"}},
       GroupChanged{chat, {"u3"}},
       SessionsRevoked{"u1", {"s1", "s2"}},
+      UserChanged{User{"u4", "Deleted user", "", "p", false, 1, 2, false, true}},
+      MessagesErased{"c1", {{"m1", 7}, {"m2", 8}}, {"u1", "u2"}},
   };
   auto decoded = decode_changes(encode_changes(changes));
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
-  ASSERT_EQ(decoded->size(), 4U);
+  ASSERT_EQ(decoded->size(), 6U);
 
   const auto& appended = std::get<MessageAppended>((*decoded)[0]);
   EXPECT_EQ(appended.message.content, message.content);
@@ -49,6 +51,40 @@ TEST(ChangeCodec, EveryKindComesBackAsItWent) {
   const auto& revoked = std::get<SessionsRevoked>((*decoded)[3]);
   EXPECT_EQ(revoked.user_id, "u1");
   EXPECT_EQ(revoked.session_ids, (std::vector<std::string>{"s1", "s2"}));
+
+  const auto& user = std::get<UserChanged>((*decoded)[4]).user;
+  EXPECT_EQ(user.name, "Deleted user");
+  EXPECT_TRUE(user.erased);
+
+  const auto& erased = std::get<MessagesErased>((*decoded)[5]);
+  EXPECT_EQ(erased.chat_id, "c1");
+  ASSERT_EQ(erased.messages.size(), 2U);
+  EXPECT_EQ(erased.messages[1].id, "m2");
+  EXPECT_EQ(erased.messages[1].seq, 8);
+  EXPECT_EQ(erased.member_ids, (std::vector<std::string>{"u1", "u2"}));
+}
+
+// A row of the previous release (before erasure and retention) decodes with the new members at
+// their defaults.
+TEST(ChangeCodec, RowsWithoutNewerMembersDecodeWithDefaults) {
+  const std::string old_row =
+      R"([{"kind":"message","change":{"message":{"id":"m1","chat_id":"c1","seq":3,)"
+      R"("sender_id":"u1","content":"hi","client_msg_id":null,"created_at":5},)"
+      R"("sender":{"id":"u1","name":"Ann","email":"a@x.io","pic":"p","is_admin":false,)"
+      R"("created_at":1,"updated_at":2,"disabled":false},"member_ids":["u1"],"origin":""}}])";
+  auto decoded = decode_changes(old_row);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  const auto& appended = std::get<MessageAppended>((*decoded)[0]);
+  EXPECT_EQ(appended.message.content, "hi");
+  EXPECT_FALSE(appended.message.deleted);
+  EXPECT_FALSE(appended.sender.erased);
+  EXPECT_EQ(appended.sender.name, "Ann");
+}
+
+TEST(ChangeCodec, AMalformedChangeIsAnError) {
+  EXPECT_FALSE(decode_changes(R"([{"kind":"message","change":{"message":7}}])").ok());
+  EXPECT_FALSE(decode_changes(R"([{"kind":"cursors","change":[]}])").ok());
+  EXPECT_FALSE(decode_changes(R"([{"kind":"group","change":{"chat":{"last_seq":"x"}}}])").ok());
 }
 
 TEST(ChangeCodec, AMessageWithoutClientIdStaysWithout) {

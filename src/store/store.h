@@ -26,6 +26,9 @@ struct User {
   std::int64_t created_at = 0;  // epoch ms
   std::int64_t updated_at = 0;
   bool disabled = false;  // by a server admin: may not log in, has no session
+  // Erased (API.md, "Privacy"): the row stays so that history keeps its sender, with the name and
+  // pic the erasure gave it and nothing else (no email, password, sessions or 2FA).
+  bool erased = false;
 };
 
 struct UserCredentials {
@@ -65,6 +68,9 @@ struct Message {
   std::string content;
   std::optional<std::string> client_msg_id;
   std::int64_t created_at = 0;
+  // A tombstone: its content (and client_msg_id) were erased, its id and seq stay so that seqs
+  // stay gapless.
+  bool deleted = false;
 };
 
 struct Chat {
@@ -76,6 +82,9 @@ struct Chat {
   std::int64_t updated_at = 0;  // moves on every change: a message, a rename, a membership change
   std::vector<Member> members;  // in joining order: the first is the longest-standing
   std::optional<Message> latest_message;
+  // Messages older than this many days are erased (with the server-wide setting, the shorter
+  // wins); none: kept.
+  std::optional<int> retention_days;
 };
 
 struct NewMessage {
@@ -115,9 +124,40 @@ struct LastSeen {
   std::optional<std::int64_t> at;  // epoch ms
 };
 
+// A page of the messages a user sent (not tombstones), across chats, ordered by (chat_id, seq):
+// those after (after_chat_id, after_seq).
+struct SentMessagesQuery {
+  std::string user_id;
+  std::string after_chat_id;
+  std::int64_t after_seq = 0;
+  int limit = 500;
+};
+
+struct ProfileUpdate {
+  std::string user_id;
+  std::optional<std::string> name;
+  std::optional<std::string> pic;
+};
+
+// What an erased user becomes (API.md, "Privacy").
+struct UserErasure {
+  std::string user_id;
+  std::string name;  // "Deleted user"
+  std::string pic;   // the default picture
+};
+
+// One pass of the retention job: messages created before now minus the retention that applies to
+// their chat (the chat's, the server's, the shorter of both) become tombstones, at most `limit`.
+struct RetentionSweep {
+  std::int64_t now_ms = 0;
+  std::optional<int> server_days;
+  int limit = 500;
+};
+
+// Users not erased, by name.
 struct UserSearch {
   std::string query;       // substring of name or email, case-insensitive; '%' and '_' are literal
-  std::string exclude_id;  // the caller
+  std::string exclude_id;  // the caller (empty: nobody, as server admins list users)
   int limit = 50;
   int offset = 0;
 };
@@ -155,7 +195,25 @@ struct SessionsRevoked {
   std::vector<std::string> session_ids;
 };
 
-using Change = std::variant<MessageAppended, CursorsAdvanced, GroupChanged, SessionsRevoked>;
+// A user's profile changed (or the user was erased): nodes refresh what they keep of them.
+struct UserChanged {
+  User user;
+};
+
+struct ErasedMessage {
+  std::string id;
+  std::int64_t seq = 0;
+};
+
+// Messages of a chat became tombstones (erasure of their sender, retention).
+struct MessagesErased {
+  std::string chat_id;
+  std::vector<ErasedMessage> messages;  // ascending seq
+  std::vector<std::string> member_ids;  // the chat's members at that commit
+};
+
+using Change = std::variant<MessageAppended, CursorsAdvanced, GroupChanged, SessionsRevoked,
+                            UserChanged, MessagesErased>;
 
 // One committed transaction's changes, in the order they were made.
 struct Commit {
@@ -240,6 +298,7 @@ class Store {
   // moves the chat up. A repeated (sender, client_msg_id) in the same chat returns the original
   // message with created=false; in another chat it is a `conflict`.
   virtual asio::awaitable<Result<AppendedMessage>> append_message(NewMessage message) = 0;
+  // Tombstones included (they keep their seq).
   virtual asio::awaitable<Result<std::vector<Message>>> list_messages(HistoryQuery query) = 0;
   virtual asio::awaitable<Result<Message>> find_message(std::string chat_id,
                                                         std::string message_id) = 0;
@@ -249,6 +308,32 @@ class Store {
                                                                 std::string user_id,
                                                                 std::int64_t delivered_seq,
                                                                 std::int64_t read_seq) = 0;
+
+  // ---- Privacy (API.md, "Privacy"). Erased users are never found by email or search, and cannot
+  // join chats (`not_found`), but find_user and find_users return them (erased = true).
+
+  // `not_found` for an unknown or erased user; reports UserChanged.
+  virtual asio::awaitable<Result<User>> update_profile(ProfileUpdate update) = 0;
+  virtual asio::awaitable<Result<std::vector<Message>>> list_sent_messages(
+      SentMessagesQuery query) = 0;
+  // In one transaction: the user's email, name, pic, password hash, admin flag and last seen are
+  // replaced (the email can register again), their sessions (SessionsRevoked for live ones),
+  // spent refresh tokens, audit events and two-factor state deleted, and they leave every group
+  // (GroupChanged each; an admin's role passes on as when leaving); reports UserChanged. Their
+  // messages are erased by erase_sent_messages. Erasing an erased user changes nothing;
+  // `not_found` for an unknown one.
+  virtual asio::awaitable<Status> erase_user(UserErasure erasure) = 0;
+  // Turns up to `limit` messages that the user sent into tombstones, reporting MessagesErased per
+  // chat; returns how many (0: none left). Every trace of their content goes, the change log's
+  // copies included.
+  virtual asio::awaitable<Result<int>> erase_sent_messages(std::string user_id, int limit) = 0;
+  // Erased users whose messages are not all tombstones yet (an erasure cut short), at most `limit`.
+  virtual asio::awaitable<Result<std::vector<std::string>>> find_unfinished_erasures(int limit) = 0;
+  // `days` none: the chat keeps its messages (as far as the server-wide setting lets it).
+  virtual asio::awaitable<Result<Chat>> set_retention(std::string chat_id,
+                                                      std::optional<int> days) = 0;
+  // Returns how many messages became tombstones (reported as MessagesErased per chat).
+  virtual asio::awaitable<Result<int>> erase_expired_messages(RetentionSweep sweep) = 0;
 
   // ---- Accounts (store/accounts.h). Every call that revokes sessions reports SessionsRevoked with
   // the ids it revoked (none: nothing reported).
@@ -282,6 +367,10 @@ class Store {
 
   virtual asio::awaitable<Status> record_audit(NewAuditEvent event) = 0;
   virtual asio::awaitable<Result<std::vector<AuditEvent>>> list_audit(AuditQuery query) = 0;
+  // Housekeeping: deletes sessions revoked before `revoked_before_ms` (their spent refresh tokens
+  // with them) and audit events older than `audit_before_ms`, at most `limit` rows of each; returns
+  // how many rows went.
+  virtual asio::awaitable<Result<int>> prune_accounts(AccountPruning pruning) = 0;
 
   // `not_found` when the user never set 2FA up (or disabled it).
   virtual asio::awaitable<Result<TwoFactor>> find_two_factor(std::string user_id) = 0;

@@ -38,11 +38,6 @@ void StoreConformance::reopen() {
   store_->set_change_listener(&changes_);
 }
 
-template <class T>
-T StoreConformance::run(asio::awaitable<T> task) {
-  return run_blocking(io_, std::move(task));
-}
-
 User StoreConformance::make_user(const std::string& name, const std::string& email) {
   auto user = run(store_->create_user(NewUser{name, email, "pic", "hash-of-" + email}));
   EXPECT_TRUE(user.ok()) << (user.ok() ? "" : user.error().message);
@@ -55,6 +50,18 @@ Session StoreConformance::make_session(const std::string& user_id, const std::st
       run(store_->create_session(NewSession{user_id, refresh_hash, "10.0.0.1", "agent/1", at}));
   EXPECT_TRUE(session.ok()) << (session.ok() ? "" : session.error().message);
   return session.value();
+}
+
+std::vector<std::string> sorted(std::vector<std::string> ids) {
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::vector<std::string> types_of(const std::vector<AuditEvent>& events) {
+  std::vector<std::string> types;
+  types.reserve(events.size());
+  for (const auto& e : events) types.push_back(e.type);
+  return types;
 }
 
 namespace {
@@ -83,23 +90,11 @@ const Member* member_of(const Chat& chat, const std::string& user_id) {
 // An epoch-ms time to start from: sessions, audit events and uses are stamped by the caller.
 constexpr std::int64_t kT = 1'700'000'000'000;
 
-std::vector<std::string> sorted(std::vector<std::string> ids) {
-  std::sort(ids.begin(), ids.end());
-  return ids;
-}
-
 std::vector<std::string> ids_of(const std::vector<Session>& sessions) {
   std::vector<std::string> ids;
   ids.reserve(sessions.size());
   for (const auto& s : sessions) ids.push_back(s.id);
   return ids;
-}
-
-std::vector<std::string> types_of(const std::vector<AuditEvent>& events) {
-  std::vector<std::string> types;
-  types.reserve(events.size());
-  for (const auto& e : events) types.push_back(e.type);
-  return types;
 }
 
 // "c7" and the like. (Not "c" + std::to_string(i): g++ 12 warns about it, wrongly, -Wrestrict.)

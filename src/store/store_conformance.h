@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "store/store.h"
+#include "util/run_blocking.h"
 
 // The behaviour every Store backend must show. A backend's test binary compiles
 // store_conformance.cc and instantiates the suite with a factory of its own:
@@ -39,6 +40,10 @@ class RecordedChanges final : public ChangeListener {
   std::vector<Change> changes_;
 };
 
+// Helpers shared by the suite's files.
+std::vector<std::string> sorted(std::vector<std::string> ids);
+std::vector<std::string> types_of(const std::vector<AuditEvent>& events);
+
 class StoreConformance : public ::testing::TestWithParam<BackendFactory> {
  protected:
   void SetUp() override;
@@ -46,7 +51,9 @@ class StoreConformance : public ::testing::TestWithParam<BackendFactory> {
 
   // Runs one store call to completion.
   template <class T>
-  T run(boost::asio::awaitable<T> task);
+  T run(boost::asio::awaitable<T> task) {
+    return run_blocking(io_, std::move(task));
+  }
 
   User make_user(const std::string& name, const std::string& email);
   // A session of `user_id` created at `at`, with its first refresh token's hash.

@@ -101,7 +101,8 @@ describe('authorization matrix', () => {
     om = await send(fx.url, b, one._id, 'one message');
   });
 
-  // Every protected route; chatScoped routes also get the non-member check; adminOnly ones the non-admin check.
+  // Every protected route; chatScoped routes also get the non-member check; adminOnly ones the
+  // non-admin (group) check; serverAdmin ones the non-admin (server) check.
   const routes = () => [
     { name: 'GET /api/user', method: 'GET', path: '/api/user?search=Mx' },
     { name: 'POST /api/chat', method: 'POST', path: '/api/chat', body: { userId: victim._id } },
@@ -128,6 +129,16 @@ describe('authorization matrix', () => {
     { name: 'POST /api/auth/2fa/setup', method: 'POST', path: '/api/auth/2fa/setup' },
     { name: 'POST /api/auth/2fa/enable', method: 'POST', path: '/api/auth/2fa/enable', body: { code: '123456' } },
     { name: 'POST /api/auth/2fa/disable', method: 'POST', path: '/api/auth/2fa/disable', body: { password: 'password123', code: '123456' } },
+    { name: 'GET /api/user/me', method: 'GET', path: '/api/user/me' },
+    { name: 'PUT /api/user/me', method: 'PUT', path: '/api/user/me', body: { name: 'pwned', pic: 'https://evil.example/p.png' } },
+    { name: 'DELETE /api/user/me', method: 'DELETE', path: '/api/user/me', body: { password: 'password123' } },
+    { name: 'GET /api/user/me/export', method: 'GET', path: '/api/user/me/export' },
+    { name: 'PUT /api/chat/retention', method: 'PUT', path: '/api/chat/retention', body: { chatId: g._id, days: 1 }, chatScoped: true, adminOnly: true },
+    { name: 'PUT /api/chat/retention (1:1)', method: 'PUT', path: '/api/chat/retention', body: { chatId: one._id, days: 1 }, chatScoped: true },
+    { name: 'GET /api/admin/users', method: 'GET', path: '/api/admin/users', serverAdmin: true },
+    { name: 'PUT /api/admin/users/:id', method: 'PUT', path: `/api/admin/users/${victim._id}`, body: { disabled: true }, serverAdmin: true },
+    { name: 'DELETE /api/admin/users/:id', method: 'DELETE', path: `/api/admin/users/${victim._id}`, serverAdmin: true },
+    { name: 'GET /api/admin/audit', method: 'GET', path: '/api/admin/audit', serverAdmin: true },
   ];
 
   // Each names a's live session, so that only what the label says is wrong.
@@ -154,6 +165,11 @@ describe('authorization matrix', () => {
     const vl = await chatList(fx.url, victim);
     const nl = await chatList(fx.url, n);
     const gs = await api(fx.url, 'GET', `/api/message/${g._id}/${gm._id}/status`, { token: a.token });
+    const ol = la.find((x) => x._id === one._id);
+    const me = async (u) => {
+      const r = await api(fx.url, 'GET', '/api/user/me', { token: u.token });
+      return [r.status, r.json];
+    };
     // b's admin rights (b must still be unable to rename)
     return {
       groupHistory: gh.map((m) => [m._id, m.seq, m.content]),
@@ -165,6 +181,10 @@ describe('authorization matrix', () => {
       victimChats: ids(vl),
       outsiderChats: ids(nl),
       groupStatus: gs.json,
+      groupRetention: gl.retentionDays ?? null,
+      oneRetention: ol.retentionDays ?? null,
+      // profiles: a's untouched, and the victim neither disabled (401) nor erased
+      profiles: [await me(a), await me(victim)],
     };
   }
 
@@ -184,7 +204,7 @@ describe('authorization matrix', () => {
         count += 1;
       }
     }
-    assert.equal(count, 25 * 9);
+    assert.equal(count, 35 * 9);
     assert.deepEqual(await snapshot(), before1, 'refused requests changed nothing');
     const sessions = await api(fx.url, 'GET', '/api/auth/sessions', { token: a.token });
     assert.equal(sessions.json.length, 1, 'a\'s session survived every refused logout');
@@ -227,6 +247,29 @@ describe('authorization matrix', () => {
     await assertBNotAdmin();
   });
 
+  test('server-admin routes x valid non-admin token → 403 forbidden, nothing changed', async () => {
+    const before1 = await snapshot();
+    const adminRoutes = routes().filter((x) => x.serverAdmin);
+    assert.equal(adminRoutes.length, 4);
+    for (const route of adminRoutes) {
+      // a is a group admin, b and c members, n in no chat: none of them is a server admin
+      for (const [who, user] of [['a', a], ['b', b], ['c', c], ['n', n]]) {
+        const r = await api(fx.url, route.method, route.path, { token: user.token, body: route.body });
+        assertError(r, 403, 'forbidden');
+        assert.deepEqual(Object.keys(r.json).sort(), ['code', 'message'], `${route.name} as ${who}: no data leaked`);
+        assert.ok(!r.text.includes(victim.email), `${route.name} as ${who}: no user data`);
+      }
+    }
+    assert.deepEqual(await snapshot(), before1, 'refused requests changed nothing');
+    // the victim was neither disabled nor erased: it can still log in and is still found by name
+    const login = await api(fx.url, 'POST', '/api/user/login', { body: { email: victim.email, password: victim.password } });
+    assert.equal(login.status, 200, `the victim can still log in: ${login.text}`);
+    await api(fx.url, 'POST', '/api/auth/logout', { token: login.json.token });
+    const found = await api(fx.url, 'GET', `/api/user?search=${encodeURIComponent(victim.email)}`, { token: n.token });
+    assert.deepEqual(ids(found.json), [victim._id], found.text);
+    assert.equal(found.json[0].name, victim.name);
+  });
+
   test('members can still do what they may (sanity check of the fixture)', async () => {
     for (const u of [a, b, c]) {
       const r = await api(fx.url, 'GET', `/api/message/${g._id}`, { token: u.token });
@@ -236,6 +279,14 @@ describe('authorization matrix', () => {
     }
     const r = await api(fx.url, 'PUT', '/api/chat/rename', { token: a.token, body: { chatId: g._id, chatName: 'admin may' } });
     assert.equal(r.status, 200, r.text);
+    // the group admin may set the group's retention, and either member that of a 1:1 chat
+    const gr = await api(fx.url, 'PUT', '/api/chat/retention', { token: a.token, body: { chatId: g._id, days: 30 } });
+    assert.equal(gr.status, 200, gr.text);
+    assert.equal(gr.json.retentionDays, 30);
+    const or = await api(fx.url, 'PUT', '/api/chat/retention', { token: b.token, body: { chatId: one._id, days: 7 } });
+    assert.equal(or.status, 200, or.text);
+    const seen = await chatList(fx.url, c);
+    assert.equal(seen.find((x) => x._id === g._id).retentionDays, 30, 'another member sees the retention');
   });
 });
 

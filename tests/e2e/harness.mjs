@@ -83,6 +83,10 @@ function dropDatabase(dataDir) {
   databases.delete(dataDir);
   try { psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); } catch { /* the server is gone */ }
 }
+/** The --database-url of the servers the harness ran on `dataDir` (PostgreSQL runs), else null. */
+export function databaseUrlOf(dataDir) {
+  return databases.has(dataDir) ? databaseUrlFor(dataDir) : null;
+}
 
 /**
  * Starts chatd on a free port with a fresh data dir (unless opts.dataDir is given).
@@ -508,3 +512,33 @@ export function serverFixture(extraArgs = [], opts = {}) {
   };
   return fx;
 }
+
+function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of text.replace(/=+$/, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+/** The TOTP code of a base32 secret (RFC 6238: SHA-1, 6 digits, 30 s steps) at `step`. */
+export function totp(secret, step = Math.floor(Date.now() / 30000)) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = crypto.createHmac('sha1', base32Decode(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(value).padStart(6, '0');
+}
+export const nowStep = () => Math.floor(Date.now() / 30000);
+
+/** A REST message erased in place: same _id and seq, empty content, deleted, no clientMsgId. */
+export function assertTombstone(m, orig, where) {
+  assert.equal(m._id, orig._id, where);
+  assert.equal(m.seq, orig.seq, where);
+  assert.equal(m.content, '', `${where}: content erased`);
+  assert.equal(m.deleted, true, `${where}: deleted flag`);
+  assert.ok(!('clientMsgId' in m), `${where}: clientMsgId erased: ${JSON.stringify(m)}`);
+}
+

@@ -4,32 +4,14 @@
 // rate-limited attempts. Real binary.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
-import { serverFixture, api, register, assertError, startServer, stopClean, sleep } from './harness.mjs';
+import {
+  serverFixture, api, register, assertError, startServer, stopClean, sleep, totp, nowStep,
+} from './harness.mjs';
 
 const fx = serverFixture();
 before(() => fx.start());
 after(() => fx.stop());
 
-function base32Decode(text) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of text.replace(/=+$/, '')) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const bytes = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(bytes);
-}
-
-/** RFC 6238 with SHA-1, 6 digits, 30 s steps. */
-function totp(secret, step = Math.floor(Date.now() / 30000)) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const mac = crypto.createHmac('sha1', base32Decode(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0xf;
-  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
-  return String(value).padStart(6, '0');
-}
-const nowStep = () => Math.floor(Date.now() / 30000);
 
 async function login(url, user, extra = {}) {
   return api(url, 'POST', '/api/user/login', { body: { email: user.email, password: user.password, ...extra } });

@@ -1,5 +1,6 @@
 #include "store/postgres/postgres_store.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -7,10 +8,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/json/serialize.hpp>
 #include <charconv>
 #include <cstdint>
 #include <functional>
 #include <set>
+#include <variant>
 
 #include "store/change_codec.h"
 #include "store/postgres/connection.h"
@@ -29,28 +32,39 @@ namespace {
 
 // The columns of a user are those read_user reads.
 constexpr const char* kSelectUser =
-    "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled FROM users "
-    "WHERE id = $1";
+    "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled, "
+    "erased_at IS NOT NULL FROM users WHERE id = $1";
+// An erased user's email key ('erased:<id>') matches no lower-cased email; the condition says so
+// once more.
 constexpr const char* kSelectCredentials =
     "SELECT u.id, u.name, u.email, u.pic, u.is_admin, u.created_at, u.updated_at, u.disabled, "
-    "u.password_hash, "
+    "false, u.password_hash, "
     "EXISTS (SELECT FROM two_factor t WHERE t.user_id = u.id AND t.enabled) "
-    "FROM users u WHERE u.email_key = $1";
+    "FROM users u WHERE u.email_key = $1 AND u.erased_at IS NULL";
 constexpr const char* kSelectUsers =
-    "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled FROM users "
-    "WHERE id = ANY ($1::text[])";
-// strpos rather than LIKE: the query is matched literally, '%' and '_' included.
+    "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled, "
+    "erased_at IS NOT NULL FROM users WHERE id = ANY ($1::text[])";
+// strpos rather than LIKE: the query is matched literally, '%' and '_' included. Erased users are
+// never found.
 constexpr const char* kSearchUsers =
-    "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled FROM users "
-    "WHERE id <> $1 AND ($2 = '' OR strpos(name_key, $2) > 0 OR strpos(email_key, $2) > 0) "
+    "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled, false FROM users "
+    "WHERE id <> $1 AND erased_at IS NULL "
+    "AND ($2 = '' OR strpos(name_key, $2) > 0 OR strpos(email_key, $2) > 0) "
     "ORDER BY name_key, id LIMIT $3 OFFSET $4";
+// Name and pic when given ($2 and $4; $3 is the name's key).
+constexpr const char* kUpdateProfile =
+    "UPDATE users SET name = coalesce($2, name), name_key = coalesce($3, name_key), "
+    "pic = coalesce($4, pic), updated_at = $5 WHERE id = $1 AND erased_at IS NULL "
+    "RETURNING id, name, email, pic, is_admin, created_at, updated_at, disabled, false";
 constexpr const char* kInsertUser =
     "INSERT INTO users (id, name, name_key, email, email_key, pic, password_hash, created_at, "
     "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (email_key) DO NOTHING";
 constexpr const char* kSelectContacts =
     "SELECT DISTINCT other.user_id FROM chat_members mine JOIN chat_members other "
     "ON other.chat_id = mine.chat_id WHERE mine.user_id = $1 AND other.user_id <> $1";
-constexpr const char* kUpdateLastSeen = "UPDATE users SET last_seen = $1 WHERE id = $2";
+// An erased user's last seen stays NULL (a socket of theirs may close after the erasure).
+constexpr const char* kUpdateLastSeen =
+    "UPDATE users SET last_seen = CASE WHEN erased_at IS NULL THEN $1::bigint END WHERE id = $2";
 constexpr const char* kSelectLastSeen =
     "SELECT id, last_seen FROM users WHERE id = ANY ($1::text[])";
 
@@ -59,16 +73,23 @@ constexpr const char* kSelectLastSeen =
 constexpr const char* kChatById =
     "SELECT id, name, is_group, last_seq, created_at, updated_at, user_ids, roles, joined_ats, "
     "delivered_seqs, read_seqs, latest_id, latest_sender_id, latest_content, "
-    "latest_client_msg_id, latest_created_at FROM chat_view WHERE id = $1";
+    "latest_client_msg_id, latest_created_at, latest_deleted, retention_days "
+    "FROM chat_view WHERE id = $1";
 constexpr const char* kChatByDirectKey =
     "SELECT id, name, is_group, last_seq, created_at, updated_at, user_ids, roles, joined_ats, "
     "delivered_seqs, read_seqs, latest_id, latest_sender_id, latest_content, "
-    "latest_client_msg_id, latest_created_at FROM chat_view WHERE direct_key = $1";
+    "latest_client_msg_id, latest_created_at, latest_deleted, retention_days "
+    "FROM chat_view WHERE direct_key = $1";
 constexpr const char* kChatsOfUser =
     "SELECT id, name, is_group, last_seq, created_at, updated_at, user_ids, roles, joined_ats, "
     "delivered_seqs, read_seqs, latest_id, latest_sender_id, latest_content, "
-    "latest_client_msg_id, latest_created_at FROM chat_view "
+    "latest_client_msg_id, latest_created_at, latest_deleted, retention_days FROM chat_view "
     "WHERE id IN (SELECT chat_id FROM chat_members WHERE user_id = $1) ORDER BY activity DESC";
+constexpr const char* kChatsByIds =
+    "SELECT id, name, is_group, last_seq, created_at, updated_at, user_ids, roles, joined_ats, "
+    "delivered_seqs, read_seqs, latest_id, latest_sender_id, latest_content, "
+    "latest_client_msg_id, latest_created_at, latest_deleted, retention_days FROM chat_view "
+    "WHERE id = ANY ($1::text[]) ORDER BY id";
 
 // The writes that change a chat return a status (schema.cc) and are followed by kChatById.
 constexpr const char* kDirectChat = "SELECT chatd_direct_chat($1, $2, $3, $4, $5)";
@@ -80,27 +101,58 @@ constexpr const char* kRenameChat =
 constexpr const char* kAddMember = "SELECT chatd_add_member($1, $2, $3, $4)";
 constexpr const char* kRemoveMember = "SELECT chatd_remove_member($1, $2, $3)";
 constexpr const char* kSetRole = "SELECT chatd_set_role($1, $2, $3, $4)";
+constexpr const char* kSetRetention =
+    "WITH updated AS (UPDATE chats SET retention_days = $2::integer WHERE id = $1 RETURNING id) "
+    "SELECT CASE WHEN EXISTS (SELECT FROM updated) THEN 'changed' ELSE 'chat_not_found' END";
 
-// The sender's `disabled` is joined in here rather than returned by the function (schema.cc,
-// migration 3).
+// The sender's `disabled` and `erased` are joined in here rather than returned by the function
+// (schema.cc, migration 3).
 constexpr const char* kAppendMessage =
-    "SELECT a.*, u.disabled FROM chatd_append_message($1, $2, $3, $4, $5, $6) a "
-    "LEFT JOIN users u ON u.id = $3";
+    "SELECT a.*, u.disabled, u.erased_at IS NOT NULL "
+    "FROM chatd_append_message($1, $2, $3, $4, $5, $6) a LEFT JOIN users u ON u.id = $3";
 constexpr const char* kAdvanceCursors = "SELECT * FROM chatd_advance_cursors($1, $2, $3, $4)";
 constexpr const char* kMessagesAfter =
-    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
-    "WHERE chat_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
+    "FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 constexpr const char* kMessagesBefore =
-    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
-    "WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
+    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
+    "FROM messages WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
 constexpr const char* kSelectMessage =
-    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
-    "WHERE id = $1 AND chat_id = $2";
+    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
+    "FROM messages WHERE id = $1 AND chat_id = $2";
+// Ids compare as bytes (COLLATE "C"), as in SQLite: one range of messages_by_sender.
+constexpr const char* kSentMessages =
+    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
+    "FROM messages WHERE sender_id = $1 AND NOT deleted AND (chat_id, seq) > ($2, $3) "
+    "ORDER BY chat_id, seq LIMIT $4";
+
+// Privacy (schema.cc, migration 4). The erasures return one row per chat: chat_id,
+// message_ids, seqs, member_ids.
+constexpr const char* kEraseUser = "SELECT * FROM chatd_erase_user($1, $2, $3, $4, $5)";
+constexpr const char* kEraseSentMessages = "SELECT * FROM chatd_erase_sent_messages($1, $2)";
+constexpr const char* kEraseExpiredMessages =
+    "SELECT * FROM chatd_erase_expired_messages($1, $2::integer, $3)";
+constexpr const char* kUnfinishedErasures =
+    "SELECT u.id FROM users u WHERE u.erased_at IS NOT NULL "
+    "AND EXISTS (SELECT FROM messages m WHERE m.sender_id = u.id AND NOT m.deleted) "
+    "ORDER BY u.id LIMIT $1";
+// The change-log rows whose body holds one of the patterns (a byte search of each body).
+constexpr const char* kLogRowsHolding =
+    "SELECT position, body FROM change_log l "
+    "WHERE EXISTS (SELECT FROM unnest($1::text[]) AS p (pattern) WHERE strpos(l.body, p.pattern) "
+    "> 0) ORDER BY position";
+// The rows about to be rewritten, locked and read again: two erasures that rewrite one row do it
+// one after the other, each on the row as the other left it.
+constexpr const char* kLockLogRows =
+    "SELECT position, body FROM change_log WHERE position = ANY ($1::bigint[]) ORDER BY position "
+    "FOR UPDATE";
+constexpr const char* kRewriteLogRow = "UPDATE change_log SET body = $2 WHERE position = $1";
 
 // Accounts. Sessions' columns are those read_session reads.
 constexpr const char* kSetServerAdmin =
     "UPDATE users SET is_admin = $2, updated_at = $3 WHERE email_key = $1 "
-    "RETURNING id, name, email, pic, is_admin, created_at, updated_at, disabled";
+    "RETURNING id, name, email, pic, is_admin, created_at, updated_at, disabled, "
+    "erased_at IS NOT NULL";
 constexpr const char* kSetDisabled = "SELECT * FROM chatd_set_disabled($1, $2, $3)";
 constexpr const char* kCreateSession = "SELECT chatd_create_session($1, $2, $3, $4, $5, $6)";
 constexpr const char* kSelectSession =
@@ -124,6 +176,7 @@ constexpr const char* kTouchSessions =
 constexpr const char* kChangePassword = "SELECT * FROM chatd_change_password($1, $2, $3, $4)";
 constexpr const char* kInsertAudit =
     "INSERT INTO audit_events (user_id, type, at, ip, user_agent) VALUES ($1, $2, $3, $4, $5)";
+constexpr const char* kPruneAccounts = "SELECT chatd_prune_accounts($1, $2, $3)";
 constexpr const char* kSelectAudit =
     "SELECT id, user_id, type, at, ip, user_agent FROM audit_events "
     "WHERE ($1 = '' OR user_id = $1) AND id < $2 ORDER BY id DESC LIMIT $3";
@@ -234,12 +287,74 @@ class WriteJobImpl final : public WriteJob {
   std::optional<Result<T>> result_;
 };
 
+}  // namespace
+
+// A write in rounds, for one whose next statements depend on the results of its first ones: each
+// round's statements go out together, and its `receive` reads their results and either ends the
+// job with its result or names the next round, which runs in the same transaction one round trip
+// later (WriteJob::send_next). Rounds are made again when the transaction is (it may be tried more
+// than once).
+template <class T>
+struct Round {
+  using Next = std::variant<Result<T>, Round<T>>;
+  std::vector<Statement> statements;
+  std::function<Next(Pipeline&, std::vector<Change>&)> receive;
+};
+
+namespace {
+
+// A job in rounds that commits alone: the erasures, which rewrite the change log as committed
+// before them (WriteJob::alone).
+template <class T>
+class RoundsJobImpl final : public WriteJob {
+ public:
+  RoundsJobImpl(Round<T> first, std::function<void(Result<T>)> done)
+      : first_(std::move(first)), done_(std::move(done)) {}
+
+  void send(Pipeline& pipeline) override {
+    result_.reset();
+    current_ = first_;
+    send_current(pipeline);
+  }
+  bool send_next(Pipeline& pipeline) override {
+    if (result_) return false;
+    send_current(pipeline);
+    return true;
+  }
+  void receive(Pipeline& pipeline, std::vector<Change>& changes) override {
+    auto next = current_.receive(pipeline, changes);
+    if (auto* result = std::get_if<Result<T>>(&next)) {
+      result_.emplace(std::move(*result));
+    } else {
+      current_ = std::move(std::get<Round<T>>(next));
+    }
+  }
+  bool alone() const override { return true; }
+  void finish(const Status& outcome) override {
+    if (!outcome.ok()) return done_(outcome.error());
+    if (!result_) return done_(internal_error());
+    done_(std::move(*result_));
+  }
+
+ private:
+  void send_current(Pipeline& pipeline) {
+    for (const auto& statement : current_.statements) {
+      pipeline.send(statement.sql, statement.params);
+    }
+  }
+
+  Round<T> first_;
+  Round<T> current_;
+  std::function<void(Result<T>)> done_;
+  std::optional<Result<T>> result_;
+};
+
 // ---- Rows --------------------------------------------------------------------------------------
 
-// Columns: id, name, email, pic, is_admin, created_at, updated_at, disabled.
+// Columns: id, name, email, pic, is_admin, created_at, updated_at, disabled, erased.
 User read_user(const Row& row) {
-  return User{row.text(0),    row.text(1),  row.text(2),  row.text(3),
-              row.boolean(4), row.int64(5), row.int64(6), row.boolean(7)};
+  return User{row.text(0),  row.text(1),  row.text(2),    row.text(3),   row.boolean(4),
+              row.int64(5), row.int64(6), row.boolean(7), row.boolean(8)};
 }
 
 std::vector<User> read_users(const Rows& rows) {
@@ -249,10 +364,10 @@ std::vector<User> read_users(const Rows& rows) {
   return users;
 }
 
-// Columns: chat_id, seq, id, sender_id, content, client_msg_id, created_at.
+// Columns: chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted.
 Message read_message(const Row& row) {
   return Message{row.text(2), row.text(0),          row.int64(1), row.text(3),
-                 row.text(4), row.optional_text(5), row.int64(6)};
+                 row.text(4), row.optional_text(5), row.int64(6), row.boolean(7)};
 }
 
 // The columns of kChatById.
@@ -280,9 +395,10 @@ Chat read_chat(const Row& row) {
   }
   if (!row.is_null(11)) {
     chat.latest_message =
-        Message{row.text(11),          chat.id,      chat.last_seq, row.text(12), row.text(13),
-                row.optional_text(14), row.int64(15)};
+        Message{row.text(11),          chat.id,       chat.last_seq,  row.text(12), row.text(13),
+                row.optional_text(14), row.int64(15), row.boolean(16)};
   }
+  if (!row.is_null(17)) chat.retention_days = static_cast<int>(row.int64(17));
   return chat;
 }
 
@@ -356,6 +472,203 @@ Result<Chat> load_chat(Connection& connection, const Params& params, const char*
   return read_chat(rows[0]);
 }
 
+// ---- Erasure -----------------------------------------------------------------------------------
+//
+// An erasure tombstones messages (or replaces a user's record) in its first round, then scrubs the
+// change log, whose rows hold copies: a MessageAppended holds the message and its sender's record,
+// a GroupChanged its chat's latest message, a UserChanged the user's record. Rows are found by a
+// byte search for a JSON field that every copy carries (`"sender_id":"<id>"`, `"chat_id":"<id>"`,
+// `"id":"<user id>"`; encode_changes writes compact JSON), decoded, scrubbed and written back in
+// place: positions stay, and so do the other changes of each row. The chats' locks (schema.cc,
+// migration 4) keep any transaction from committing a new copy after the scan.
+
+// What the erasures' rows (chatd_tombstone_messages) turned into tombstones.
+struct Tombstones {
+  int count = 0;
+  std::set<std::string> message_ids;
+  std::vector<std::string> chat_ids;
+};
+
+// Reports the rows (chat_id, message_ids, seqs, member_ids) as MessagesErased, one per chat.
+Tombstones report_tombstones(const Rows& rows, std::vector<Change>& changes) {
+  Tombstones made;
+  for (int i = 0; i < rows.size(); ++i) {
+    const auto row = rows[i];
+    MessagesErased erased{row.text(0), {}, row.text_array(3)};
+    const auto ids = row.text_array(1);
+    const auto seqs = row.int64_array(2);
+    if (ids.size() != seqs.size()) {
+      throw std::runtime_error("postgres: erased ids and seqs of different lengths");
+    }
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+      erased.messages.push_back(ErasedMessage{ids[k], seqs[k]});
+      made.message_ids.insert(ids[k]);
+    }
+    made.count += static_cast<int>(ids.size());
+    made.chat_ids.push_back(erased.chat_id);
+    changes.emplace_back(std::move(erased));
+  }
+  return made;
+}
+
+// What the change log must lose.
+struct Scrub {
+  std::set<std::string> message_ids;  // their copies become tombstones
+  std::optional<User> user;           // every copy of this user's record becomes this one
+};
+
+// `"key":"value"` as encode_changes writes it.
+std::string json_field(std::string_view key, std::string_view value) {
+  return fmt::format("\"{}\":{}", key, boost::json::serialize(boost::json::string_view(value)));
+}
+
+bool tombstone(Message& message) {
+  if (message.deleted && message.content.empty() && !message.client_msg_id) return false;
+  message.content.clear();
+  message.client_msg_id.reset();
+  message.deleted = true;
+  return true;
+}
+
+bool same_user(const User& a, const User& b) {
+  return a.id == b.id && a.name == b.name && a.email == b.email && a.pic == b.pic &&
+         a.is_admin == b.is_admin && a.created_at == b.created_at && a.updated_at == b.updated_at &&
+         a.disabled == b.disabled && a.erased == b.erased;
+}
+
+bool replace_user(User& copy, const std::optional<User>& user) {
+  if (!user || copy.id != user->id || same_user(copy, *user)) return false;
+  copy = *user;
+  return true;
+}
+
+// Applies the scrub to one change; true when it changed.
+bool scrub_change(Change& change, const Scrub& scrub) {
+  bool changed = false;
+  if (auto* appended = std::get_if<MessageAppended>(&change)) {
+    if (scrub.message_ids.contains(appended->message.id) && tombstone(appended->message)) {
+      changed = true;
+    }
+    if (replace_user(appended->sender, scrub.user)) changed = true;
+  } else if (auto* group = std::get_if<GroupChanged>(&change)) {
+    auto& latest = group->chat.latest_message;
+    if (latest && scrub.message_ids.contains(latest->id) && tombstone(*latest)) changed = true;
+  } else if (auto* user = std::get_if<UserChanged>(&change)) {
+    if (replace_user(user->user, scrub.user)) changed = true;
+  }
+  return changed;
+}
+
+// The rows (position, body) that the scrub changes, with their new bodies. A body that does not
+// decode cannot be scrubbed: the erasure fails (its transaction rolls back) rather than leave a
+// copy behind; the pruner deletes the row within the log's retention.
+std::vector<std::pair<std::int64_t, std::string>> scrubbed_rows(const Rows& rows,
+                                                                const Scrub& scrub) {
+  std::vector<std::pair<std::int64_t, std::string>> scrubbed;
+  for (int i = 0; i < rows.size(); ++i) {
+    const auto position = rows[i].int64(0);
+    auto changes = decode_changes(rows[i].view(1));
+    if (!changes) {
+      throw std::runtime_error(
+          fmt::format("postgres: change log position {} does not decode ({}): cannot erase from it",
+                      position, changes.error().message));
+    }
+    bool changed = false;
+    for (auto& change : *changes) {
+      if (scrub_change(change, scrub)) changed = true;
+    }
+    if (changed) scrubbed.emplace_back(position, encode_changes(*changes));
+  }
+  return scrubbed;
+}
+
+// A round that ends the job with `result` once its statements ran.
+template <class T>
+Round<T> ending_with(std::vector<Statement> statements, T result) {
+  return Round<T>{std::move(statements),
+                  [result = std::move(result)](Pipeline&, std::vector<Change>&) {
+                    return typename Round<T>::Next(Result<T>(result));
+                  }};
+}
+
+// The rounds that scrub the change log, found in `candidates` (read unlocked), and then end the
+// job with `result`: the rows to rewrite are locked and read again (another erasure may have
+// rewritten one since), then rewritten.
+template <class T>
+typename Round<T>::Next scrub_log_then(const Rows& candidates, Scrub scrub, T result) {
+  std::vector<std::string> positions;
+  for (const auto& [position, body] : scrubbed_rows(candidates, scrub)) {
+    positions.push_back(std::to_string(position));
+  }
+  if (positions.empty()) return Result<T>(std::move(result));
+  std::vector<Statement> lock;
+  lock.push_back({kLockLogRows, Params(positions)});
+  auto rewrite = [scrub = std::move(scrub), result = std::move(result)](
+                     Pipeline& p, std::vector<Change>&) -> typename Round<T>::Next {
+    std::vector<Statement> rewrites;
+    for (auto& [position, body] : scrubbed_rows(p.next(), scrub)) {
+      rewrites.push_back({kRewriteLogRow, Params(position, body)});
+    }
+    if (rewrites.empty()) return Result<T>(result);
+    return ending_with(std::move(rewrites), result);
+  };
+  return Round<T>{std::move(lock), std::move(rewrite)};
+}
+
+// erase_user's second round: the user as stored now (UserChanged), the groups it left
+// (GroupChanged each) and the change-log rows that hold a copy of the user's record.
+Round<bool> erased_user_round(const std::string& id, const std::vector<std::string>& group_ids) {
+  std::vector<Statement> statements;
+  statements.push_back({kSelectUser, Params(id)});
+  statements.push_back({kChatsByIds, Params(group_ids)});
+  statements.push_back({kLogRowsHolding, Params(std::vector<std::string>{json_field("id", id)})});
+  auto receive = [id](Pipeline& p, std::vector<Change>& changes) -> Round<bool>::Next {
+    const auto users = p.next();
+    if (users.empty()) throw std::runtime_error("postgres: the erased user is not found");
+    auto user = read_user(users[0]);
+    const auto groups = p.next();
+    for (int i = 0; i < groups.size(); ++i) {
+      changes.emplace_back(GroupChanged{read_chat(groups[i]), {id}});
+    }
+    changes.emplace_back(UserChanged{user});
+    return scrub_log_then(p.next(), Scrub{{}, std::move(user)}, true);
+  };
+  return Round<bool>{std::move(statements), std::move(receive)};
+}
+
+// erase_sent_messages' second round: the sender as stored now and the change-log rows that hold
+// a message of theirs. An erased sender's records in those rows become the placeholder too: a
+// send that raced the user's erasure may have logged the old one.
+Round<int> sent_messages_scrub_round(const std::string& user_id, Tombstones made) {
+  std::vector<Statement> statements;
+  statements.push_back({kSelectUser, Params(user_id)});
+  statements.push_back(
+      {kLogRowsHolding, Params(std::vector<std::string>{json_field("sender_id", user_id)})});
+  auto receive = [made = std::move(made)](Pipeline& p, std::vector<Change>&) -> Round<int>::Next {
+    Scrub scrub{made.message_ids, std::nullopt};
+    const auto users = p.next();
+    if (!users.empty()) {
+      auto user = read_user(users[0]);
+      if (user.erased) scrub.user = std::move(user);
+    }
+    return scrub_log_then(p.next(), std::move(scrub), made.count);
+  };
+  return Round<int>{std::move(statements), std::move(receive)};
+}
+
+// erase_expired_messages' second round: the change-log rows of the chats it erased from.
+Round<int> expired_messages_scrub_round(Tombstones made) {
+  std::vector<std::string> patterns;
+  patterns.reserve(made.chat_ids.size());
+  for (const auto& chat : made.chat_ids) patterns.push_back(json_field("chat_id", chat));
+  std::vector<Statement> statements;
+  statements.push_back({kLogRowsHolding, Params(patterns)});
+  auto receive = [made = std::move(made)](Pipeline& p, std::vector<Change>&) -> Round<int>::Next {
+    return scrub_log_then(p.next(), Scrub{made.message_ids, std::nullopt}, made.count);
+  };
+  return Round<int>{std::move(statements), std::move(receive)};
+}
+
 }  // namespace
 
 // ---- Set-up ------------------------------------------------------------------------------------
@@ -385,6 +698,17 @@ asio::awaitable<Result<T>> PostgresStore::read(Fn fn) {
   return async_callback<Result<T>>(
       [this, fn = std::move(fn)](std::function<void(Result<T>)> done) mutable {
         readers_->submit(std::make_unique<ReadJobImpl<T, Fn>>(std::move(fn), std::move(done)));
+      });
+}
+
+template <class T>
+asio::awaitable<Result<T>> PostgresStore::write_alone(Round<T> first) {
+  return async_callback<Result<T>>(
+      [this, first = std::move(first)](std::function<void(Result<T>)> done) mutable {
+        const bool has_nul = std::any_of(first.statements.begin(), first.statements.end(),
+                                         [](const Statement& s) { return s.params.has_nul(); });
+        if (has_nul) return done(text_with_nul_error());
+        writer_->submit(std::make_unique<RoundsJobImpl<T>>(std::move(first), std::move(done)));
       });
 }
 
@@ -459,7 +783,7 @@ asio::awaitable<Result<UserCredentials>> PostgresStore::find_credentials(std::st
       [email = std::move(email)](Connection& c) -> Result<UserCredentials> {
         const auto rows = c.query(kSelectCredentials, Params(text::ascii_lower(email)));
         if (rows.empty()) return user_not_found();
-        return UserCredentials{read_user(rows[0]), rows[0].text(8), rows[0].boolean(9)};
+        return UserCredentials{read_user(rows[0]), rows[0].text(9), rows[0].boolean(10)};
       });
 }
 
@@ -630,15 +954,16 @@ asio::awaitable<Result<AppendedMessage>> PostgresStore::append_message(NewMessag
           Pipeline& p, std::vector<Change>& changes) -> Result<AppendedMessage> {
         // Columns: status, seq, original_chat_id, original_id, original_content,
         // original_created_at, member_ids, then the sender's name, email, pic, is_admin,
-        // created_at, updated_at, disabled.
+        // created_at, updated_at, disabled, erased.
         const auto rows = p.next();
         const auto row = rows[0];
         const auto status = row.view(0);
         if (status == "created") {
           Message appended = stored;
           appended.seq = row.int64(1);
-          User sender{stored.sender_id, row.text(7),   row.text(8),   row.text(9),
-                      row.boolean(10),  row.int64(11), row.int64(12), row.boolean(13)};
+          User sender{stored.sender_id, row.text(7),     row.text(8),
+                      row.text(9),      row.boolean(10), row.int64(11),
+                      row.int64(12),    row.boolean(13), row.boolean(14)};
           changes.emplace_back(
               MessageAppended{appended, std::move(sender), row.text_array(6), origin});
           return AppendedMessage{std::move(appended), true};
@@ -709,6 +1034,119 @@ asio::awaitable<Result<CursorUpdate>> PostgresStore::advance_cursors(std::string
         }
         return update;
       });
+}
+
+// ---- Privacy -----------------------------------------------------------------------------------
+
+asio::awaitable<Result<User>> PostgresStore::update_profile(ProfileUpdate update) {
+  std::optional<std::string> name_key;
+  if (update.name) name_key = text::ascii_lower(*update.name);
+  std::vector<Statement> statements;
+  statements.push_back(
+      {kUpdateProfile, Params(update.user_id, update.name, name_key, update.pic, clock::now_ms())});
+  return write<User>(std::move(statements),
+                     [](Pipeline& p, std::vector<Change>& changes) -> Result<User> {
+                       const auto rows = p.next();
+                       if (rows.empty()) return user_not_found();
+                       auto user = read_user(rows[0]);
+                       changes.emplace_back(UserChanged{user});
+                       return user;
+                     });
+}
+
+asio::awaitable<Result<std::vector<Message>>> PostgresStore::list_sent_messages(
+    SentMessagesQuery query) {
+  return read<std::vector<Message>>(
+      [q = std::move(query)](Connection& c) -> Result<std::vector<Message>> {
+        const auto rows =
+            c.query(kSentMessages, Params(q.user_id, q.after_chat_id, q.after_seq, q.limit));
+        std::vector<Message> page;
+        page.reserve(static_cast<std::size_t>(rows.size()));
+        for (int i = 0; i < rows.size(); ++i) page.push_back(read_message(rows[i]));
+        return page;
+      });
+}
+
+// The erasure (chatd_erase_user), then erased_user_round, then the change log's scrub.
+asio::awaitable<Status> PostgresStore::erase_user(UserErasure erasure) {
+  std::vector<Statement> statements;
+  statements.push_back(
+      {kEraseUser, Params(erasure.user_id, erasure.name, text::ascii_lower(erasure.name),
+                          erasure.pic, clock::now_ms())});
+  auto receive = [id = erasure.user_id](Pipeline& p,
+                                        std::vector<Change>& changes) -> Round<bool>::Next {
+    // Columns: status, revoked_ids, group_ids.
+    const auto rows = p.next();
+    const auto status = rows[0].view(0);
+    if (status == "user_not_found") return Result<bool>(user_not_found());
+    if (status == "unchanged") return Result<bool>(false);
+    report_revoked(id, rows[0].text_array(1), changes);
+    return erased_user_round(id, rows[0].text_array(2));
+  };
+  Round<bool> first{std::move(statements), std::move(receive)};
+  auto erased = co_await write_alone<bool>(std::move(first));
+  if (!erased.ok()) co_return std::move(erased).take_error();
+  if (*erased) pruner_->request_vacuum();
+  co_return Status{};
+}
+
+// The tombstones (chatd_erase_sent_messages), then sent_messages_scrub_round, then the change
+// log's scrub.
+asio::awaitable<Result<int>> PostgresStore::erase_sent_messages(std::string user_id, int limit) {
+  std::vector<Statement> statements;
+  statements.push_back({kEraseSentMessages, Params(user_id, limit)});
+  auto receive = [user_id](Pipeline& p, std::vector<Change>& changes) -> Round<int>::Next {
+    auto made = report_tombstones(p.next(), changes);
+    if (made.count == 0) return Result<int>(0);
+    return sent_messages_scrub_round(user_id, std::move(made));
+  };
+  Round<int> first{std::move(statements), std::move(receive)};
+  auto erased = co_await write_alone<int>(std::move(first));
+  if (erased.ok() && *erased > 0) pruner_->request_vacuum();
+  co_return erased;
+}
+
+asio::awaitable<Result<std::vector<std::string>>> PostgresStore::find_unfinished_erasures(
+    int limit) {
+  return read<std::vector<std::string>>([limit](Connection& c) -> Result<std::vector<std::string>> {
+    const auto rows = c.query(kUnfinishedErasures, Params(limit));
+    std::vector<std::string> ids;
+    ids.reserve(static_cast<std::size_t>(rows.size()));
+    for (int i = 0; i < rows.size(); ++i) ids.push_back(rows[i].text(0));
+    return ids;
+  });
+}
+
+asio::awaitable<Result<Chat>> PostgresStore::set_retention(std::string chat_id,
+                                                           std::optional<int> days) {
+  std::optional<std::string> retention;
+  if (days) retention = std::to_string(*days);
+  std::vector<Statement> statements;
+  statements.push_back({kSetRetention, Params(chat_id, retention)});
+  statements.push_back({kChatById, Params(chat_id)});
+  return write<Chat>(std::move(statements), [](Pipeline& p, std::vector<Change>&) -> Result<Chat> {
+    const auto outcome = read_chat_outcome(p);
+    if (outcome.status == "chat_not_found" || outcome.chat.empty()) return chat_not_found();
+    return read_chat(outcome.chat[0]);
+  });
+}
+
+// The tombstones (chatd_erase_expired_messages), then expired_messages_scrub_round, then the
+// change log's scrub.
+asio::awaitable<Result<int>> PostgresStore::erase_expired_messages(RetentionSweep sweep) {
+  std::optional<std::string> server_days;
+  if (sweep.server_days) server_days = std::to_string(*sweep.server_days);
+  std::vector<Statement> statements;
+  statements.push_back({kEraseExpiredMessages, Params(sweep.now_ms, server_days, sweep.limit)});
+  auto receive = [](Pipeline& p, std::vector<Change>& changes) -> Round<int>::Next {
+    auto made = report_tombstones(p.next(), changes);
+    if (made.count == 0) return Result<int>(0);
+    return expired_messages_scrub_round(std::move(made));
+  };
+  Round<int> first{std::move(statements), std::move(receive)};
+  auto erased = co_await write_alone<int>(std::move(first));
+  if (erased.ok() && *erased > 0) pruner_->request_vacuum();
+  co_return erased;
 }
 
 // ---- Accounts ----------------------------------------------------------------------------------
@@ -879,6 +1317,15 @@ asio::awaitable<Result<std::vector<AuditEvent>>> PostgresStore::list_audit(Audit
         }
         return events;
       });
+}
+
+asio::awaitable<Result<int>> PostgresStore::prune_accounts(AccountPruning pruning) {
+  std::vector<Statement> statements;
+  statements.push_back(
+      {kPruneAccounts, Params(pruning.revoked_before_ms, pruning.audit_before_ms, pruning.limit)});
+  return write<int>(std::move(statements), [](Pipeline& p, std::vector<Change>&) -> Result<int> {
+    return static_cast<int>(p.next()[0].int64(0));
+  });
 }
 
 asio::awaitable<Result<TwoFactor>> PostgresStore::find_two_factor(std::string user_id) {

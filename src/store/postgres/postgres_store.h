@@ -16,6 +16,8 @@ class Pruner;
 class ReaderPool;
 class Writer;
 struct Statement;
+template <class T>
+struct Round;
 
 struct PostgresOptions {
   // Where the database is: a postgresql:// URL or a libpq connection string.
@@ -71,6 +73,16 @@ class PostgresStore final : public Store, public ChangeLog {
                                                         std::int64_t delivered_seq,
                                                         std::int64_t read_seq) override;
 
+  asio::awaitable<Result<User>> update_profile(ProfileUpdate update) override;
+  asio::awaitable<Result<std::vector<Message>>> list_sent_messages(
+      SentMessagesQuery query) override;
+  asio::awaitable<Status> erase_user(UserErasure erasure) override;
+  asio::awaitable<Result<int>> erase_sent_messages(std::string user_id, int limit) override;
+  asio::awaitable<Result<std::vector<std::string>>> find_unfinished_erasures(int limit) override;
+  asio::awaitable<Result<Chat>> set_retention(std::string chat_id,
+                                              std::optional<int> days) override;
+  asio::awaitable<Result<int>> erase_expired_messages(RetentionSweep sweep) override;
+
   asio::awaitable<Result<User>> set_server_admin(std::string email, bool admin) override;
   asio::awaitable<Result<std::vector<std::string>>> set_disabled(std::string user_id,
                                                                  bool disabled) override;
@@ -86,6 +98,7 @@ class PostgresStore final : public Store, public ChangeLog {
       std::string user_id, std::string password_hash, std::optional<std::string> keep) override;
   asio::awaitable<Status> record_audit(NewAuditEvent event) override;
   asio::awaitable<Result<std::vector<AuditEvent>>> list_audit(AuditQuery query) override;
+  asio::awaitable<Result<int>> prune_accounts(AccountPruning pruning) override;
   asio::awaitable<Result<TwoFactor>> find_two_factor(std::string user_id) override;
   asio::awaitable<Status> set_pending_two_factor(std::string user_id,
                                                  std::string sealed_secret) override;
@@ -105,6 +118,9 @@ class PostgresStore final : public Store, public ChangeLog {
   asio::awaitable<Result<T>> read(Fn fn);
   template <class T, class Receive>
   asio::awaitable<Result<T>> write(std::vector<Statement> statements, Receive receive);
+  // A write in rounds (Round), in a transaction of its own.
+  template <class T>
+  asio::awaitable<Result<T>> write_alone(Round<T> first);
 
   std::unique_ptr<const ConnInfo> info_;  // outlives the threads, whose links refer to it
   std::unique_ptr<Writer> writer_;

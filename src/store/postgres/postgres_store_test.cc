@@ -24,6 +24,7 @@
 #include "store/postgres/connection.h"
 #include "store/postgres/schema.h"
 #include "store/store_conformance.h"
+#include "util/clock.h"
 #include "util/object_id.h"
 #include "util/run_blocking.h"
 
@@ -522,6 +523,186 @@ TEST_F(PostgresStoreTest, ADisabledUserKeepsNoSessionWhateverLoginsRaceTheDisabl
   EXPECT_EQ(created + refused, kLogins);
   EXPECT_TRUE(run(first.list_sessions(a.id))->empty());
   EXPECT_TRUE(run(second.list_sessions(a.id))->empty());
+}
+
+// ---- Erasure -----------------------------------------------------------------------------------
+
+// The tables whose rows hold `needle` (case-insensitively), comma-separated; empty when none: what
+// grepping a pg_dump of the data would find. Every table of the schema, whatever migrations add.
+constexpr const char* kTablesHolding =
+    "SELECT coalesce(string_agg(t.tablename, ',' ORDER BY t.tablename), '') FROM pg_tables t "
+    "WHERE t.schemaname = 'public' AND strpos(lower(query_to_xml(format('SELECT * FROM %I', "
+    "t.tablename), false, false, '')::text), lower($1)) > 0";
+
+std::string tables_holding(Connection& connection, const std::string& needle) {
+  return connection.query(kTablesHolding, Params(needle))[0].text(0);
+}
+
+const MessageAppended* appended_in(const std::vector<Commit>& commits, const std::string& id) {
+  for (const auto& commit : commits) {
+    for (const auto& change : commit.changes) {
+      const auto* appended = std::get_if<MessageAppended>(&change);
+      if (appended && appended->message.id == id) return appended;
+    }
+  }
+  return nullptr;
+}
+
+TEST_F(PostgresStoreTest, ErasureLeavesNoCopyOfTheErasedContentInTheChangeLog) {
+  PostgresStore store(database_.options());
+  auto anna =
+      run(store.create_user(NewUser{"Anna Quartz", "Anna.Quartz@x.io", "pic", "h"})).value();
+  auto b = make_user(store, "b");
+  auto c = make_user(store, "c");
+  auto ab = run(store.find_or_create_direct_chat(anna.id, b.id)).value();
+  auto group = run(store.create_group("G", anna.id, {b.id, c.id})).value();
+  auto secret = run(store.append_message(NewMessage{ab.id, anna.id, "zebra secret 1", "cm-zebra"}));
+  ASSERT_TRUE(secret.ok());
+  ASSERT_TRUE(run(store.append_message(NewMessage{ab.id, b.id, "plain reply", std::nullopt})).ok());
+  ASSERT_TRUE(
+      run(store.append_message(NewMessage{group.id, anna.id, "zebra secret 2", std::nullopt}))
+          .ok());
+  // Copies elsewhere in the log: the name in a profile change, the group's latest message in a
+  // group change, the IP and user agent in a session and an audit event.
+  ASSERT_TRUE(
+      run(store.update_profile(ProfileUpdate{anna.id, "Anna Quartz Jr", std::nullopt})).ok());
+  ASSERT_TRUE(run(store.rename_chat(group.id, "G2")).ok());
+  ASSERT_TRUE(
+      run(store.create_session(NewSession{anna.id, "r1", "10.9.8.7", "QuartzBrowser", 1})).ok());
+  ASSERT_TRUE(
+      run(store.record_audit(NewAuditEvent{anna.id, "login", 1, "10.9.8.7", "QuartzBrowser"}))
+          .ok());
+  const std::vector<std::string> needles = {"Anna Quartz", "anna.quartz@x.io", "zebra secret",
+                                            "cm-zebra",    "10.9.8.7",         "QuartzBrowser"};
+  auto look = database_.connect();
+  for (const auto& needle : needles) EXPECT_NE(tables_holding(*look, needle), "") << needle;
+  EXPECT_EQ(tables_holding(*look, "zebra secret"), "change_log,messages");
+
+  ASSERT_TRUE(run(store.erase_user(UserErasure{anna.id, "Deleted user", "default.png"})).ok());
+  int erased = 0;
+  for (;;) {
+    const int batch = run(store.erase_sent_messages(anna.id, 1)).value();
+    if (batch == 0) break;
+    erased += batch;
+  }
+  EXPECT_EQ(erased, 2);
+
+  for (const auto& needle : needles) EXPECT_EQ(tables_holding(*look, needle), "") << needle;
+  // The rest stays: every position, each of them readable, the other user's message included.
+  EXPECT_EQ(tables_holding(*look, "plain reply"), "change_log,messages");
+  const auto last = run(store.last_position()).value();
+  auto logged = run(store.read_commits(0, 1000)).value();
+  EXPECT_EQ(positions_of(logged), from_one_to(last));
+  const auto* tombstone = appended_in(logged, secret->message.id);
+  ASSERT_NE(tombstone, nullptr);
+  EXPECT_TRUE(tombstone->message.deleted);
+  EXPECT_EQ(tombstone->message.content, "");
+  EXPECT_EQ(tombstone->message.client_msg_id, std::nullopt);
+  EXPECT_EQ(tombstone->message.seq, 1);
+  EXPECT_EQ(tombstone->sender.name, "Deleted user");
+  EXPECT_EQ(tombstone->sender.email, "");
+  EXPECT_TRUE(tombstone->sender.erased);
+  EXPECT_EQ(tombstone->member_ids, (std::vector<std::string>{anna.id, b.id}));
+
+  // The dead row versions that still held the bytes are vacuumed soon after.
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  auto vacuumed = [&] {
+    return look->query(
+                   "SELECT count(*) FROM pg_stat_user_tables "
+                   "WHERE relname IN ('messages', 'change_log', 'users') AND vacuum_count > 0")[0]
+               .int64(0) == 3;
+  };
+  while (!vacuumed() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(vacuumed());
+}
+
+TEST_F(PostgresStoreTest, AnErasureAmongConcurrentWritesOfTwoNodesLeavesNothingBehind) {
+  PostgresStore first(database_.options());
+  PostgresStore second(database_.options());
+  RecordedCommits first_commits;
+  RecordedCommits second_commits;
+  first.set_change_listener(&first_commits);
+  second.set_change_listener(&second_commits);
+  auto anna = make_user(first, "anna");
+  auto b = make_user(first, "b");
+  auto chat = run(first.find_or_create_direct_chat(anna.id, b.id)).value();
+  ASSERT_TRUE(run(first.set_retention(chat.id, 1)).ok());
+
+  // Sends of both users on both nodes, an erasure on each node and a retention sweep among them:
+  // the erasures commit alone, in their place in their node's queue.
+  constexpr int kSends = 120;
+  int failed = 0;
+  for (int i = 0; i < kSends; ++i) {
+    auto& node = i % 2 ? first : second;
+    NewMessage message{chat.id, i % 3 ? b.id : anna.id, numbered("zebra ", i), std::nullopt};
+    asio::co_spawn(
+        io_,
+        [](PostgresStore& s, NewMessage m, int& errors) -> asio::awaitable<void> {
+          auto sent = co_await s.append_message(std::move(m));
+          if (!sent.ok()) ++errors;
+        }(node, std::move(message), failed),
+        asio::detached);
+    if (i % 40 == 20) {
+      asio::co_spawn(
+          io_,
+          [](PostgresStore& s, std::string user, int& errors) -> asio::awaitable<void> {
+            auto erased = co_await s.erase_sent_messages(std::move(user), 1000);
+            if (!erased.ok()) ++errors;
+          }(node, anna.id, failed),
+          asio::detached);
+    }
+  }
+  asio::co_spawn(
+      io_,
+      [](PostgresStore& s, int& errors) -> asio::awaitable<void> {
+        constexpr std::int64_t kTwoDaysMs = 172'800'000;
+        RetentionSweep sweep{clock::now_ms() + kTwoDaysMs, std::nullopt, 15};
+        auto swept = co_await s.erase_expired_messages(sweep);
+        if (!swept.ok()) ++errors;
+      }(second, failed),
+      asio::detached);
+  io_.restart();
+  io_.run();
+  EXPECT_EQ(failed, 0);
+  while (run(second.erase_sent_messages(anna.id, 7)).value() > 0) {
+  }
+
+  auto history = run(first.list_messages(HistoryQuery{chat.id, std::nullopt, std::nullopt, 1000}));
+  ASSERT_EQ(history->size(), static_cast<std::size_t>(kSends));
+  for (std::size_t i = 0; i < history->size(); ++i) {
+    const auto& m = (*history)[i];
+    EXPECT_EQ(m.seq, static_cast<std::int64_t>(i) + 1);
+    EXPECT_EQ(m.deleted, m.content.empty());
+    if (m.sender_id == anna.id) {
+      EXPECT_TRUE(m.deleted) << m.seq;
+    }
+  }
+  // No copy of anna's messages in the log; the positions stay gapless, in one order for both nodes.
+  auto commits = first_commits.take();
+  auto from_second = second_commits.take();
+  commits.insert(commits.end(), from_second.begin(), from_second.end());
+  std::sort(commits.begin(), commits.end(),
+            [](const Commit& x, const Commit& y) { return x.position < y.position; });
+  const auto last = run(first.last_position()).value();
+  EXPECT_EQ(positions_of(commits), from_one_to(last));
+  auto logged = run(first.read_commits(0, 10000)).value();
+  EXPECT_EQ(positions_of(logged), from_one_to(last));
+  int appended = 0;
+  for (const auto& commit : logged) {
+    for (const auto& change : commit.changes) {
+      const auto* message = std::get_if<MessageAppended>(&change);
+      if (!message) continue;
+      ++appended;
+      const auto& stored = (*history)[static_cast<std::size_t>(message->message.seq) - 1];
+      EXPECT_EQ(message->message.deleted, stored.deleted) << stored.seq;
+      EXPECT_EQ(message->message.content, stored.content) << stored.seq;
+      if (message->sender.id == anna.id) {
+        EXPECT_TRUE(message->message.deleted) << stored.seq;
+      }
+    }
+  }
+  EXPECT_EQ(appended, kSends);
 }
 
 // ---- Input PostgreSQL cannot hold --------------------------------------------------------------

@@ -639,6 +639,283 @@ BEGIN
   RETURN 'ok';
 END $$;
 )sql",
+    // 4: privacy (store.h, "Privacy"): erased users (the row stays as a placeholder, so that
+    // history keeps its senders), tombstoned messages, per-chat retention, and the housekeeping
+    // of sessions and audit events. Functions whose result type a running node of the previous
+    // release may have prepared are replaced with the same result type; chat_view gains its new
+    // columns at the end (CREATE OR REPLACE VIEW allows only that).
+    //
+    // The erasures lock the chat rows of the messages they tombstone FOR NO KEY UPDATE, in id
+    // order, before anything else: appends, renames and membership changes of those chats then
+    // wait for the erasure, and none of them can commit a copy of erased content (a message, or a
+    // chat's latest message in a group change) after the erasure scrubbed the change log
+    // (postgres_store.cc, "Erasure"). Writes that add an erased user somewhere lock the user's row
+    // FOR KEY SHARE and check erased_at on the row they locked: chatd_erase_user's UPDATE (which
+    // changes email_key, a unique column, so it takes FOR UPDATE) and they wait for each other.
+    R"sql(
+ALTER TABLE users ADD COLUMN erased_at bigint;  -- NULL: not erased
+ALTER TABLE messages ADD COLUMN deleted boolean NOT NULL DEFAULT false;
+ALTER TABLE chats ADD COLUMN retention_days integer;  -- NULL: the server-wide setting only
+
+-- A user's live messages, by chat: export pages, erasure, unfinished erasures. Tombstones leave
+-- the index, so an erasure a batch at a time never walks over what it already did.
+CREATE INDEX messages_by_sender ON messages (sender_id, chat_id, seq) WHERE NOT deleted;
+-- What the server-wide retention may erase: live messages by age.
+CREATE INDEX live_messages_by_age ON messages (created_at) WHERE NOT deleted;
+-- The few chats with a retention of their own.
+CREATE INDEX chats_with_retention ON chats (id) WHERE retention_days IS NOT NULL;
+CREATE INDEX erased_users ON users (id) WHERE erased_at IS NOT NULL;
+-- Housekeeping and erasure delete by these; the first also serves the foreign key's check when a
+-- session is deleted.
+CREATE INDEX spent_by_session ON spent_refresh_tokens (session_id);
+CREATE INDEX revoked_sessions ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE INDEX audit_by_time ON audit_events (at);
+
+CREATE OR REPLACE VIEW chat_view AS
+SELECT c.id, c.name, c.is_group, c.last_seq, c.created_at, c.updated_at,
+       m.user_ids, m.roles, m.joined_ats, m.delivered_seqs, m.read_seqs,
+       l.id AS latest_id, l.sender_id AS latest_sender_id, l.content AS latest_content,
+       l.client_msg_id AS latest_client_msg_id, l.created_at AS latest_created_at,
+       c.direct_key, c.activity, l.deleted AS latest_deleted, c.retention_days
+  FROM chats c
+  CROSS JOIN LATERAL (
+    SELECT array_agg(cm.user_id ORDER BY cm.position) AS user_ids,
+           array_agg(cm.role ORDER BY cm.position) AS roles,
+           array_agg(cm.joined_at ORDER BY cm.position) AS joined_ats,
+           array_agg(cm.delivered_seq ORDER BY cm.position) AS delivered_seqs,
+           array_agg(cm.read_seq ORDER BY cm.position) AS read_seqs
+      FROM chat_members cm WHERE cm.chat_id = c.id) m
+  LEFT JOIN messages l ON l.chat_id = c.id AND l.seq = c.last_seq;
+
+-- Erased users are unknown to the writes that would add them to a chat.
+CREATE OR REPLACE FUNCTION chatd_direct_chat(p_id text, p_user_a text, p_user_b text, p_key text,
+                                             p_now bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM FROM users u WHERE u.id = p_user_a AND u.erased_at IS NULL FOR KEY SHARE;
+  IF NOT FOUND THEN
+    RETURN 'user_not_found';
+  END IF;
+  PERFORM FROM users u WHERE u.id = p_user_b AND u.erased_at IS NULL FOR KEY SHARE;
+  IF NOT FOUND THEN
+    RETURN 'user_not_found';
+  END IF;
+  INSERT INTO chats (id, name, is_group, direct_key, created_at, updated_at)
+    VALUES (p_id, 'sender', false, p_key, p_now, p_now)
+    ON CONFLICT (direct_key) DO NOTHING;
+  IF FOUND THEN
+    INSERT INTO chat_members (chat_id, user_id, role, position, joined_at)
+      VALUES (p_id, p_user_a, 2, 1, p_now), (p_id, p_user_b, 2, 2, p_now);
+  END IF;
+  RETURN 'ok';
+END $$;
+
+CREATE OR REPLACE FUNCTION chatd_create_group(p_id text, p_name text, p_creator text,
+                                              p_members text[], p_now bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_found integer;
+BEGIN
+  PERFORM FROM users u WHERE u.id = p_creator AND u.erased_at IS NULL FOR KEY SHARE;
+  IF NOT FOUND THEN
+    RETURN 'user_not_found';
+  END IF;
+  SELECT count(*) INTO v_found FROM (
+    SELECT u.id FROM users u WHERE u.id = ANY (p_members) AND u.erased_at IS NULL
+     ORDER BY u.id FOR KEY SHARE) AS found;
+  IF v_found <> cardinality(p_members) THEN
+    RETURN 'user_not_found';
+  END IF;
+  INSERT INTO chats (id, name, is_group, created_at, updated_at)
+    VALUES (p_id, p_name, true, p_now, p_now);
+  INSERT INTO chat_members (chat_id, user_id, role, position, joined_at)
+    VALUES (p_id, p_creator, 0, 1, p_now);
+  INSERT INTO chat_members (chat_id, user_id, role, position, joined_at)
+    SELECT p_id, wanted.id, 2, wanted.n + 1, p_now
+      FROM unnest(p_members) WITH ORDINALITY AS wanted (id, n);
+  RETURN 'created';
+END $$;
+
+CREATE OR REPLACE FUNCTION chatd_add_member(p_chat_id text, p_user_id text,
+                                            p_max_members integer, p_now bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_last_seq bigint;
+BEGIN
+  SELECT c.last_seq INTO v_last_seq FROM chats c WHERE c.id = p_chat_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN 'chat_not_found';
+  END IF;
+  PERFORM FROM chat_members m WHERE m.chat_id = p_chat_id AND m.user_id = p_user_id;
+  IF FOUND THEN
+    RETURN 'unchanged';
+  END IF;
+  PERFORM FROM users u WHERE u.id = p_user_id AND u.erased_at IS NULL FOR KEY SHARE;
+  IF NOT FOUND THEN
+    RETURN 'user_not_found';
+  END IF;
+  IF (SELECT count(*) FROM chat_members m WHERE m.chat_id = p_chat_id) >= p_max_members THEN
+    RETURN 'too_many';
+  END IF;
+  -- A new member starts with both cursors at the chat's last seq.
+  INSERT INTO chat_members (chat_id, user_id, role, position, joined_at, delivered_seq, read_seq)
+    SELECT p_chat_id, p_user_id, 2, coalesce(max(m.position), 0) + 1, p_now, v_last_seq,
+           v_last_seq
+      FROM chat_members m WHERE m.chat_id = p_chat_id;
+  UPDATE chats SET activity = nextval('chat_activity'), updated_at = p_now WHERE id = p_chat_id;
+  RETURN 'changed';
+END $$;
+
+-- An erased user has no session: a login that read the credentials before the erasure committed
+-- waits for it here (the share lock) and finds the user gone.
+CREATE OR REPLACE FUNCTION chatd_create_session(p_id text, p_user_id text, p_refresh_hash text,
+                                                p_at bigint, p_ip text, p_user_agent text)
+  RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_disabled boolean;
+  v_erased boolean;
+BEGIN
+  SELECT u.disabled, u.erased_at IS NOT NULL INTO v_disabled, v_erased
+    FROM users u WHERE u.id = p_user_id FOR SHARE;
+  IF NOT FOUND OR v_erased THEN
+    RETURN 'user_not_found';
+  END IF;
+  IF v_disabled THEN
+    RETURN 'disabled';
+  END IF;
+  INSERT INTO sessions (id, user_id, refresh_hash, created_at, last_used_at, ip, user_agent)
+    VALUES (p_id, p_user_id, p_refresh_hash, p_at, p_at, p_ip, p_user_agent);
+  RETURN 'created';
+END $$;
+
+-- Store::erase_user: 'erased', 'unchanged' (erased before) or 'user_not_found'. revoked_ids: the
+-- live sessions it ended; group_ids: the groups it left (both ascending). The email key becomes
+-- 'erased:<id>', which no login matches (they are lower-cased emails) and which frees the email.
+-- Sessions are locked in id order, as by every write that locks several (migration 3); each group
+-- is left as chatd_remove_member leaves it (the role passes on).
+CREATE FUNCTION chatd_erase_user(p_user_id text, p_name text, p_name_key text, p_pic text,
+                                 p_now bigint, OUT status text, OUT revoked_ids text[],
+                                 OUT group_ids text[])
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_chat_id text;
+BEGIN
+  UPDATE users u
+     SET name = p_name, name_key = p_name_key, pic = p_pic, email = '',
+         email_key = 'erased:' || u.id, password_hash = '', is_admin = false, disabled = false,
+         last_seen = NULL, erased_at = p_now, updated_at = p_now
+   WHERE u.id = p_user_id AND u.erased_at IS NULL;
+  IF NOT FOUND THEN
+    PERFORM FROM users u WHERE u.id = p_user_id;
+    status := CASE WHEN FOUND THEN 'unchanged' ELSE 'user_not_found' END;
+    RETURN;
+  END IF;
+  PERFORM FROM sessions s WHERE s.user_id = p_user_id ORDER BY s.id FOR UPDATE;
+  SELECT coalesce(array_agg(s.id ORDER BY s.id), '{}') INTO revoked_ids
+    FROM sessions s WHERE s.user_id = p_user_id AND s.revoked_at IS NULL;
+  DELETE FROM spent_refresh_tokens t USING sessions s
+   WHERE t.session_id = s.id AND s.user_id = p_user_id;
+  DELETE FROM sessions s WHERE s.user_id = p_user_id;
+  DELETE FROM audit_events a WHERE a.user_id = p_user_id;
+  DELETE FROM two_factor t WHERE t.user_id = p_user_id;
+  group_ids := '{}';
+  FOR v_chat_id IN
+    SELECT cm.chat_id FROM chat_members cm JOIN chats c ON c.id = cm.chat_id
+     WHERE cm.user_id = p_user_id AND c.is_group ORDER BY cm.chat_id
+  LOOP
+    IF chatd_remove_member(v_chat_id, p_user_id, p_now) = 'changed' THEN
+      group_ids := group_ids || v_chat_id;
+    END IF;
+  END LOOP;
+  status := 'erased';
+END $$;
+
+-- Turns the live messages among p_ids into tombstones (content and client_msg_id gone, id and seq
+-- kept): one row per chat they were in (by chat id), their ids and seqs ascending, with the
+-- chat's members in joining order. The chats are locked first (see above).
+CREATE FUNCTION chatd_tombstone_messages(p_ids text[])
+  RETURNS TABLE (chat_id text, message_ids text[], seqs bigint[], member_ids text[])
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM FROM chats c
+   WHERE c.id IN (SELECT m.chat_id FROM messages m WHERE m.id = ANY (p_ids))
+   ORDER BY c.id FOR NO KEY UPDATE;
+  RETURN QUERY
+    WITH erased AS (
+      UPDATE messages m SET content = '', client_msg_id = NULL, deleted = true
+       WHERE m.id = ANY (p_ids) AND NOT m.deleted
+      RETURNING m.chat_id, m.id, m.seq)
+    SELECT e.chat_id, array_agg(e.id ORDER BY e.seq), array_agg(e.seq ORDER BY e.seq),
+           (SELECT array_agg(cm.user_id ORDER BY cm.position)
+              FROM chat_members cm WHERE cm.chat_id = e.chat_id)
+      FROM erased e GROUP BY e.chat_id ORDER BY e.chat_id;
+END $$;
+
+-- Store::erase_sent_messages: up to p_limit of the user's live messages, by chat and seq.
+CREATE FUNCTION chatd_erase_sent_messages(p_user_id text, p_limit integer)
+  RETURNS TABLE (chat_id text, message_ids text[], seqs bigint[], member_ids text[])
+LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN QUERY SELECT * FROM chatd_tombstone_messages(ARRAY(
+    SELECT m.id FROM messages m WHERE m.sender_id = p_user_id AND NOT m.deleted
+     ORDER BY m.chat_id, m.seq LIMIT p_limit));
+END $$;
+
+-- Store::erase_expired_messages: up to p_limit live messages older than their chat's retention,
+-- the server's (p_server_days, NULL: none) or the shorter of both, oldest first. Two ranges: every
+-- message past the server's retention (live_messages_by_age), and the oldest of each chat whose
+-- own retention is shorter (chats_with_retention, then the chat's messages by seq).
+CREATE FUNCTION chatd_erase_expired_messages(p_now bigint, p_server_days integer,
+                                             p_limit integer)
+  RETURNS TABLE (chat_id text, message_ids text[], seqs bigint[], member_ids text[])
+LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN QUERY SELECT * FROM chatd_tombstone_messages(ARRAY(
+    SELECT x.id FROM (
+      (SELECT m.id, m.created_at, m.chat_id, m.seq FROM messages m
+        WHERE p_server_days IS NOT NULL AND NOT m.deleted
+          AND m.created_at < p_now - p_server_days::bigint * 86400000
+        ORDER BY m.created_at LIMIT p_limit)
+      UNION ALL
+      (SELECT m.id, m.created_at, m.chat_id, m.seq
+         FROM chats c
+        CROSS JOIN LATERAL (
+          SELECT o.id, o.created_at, o.chat_id, o.seq FROM messages o
+           WHERE o.chat_id = c.id AND NOT o.deleted
+             AND o.created_at < p_now - c.retention_days::bigint * 86400000
+           ORDER BY o.seq LIMIT p_limit) m
+        WHERE c.retention_days IS NOT NULL
+          AND (p_server_days IS NULL OR c.retention_days < p_server_days))) x
+     ORDER BY x.created_at, x.chat_id, x.seq LIMIT p_limit));
+END $$;
+
+-- Store::prune_accounts: sessions revoked before p_revoked_before (their spent refresh tokens
+-- first) and audit events older than p_audit_before, at most p_limit of each; returns the rows
+-- deleted. Sessions another write holds are left for the next round.
+CREATE FUNCTION chatd_prune_accounts(p_revoked_before bigint, p_audit_before bigint,
+                                     p_limit integer) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_ids text[];
+  v_spent bigint;
+  v_sessions bigint;
+  v_events bigint;
+BEGIN
+  SELECT coalesce(array_agg(d.id), '{}') INTO v_ids FROM (
+    SELECT s.id FROM sessions s WHERE s.revoked_at < p_revoked_before
+     ORDER BY s.revoked_at LIMIT p_limit FOR UPDATE SKIP LOCKED) d;
+  DELETE FROM spent_refresh_tokens t WHERE t.session_id = ANY (v_ids);
+  GET DIAGNOSTICS v_spent = ROW_COUNT;
+  DELETE FROM sessions s WHERE s.id = ANY (v_ids);
+  GET DIAGNOSTICS v_sessions = ROW_COUNT;
+  DELETE FROM audit_events a
+   WHERE a.id IN (SELECT e.id FROM audit_events e WHERE e.at < p_audit_before
+                   ORDER BY e.at LIMIT p_limit);
+  GET DIAGNOSTICS v_events = ROW_COUNT;
+  RETURN v_spent + v_sessions + v_events;
+END $$;
+)sql",
 };
 
 int applied_version(Connection& connection) {

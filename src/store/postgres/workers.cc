@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <iterator>
 
 #include "store/change_codec.h"
 
@@ -22,6 +23,17 @@ constexpr const char* kAppendToLog =
     "WITH next AS (UPDATE change_log_head SET position = position + 1 RETURNING position) "
     "INSERT INTO change_log (position, committed_at, body) "
     "SELECT position, clock_timestamp(), $1 FROM next RETURNING position";
+
+// After an erasure, the tables that held what it erased: a plain VACUUM removes the dead row
+// versions (and their index entries) that still hold the old bytes, and blocks no reader or
+// writer. SKIP_LOCKED: a table another vacuum holds is left to it.
+constexpr const char* kVacuumErased =
+    "VACUUM (SKIP_LOCKED) users, sessions, spent_refresh_tokens, audit_events, two_factor, "
+    "messages, change_log";
+// How soon after an erasure it runs (an erasure comes in batches: most of them share one), and
+// how often at most.
+constexpr auto kVacuumDelay = std::chrono::seconds(1);
+constexpr auto kVacuumSpacing = std::chrono::seconds(30);
 
 }  // namespace
 
@@ -62,9 +74,23 @@ void Writer::submit(std::unique_ptr<WriteJob> job) {
 
 void Writer::loop() {
   for (;;) {
-    auto batch = queue_.pop(max_batch_);
-    if (batch.empty()) return;  // closed and drained
-    commit_batch(batch);
+    auto jobs = queue_.pop(max_batch_);
+    if (jobs.empty()) return;  // closed and drained
+    // A job that must be alone commits by itself, after the jobs queued before it and before
+    // those queued after it.
+    Batch batch;
+    for (auto& job : jobs) {
+      if (!job->alone()) {
+        batch.push_back(std::move(job));
+        continue;
+      }
+      if (!batch.empty()) commit_batch(batch);
+      batch.clear();
+      batch.push_back(std::move(job));
+      commit_batch(batch);
+      batch.clear();
+    }
+    if (!batch.empty()) commit_batch(batch);
   }
 }
 
@@ -129,24 +155,54 @@ Writer::Attempt Writer::attempt(Batch& batch) {
   }
 }
 
-// Sends BEGIN and every job's statements in one pipeline and reads their results. Returns the job
-// whose statement failed, if one did, with the rest of the pipeline read and discarded; the
-// transaction is then aborted.
+// Sends BEGIN and every job's statements in one pipeline and reads their results, then the
+// further rounds of the jobs that have some (WriteJob::send_next), one round trip each. Returns
+// the job whose statement failed, if one did, with the rest of its round read and discarded; the
+// transaction is then aborted. Each job's changes are kept apart, then appended in job order.
 std::optional<Writer::FailedJob> Writer::run_jobs(Pipeline& pipeline, Batch& batch,
                                                   std::vector<Change>& changes) {
   pipeline.send("BEGIN");
-  std::vector<std::size_t> ends;  // how many statements were sent up to each job's last
+  std::vector<std::size_t> jobs;  // the jobs in the round
+  std::vector<std::size_t> ends;  // how many statements were sent up to each one's last
+  jobs.reserve(batch.size());
   ends.reserve(batch.size());
-  for (auto& job : batch) {
-    job->send(pipeline);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    batch[i]->send(pipeline);
+    jobs.push_back(i);
     ends.push_back(pipeline.statements_sent());
   }
   pipeline.sync();
   pipeline.next();
-  for (std::size_t i = 0; i < batch.size(); ++i) {
+  std::vector<std::vector<Change>> made(batch.size());
+  for (;;) {
+    if (auto failed = receive_round(pipeline, batch, jobs, ends, made)) return failed;
+    jobs.clear();
+    ends.clear();
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!batch[i]->send_next(pipeline)) continue;
+      jobs.push_back(i);
+      ends.push_back(pipeline.statements_sent());
+    }
+    if (jobs.empty()) break;
+    pipeline.sync();
+  }
+  for (auto& job_changes : made) {
+    changes.insert(changes.end(), std::make_move_iterator(job_changes.begin()),
+                   std::make_move_iterator(job_changes.end()));
+  }
+  return std::nullopt;
+}
+
+// Reads one round's results: those of `jobs`, whose statements end at `ends`.
+std::optional<Writer::FailedJob> Writer::receive_round(Pipeline& pipeline, Batch& batch,
+                                                       const std::vector<std::size_t>& jobs,
+                                                       const std::vector<std::size_t>& ends,
+                                                       std::vector<std::vector<Change>>& changes) {
+  for (std::size_t k = 0; k < jobs.size(); ++k) {
+    const auto i = jobs[k];
     try {
-      batch[i]->receive(pipeline, changes);
-      while (pipeline.results_read() < ends[i]) pipeline.next();  // what the job left unread
+      batch[i]->receive(pipeline, changes[i]);
+      while (pipeline.results_read() < ends[k]) pipeline.next();  // what the job left unread
     } catch (const PgError& e) {
       if (e.unavailable()) throw;
       if (e.transient()) {
@@ -218,23 +274,57 @@ Pruner::~Pruner() {
   thread_.join();
 }
 
+void Pruner::request_vacuum() {
+  {
+    std::lock_guard lock(mutex_);
+    if (vacuum_due_) return;
+    vacuum_due_ = std::max(Clock::now() + kVacuumDelay, last_vacuum_ + kVacuumSpacing);
+  }
+  wake_.notify_one();
+}
+
 void Pruner::loop(const ConnInfo& info) {
   // A few rounds per retention period: rows live at most about 1.25 retentions.
   const auto interval = std::clamp<std::chrono::milliseconds>(
       retention_ / 4, std::chrono::milliseconds(50), std::chrono::minutes(1));
+  auto next_prune = Clock::now() + interval;
   Link link(info);
   for (;;) {
+    bool prune = false;
+    bool vacuum = false;
     {
       std::unique_lock lock(mutex_);
-      if (wake_.wait_for(lock, interval, [&] { return stopping_; })) return;
+      for (;;) {
+        if (stopping_) return;
+        const auto now = Clock::now();
+        prune = now >= next_prune;
+        vacuum = vacuum_due_ && now >= *vacuum_due_;
+        if (prune || vacuum) break;
+        wake_.wait_until(lock, vacuum_due_ ? std::min(next_prune, *vacuum_due_) : next_prune);
+      }
+      if (vacuum) {
+        vacuum_due_.reset();
+        last_vacuum_ = Clock::now();
+      }
     }
-    try {
-      link.get().query(
-          "DELETE FROM change_log WHERE committed_at < now() - $1 * interval '1 millisecond'",
-          Params(static_cast<std::int64_t>(retention_.count())));
-    } catch (const PgError& e) {
-      spdlog::warn("store: pruning the change log failed: {}", e.what());
-      if (e.unavailable()) link.drop();
+    if (prune) {
+      next_prune = Clock::now() + interval;
+      try {
+        link.get().query(
+            "DELETE FROM change_log WHERE committed_at < now() - $1 * interval '1 millisecond'",
+            Params(static_cast<std::int64_t>(retention_.count())));
+      } catch (const PgError& e) {
+        spdlog::warn("store: pruning the change log failed: {}", e.what());
+        if (e.unavailable()) link.drop();
+      }
+    }
+    if (vacuum) {
+      try {
+        link.get().exec(kVacuumErased);
+      } catch (const PgError& e) {
+        spdlog::warn("store: vacuuming after an erasure failed: {}", e.what());
+        if (e.unavailable()) link.drop();
+      }
     }
   }
 }

@@ -47,9 +47,17 @@ class WriteJob {
   virtual ~WriteJob() = default;
   // Queues the job's statements; they run after those of the jobs before it.
   virtual void send(Pipeline& pipeline) = 0;
-  // Reads the results of what send() queued, in order, and appends what clients must hear of to
-  // `changes`. Throws (PgError) when a statement failed: the transaction is then lost.
+  // Reads the results of what send() (or send_next()) queued, in order, and appends what clients
+  // must hear of to `changes`. Throws (PgError) when a statement failed: the transaction is then
+  // lost.
   virtual void receive(Pipeline& pipeline, std::vector<Change>& changes) = 0;
+  // For a write whose next statements depend on the results it just read: queues them and
+  // returns true; they run in the same transaction, one round trip later, after every job's
+  // earlier results were read, and receive() reads them. False: the job is done.
+  virtual bool send_next(Pipeline& /*pipeline*/) { return false; }
+  // A job that must be the only one in its transaction (an erasure, which rewrites the change
+  // log: the changes of other jobs in its batch would reach the log only at its commit, unseen).
+  virtual bool alone() const { return false; }
   // Called once the job's fate is known: `outcome` is ok when its transaction committed, or the
   // error it ends with. Only now may results be handed out, so nobody is told of a write that a
   // failed commit took back.
@@ -58,9 +66,11 @@ class WriteJob {
 
 // The writer: takes every queued write job (up to max_batch) and commits them in one transaction
 // (group commit), in two round trips whatever the batch's size: BEGIN and every job's statements
-// in one pipeline, then the change-log row and COMMIT in another. While it commits, new jobs pile
-// up and form the next batch. It reports each commit's changes, with their change-log position,
-// to the listener before it hands out any result.
+// in one pipeline, then the change-log row and COMMIT in another (plus one per further round of
+// the jobs that have some, WriteJob::send_next). While it commits, new jobs pile up and form the
+// next batch. A job that must be alone commits in a transaction of its own, in its place among
+// the others. It reports each commit's changes, with their change-log position, to the listener
+// before it hands out any result.
 class Writer {
  public:
   Writer(const ConnInfo& info, std::unique_ptr<Connection> connection, std::size_t max_batch);
@@ -84,6 +94,10 @@ class Writer {
   void commit_batch(Batch& batch);
   Attempt attempt(Batch& batch);
   std::optional<FailedJob> run_jobs(Pipeline& pipeline, Batch& batch, std::vector<Change>& changes);
+  static std::optional<FailedJob> receive_round(Pipeline& pipeline, Batch& batch,
+                                                const std::vector<std::size_t>& jobs,
+                                                const std::vector<std::size_t>& ends,
+                                                std::vector<std::vector<Change>>& changes);
   Commit commit(Pipeline& pipeline, std::vector<Change> changes);
 
   Link link_;
@@ -109,7 +123,8 @@ class ReaderPool {
 };
 
 // Deletes change-log rows older than the retention, from a thread and a connection of its own,
-// every so often: off the writer's path.
+// every so often: off the writer's path. Also vacuums the tables an erasure rewrote, soon after it
+// (request_vacuum): VACUUM cannot run inside the writer's transactions.
 class Pruner {
  public:
   Pruner(const ConnInfo& info, std::chrono::milliseconds retention);
@@ -117,13 +132,20 @@ class Pruner {
   Pruner& operator=(const Pruner&) = delete;
   ~Pruner();
 
+  // Something was erased: a plain VACUUM of the tables that held it runs about a second from now,
+  // or later if one ran recently (README.md, "Erasure"). Requests meanwhile are merged into it.
+  void request_vacuum();
+
  private:
+  using Clock = std::chrono::steady_clock;
   void loop(const ConnInfo& info);
 
   const std::chrono::milliseconds retention_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  std::optional<Clock::time_point> vacuum_due_;  // guarded by mutex_
+  Clock::time_point last_vacuum_{};              // guarded by mutex_
   std::thread thread_;
 };
 

@@ -38,6 +38,15 @@ Statement& Statement::bind(int index, std::int64_t value) {
 
 Statement& Statement::bind(int index, const std::optional<std::string>& value) {
   if (value) return bind(index, std::string_view(*value));
+  return bind_null(index);
+}
+
+Statement& Statement::bind(int index, std::optional<std::int64_t> value) {
+  if (value) return bind(index, *value);
+  return bind_null(index);
+}
+
+Statement& Statement::bind_null(int index) {
   const int rc = sqlite3_bind_null(stmt_, index);
   if (rc != SQLITE_OK) throw_error(sqlite3_db_handle(stmt_), rc, "bind");
   return *this;
@@ -94,6 +103,8 @@ Connection::Connection(const std::string& path, bool read_only) {
   // checkpoint or a schema change can make either side wait briefly.
   sqlite3_busy_timeout(db_, 5000);
   exec("PRAGMA foreign_keys = ON");
+  // Erased data must leave the file (API.md, "Privacy"): freed space is zeroed, not left behind.
+  if (!read_only) exec("PRAGMA secure_delete = ON");
   if (read_only) exec("PRAGMA query_only = ON");
 }
 

@@ -44,6 +44,8 @@ class Statement {
   Statement& bind(int index, std::int64_t value);
   Statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
   Statement& bind(int index, const std::optional<std::string>& value);
+  Statement& bind(int index, std::optional<std::int64_t> value);
+  Statement& bind_null(int index);
 
   // Binds the arguments to parameters 1..N.
   template <class... Args>

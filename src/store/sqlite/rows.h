@@ -5,9 +5,9 @@
 
 namespace chatd::store::sqlite {
 
-// A user row selected as "id, name, email, pic, is_admin, created_at, updated_at, disabled",
-// from column `first` on.
-inline constexpr int kUserColumnCount = 8;
+// A user row selected as "id, name, email, pic, is_admin, created_at, updated_at, disabled,
+// erased_at IS NOT NULL", from column `first` on.
+inline constexpr int kUserColumnCount = 9;
 
 inline User read_user(const Statement& s, int first = 0) {
   User u;
@@ -19,6 +19,7 @@ inline User read_user(const Statement& s, int first = 0) {
   u.created_at = s.int64(first + 5);
   u.updated_at = s.int64(first + 6);
   u.disabled = s.int64(first + 7) != 0;
+  u.erased = s.int64(first + 8) != 0;
   return u;
 }
 

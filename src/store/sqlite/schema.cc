@@ -114,6 +114,17 @@ CREATE TABLE recovery_codes (
   PRIMARY KEY (user_id, hash)
 ) WITHOUT ROWID;
 )sql",
+    // 4: privacy: erased users (kept as placeholders so that history keeps its senders),
+    // tombstoned messages, per-chat retention.
+    R"sql(
+ALTER TABLE users ADD COLUMN erased_at INTEGER;
+ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chats ADD COLUMN retention_days INTEGER;
+-- A user's live messages across chats: export pages and erasure.
+CREATE INDEX live_messages_by_sender ON messages (sender_id, chat_id, seq) WHERE NOT deleted;
+-- What the retention job may erase: live messages by age.
+CREATE INDEX live_messages_by_age ON messages (created_at) WHERE NOT deleted;
+)sql",
 };
 
 int user_version(Connection& connection) {

@@ -59,7 +59,7 @@ asio::awaitable<Result<User>> SqliteStore::set_server_admin(std::string email, b
   return write<User>([email = std::move(email), admin](Connection& c) -> Result<User> {
     auto s = c.prepare(
         "UPDATE users SET is_admin = ?, updated_at = ? WHERE email_key = ? RETURNING id, name, "
-        "email, pic, is_admin, created_at, updated_at, disabled");
+        "email, pic, is_admin, created_at, updated_at, disabled, erased_at IS NOT NULL");
     s.bind_all(admin ? 1 : 0, clock::now_ms(), text::ascii_lower(text::trim(email)));
     if (!s.step()) return make_error(Errc::not_found, "User not found");
     return read_user(s);
@@ -316,6 +316,30 @@ asio::awaitable<Result<bool>> SqliteStore::consume_recovery_code(std::string use
         s.bind_all(user, hash).run();
         return sqlite3_changes(c.handle()) > 0;
       });
+}
+
+asio::awaitable<Result<int>> SqliteStore::prune_accounts(AccountPruning pruning) {
+  return write<int>([p = pruning](Connection& c) -> Result<int> {
+    auto doomed = c.prepare(
+        "SELECT id FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at < ? LIMIT ?");
+    doomed.bind_all(p.revoked_before_ms, p.limit);
+    std::vector<std::string> sessions;
+    while (doomed.step()) sessions.push_back(doomed.text(0));
+    int pruned = 0;
+    auto spent = c.prepare("DELETE FROM spent_refresh_tokens WHERE session_id = ?");
+    auto session = c.prepare("DELETE FROM sessions WHERE id = ?");
+    for (const auto& id : sessions) {
+      spent.bind_all(id).run();
+      spent.reset();
+      session.bind_all(id).run();
+      session.reset();
+      ++pruned;
+    }
+    auto audit = c.prepare(
+        "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < ? LIMIT ?)");
+    audit.bind_all(p.audit_before_ms, p.limit).run();
+    return pruned + sqlite3_changes(c.handle());
+  });
 }
 
 }  // namespace chatd::store::sqlite

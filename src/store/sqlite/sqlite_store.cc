@@ -14,6 +14,7 @@
 
 #include "store/sqlite/connection.h"
 #include "store/sqlite/jobs.h"
+#include "store/sqlite/queries.h"
 #include "store/sqlite/rows.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/workers.h"
@@ -23,11 +24,9 @@
 
 namespace chatd::store::sqlite {
 
-namespace {
+// ---- Rows (queries.h: shared with the other files of SqliteStore) ----------------------------
 
-// ---- Rows --------------------------------------------------------------------------------------
-
-// Columns: chat_id, seq, id, sender_id, content, client_msg_id, created_at.
+// Columns: chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted.
 Message read_message(const Statement& s) {
   Message m;
   m.chat_id = s.text(0);
@@ -37,20 +36,22 @@ Message read_message(const Statement& s) {
   m.content = s.text(4);
   m.client_msg_id = s.optional_text(5);
   m.created_at = s.int64(6);
+  m.deleted = s.int64(7) != 0;
   return m;
 }
 
 std::optional<User> select_user(Connection& c, std::string_view id) {
   auto s = c.prepare(
-      "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled FROM users WHERE id "
-      "= ?");
+      "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled, "
+      "erased_at IS NOT NULL FROM users WHERE id = ?");
   s.bind_all(id);
   if (!s.step()) return std::nullopt;
   return read_user(s);
 }
 
+// Erased users count as gone: nobody can start a chat with them or add them anywhere.
 bool user_exists(Connection& c, std::string_view id) {
-  auto s = c.prepare("SELECT 1 FROM users WHERE id = ?");
+  auto s = c.prepare("SELECT 1 FROM users WHERE id = ? AND erased_at IS NULL");
   s.bind_all(id);
   return s.step();
 }
@@ -58,8 +59,8 @@ bool user_exists(Connection& c, std::string_view id) {
 std::optional<Message> select_message_by_seq(Connection& c, std::string_view chat_id,
                                              std::int64_t seq) {
   auto s = c.prepare(
-      "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
-      "WHERE chat_id = ? AND seq = ?");
+      "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
+      "FROM messages WHERE chat_id = ? AND seq = ?");
   s.bind_all(chat_id, seq);
   if (!s.step()) return std::nullopt;
   return read_message(s);
@@ -88,7 +89,8 @@ std::vector<std::string> member_ids(Connection& c, std::string_view chat_id) {
 
 std::optional<Chat> select_chat(Connection& c, std::string_view chat_id) {
   auto s = c.prepare(
-      "SELECT id, name, is_group, last_seq, created_at, updated_at FROM chats WHERE id = ?");
+      "SELECT id, name, is_group, last_seq, created_at, updated_at, retention_days FROM chats "
+      "WHERE id = ?");
   s.bind_all(chat_id);
   if (!s.step()) return std::nullopt;
   Chat chat;
@@ -98,6 +100,7 @@ std::optional<Chat> select_chat(Connection& c, std::string_view chat_id) {
   chat.last_seq = s.int64(3);
   chat.created_at = s.int64(4);
   chat.updated_at = s.int64(5);
+  if (auto days = s.optional_int64(6)) chat.retention_days = static_cast<int>(*days);
   chat.members = select_members(c, chat.id);
   if (chat.last_seq > 0) chat.latest_message = select_message_by_seq(c, chat.id, chat.last_seq);
   return chat;
@@ -118,7 +121,7 @@ const Member* find_member(const Chat& chat, std::string_view user_id) {
 
 // The group as this write leaves it, reported to the change feed.
 Result<Chat> group_changed(Connection& c, std::string_view chat_id, std::vector<Change>& changes,
-                           std::vector<std::string> removed_user_ids = {}) {
+                           std::vector<std::string> removed_user_ids) {
   auto chat = load_chat(c, chat_id);
   if (chat) changes.emplace_back(GroupChanged{*chat, std::move(removed_user_ids)});
   return chat;
@@ -129,6 +132,23 @@ void touch_chat(Connection& c, std::string_view chat_id, std::int64_t activity, 
   auto s = c.prepare("UPDATE chats SET activity = ?, updated_at = ? WHERE id = ?");
   s.bind_all(activity, now, chat_id).run();
 }
+
+// Leaves a group, passing the admin role on when no admin is left.
+Result<Chat> leave_group(Connection& c, std::string_view chat_id, std::string_view user_id,
+                         std::int64_t activity, std::vector<Change>& changes) {
+  auto del = c.prepare("DELETE FROM chat_members WHERE chat_id = ? AND user_id = ?");
+  del.bind_all(chat_id, user_id).run();
+  // Promote the longest-standing member when no owner or admin is left.
+  auto promote = c.prepare(
+      "UPDATE chat_members SET role = 1 WHERE chat_id = ?1 AND NOT EXISTS (SELECT 1 FROM "
+      "chat_members WHERE chat_id = ?1 AND role IN (0, 1)) AND user_id = (SELECT user_id FROM "
+      "chat_members WHERE chat_id = ?1 ORDER BY position LIMIT 1)");
+  promote.bind_all(chat_id).run();
+  touch_chat(c, chat_id, activity, clock::now_ms());
+  return group_changed(c, chat_id, changes, {std::string(user_id)});
+}
+
+namespace {
 
 void insert_member(Connection& c, std::string_view chat_id, std::string_view user_id, Role role,
                    std::int64_t now, std::int64_t start_seq) {
@@ -246,17 +266,18 @@ asio::awaitable<Result<User>> SqliteStore::find_user(std::string id) {
 }
 
 asio::awaitable<Result<UserCredentials>> SqliteStore::find_credentials(std::string email) {
-  return read<UserCredentials>([email =
-                                    std::move(email)](Connection& c) -> Result<UserCredentials> {
-    auto s = c.prepare(
-        "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled, password_hash, "
-        "EXISTS (SELECT 1 FROM two_factor WHERE user_id = users.id AND enabled) FROM users "
-        "WHERE email_key = ?");
-    s.bind_all(text::ascii_lower(email));
-    if (!s.step()) return make_error(Errc::not_found, "User not found");
-    return UserCredentials{read_user(s), s.text(kUserColumnCount),
-                           s.int64(kUserColumnCount + 1) != 0};
-  });
+  return read<UserCredentials>(
+      [email = std::move(email)](Connection& c) -> Result<UserCredentials> {
+        auto s = c.prepare(
+            "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled, "
+            "erased_at IS NOT NULL, password_hash, "
+            "EXISTS (SELECT 1 FROM two_factor WHERE user_id = users.id AND enabled) FROM users "
+            "WHERE email_key = ?");
+        s.bind_all(text::ascii_lower(email));
+        if (!s.step()) return make_error(Errc::not_found, "User not found");
+        return UserCredentials{read_user(s), s.text(kUserColumnCount),
+                               s.int64(kUserColumnCount + 1) != 0};
+      });
 }
 
 asio::awaitable<Result<std::vector<User>>> SqliteStore::find_users(std::vector<std::string> ids) {
@@ -269,7 +290,8 @@ asio::awaitable<Result<std::vector<User>>> SqliteStore::find_users(std::vector<s
         wanted.reserve(ids.size());
         for (const auto& id : ids) wanted.emplace_back(id);
         auto s = c.prepare(
-            "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled FROM users "
+            "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled, "
+            "erased_at IS NOT NULL FROM users "
             "WHERE id IN (SELECT value FROM json_each(?))");
         s.bind_all(boost::json::serialize(wanted));
         std::vector<User> users;
@@ -284,8 +306,9 @@ asio::awaitable<Result<std::vector<User>>> SqliteStore::search_users(UserSearch 
       [search = std::move(search)](Connection& c) -> Result<std::vector<User>> {
         // instr() rather than LIKE: the query is matched literally, '%' and '_' included.
         auto s = c.prepare(
-            "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled FROM users "
-            "WHERE id <> ?1 AND (?2 = '' OR instr(lower(name), ?2) > 0 OR "
+            "SELECT id, name, email, pic, is_admin, created_at, updated_at, disabled, "
+            "erased_at IS NOT NULL FROM users "
+            "WHERE id <> ?1 AND erased_at IS NULL AND (?2 = '' OR instr(lower(name), ?2) > 0 OR "
             "instr(email_key, ?2) > 0) ORDER BY name COLLATE NOCASE, id LIMIT ?3 OFFSET ?4");
         s.bind_all(search.exclude_id, text::ascii_lower(search.query), search.limit, search.offset);
         std::vector<User> users;
@@ -309,7 +332,9 @@ asio::awaitable<Result<std::vector<std::string>>> SqliteStore::find_contacts(std
 
 asio::awaitable<Status> SqliteStore::record_last_seen(std::string user_id, std::int64_t at) {
   return write<void>([user = std::move(user_id), at](Connection& c) -> Status {
-    auto s = c.prepare("UPDATE users SET last_seen = ? WHERE id = ?");
+    // An erased user keeps no trace, a last-seen time included.
+    auto s = c.prepare(
+        "UPDATE users SET last_seen = CASE WHEN erased_at IS NULL THEN ?1 END WHERE id = ?2");
     s.bind_all(at, user).run();
     if (sqlite3_changes(c.handle()) == 0) return make_error(Errc::not_found, "User not found");
     return {};
@@ -430,16 +455,7 @@ asio::awaitable<Result<Chat>> SqliteStore::remove_member(std::string chat_id, st
       if (!user_exists(c, user)) return make_error(Errc::not_found, "User not found");
       return chat;
     }
-    auto del = c.prepare("DELETE FROM chat_members WHERE chat_id = ? AND user_id = ?");
-    del.bind_all(id, user).run();
-    // Promote the longest-standing member when no owner or admin is left.
-    auto promote = c.prepare(
-        "UPDATE chat_members SET role = 1 WHERE chat_id = ?1 AND NOT EXISTS (SELECT 1 FROM "
-        "chat_members WHERE chat_id = ?1 AND role IN (0, 1)) AND user_id = (SELECT user_id FROM "
-        "chat_members WHERE chat_id = ?1 ORDER BY position LIMIT 1)");
-    promote.bind_all(id).run();
-    touch_chat(c, id, ++activity_, clock::now_ms());
-    return group_changed(c, id, changes, {user});
+    return leave_group(c, id, user, ++activity_, changes);
   });
 }
 
@@ -472,7 +488,8 @@ asio::awaitable<Result<AppendedMessage>> SqliteStore::append_message(NewMessage 
                                     std::vector<Change>& changes) -> Result<AppendedMessage> {
     if (m.client_msg_id) {
       auto s = c.prepare(
-          "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
+          "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
+          "FROM messages "
           "WHERE sender_id = ? AND client_msg_id = ?");
       s.bind_all(m.sender_id, *m.client_msg_id);
       if (s.step()) {
@@ -519,25 +536,27 @@ asio::awaitable<Result<AppendedMessage>> SqliteStore::append_message(NewMessage 
 }
 
 asio::awaitable<Result<std::vector<Message>>> SqliteStore::list_messages(HistoryQuery query) {
-  return read<std::vector<Message>>([q = std::move(query)](
-                                        Connection& c) -> Result<std::vector<Message>> {
-    std::vector<Message> page;
-    if (q.after) {
-      auto s = c.prepare(
-          "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
-          "WHERE chat_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?");
-      s.bind_all(q.chat_id, *q.after, q.limit);
-      while (s.step()) page.push_back(read_message(s));
-      return page;
-    }
-    auto s = c.prepare(
-        "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
-        "WHERE chat_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?");
-    s.bind_all(q.chat_id, q.before.value_or(INT64_MAX), q.limit);
-    while (s.step()) page.push_back(read_message(s));
-    std::reverse(page.begin(), page.end());
-    return page;
-  });
+  return read<std::vector<Message>>(
+      [q = std::move(query)](Connection& c) -> Result<std::vector<Message>> {
+        std::vector<Message> page;
+        if (q.after) {
+          auto s = c.prepare(
+              "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
+              "FROM messages "
+              "WHERE chat_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?");
+          s.bind_all(q.chat_id, *q.after, q.limit);
+          while (s.step()) page.push_back(read_message(s));
+          return page;
+        }
+        auto s = c.prepare(
+            "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
+            "FROM messages "
+            "WHERE chat_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?");
+        s.bind_all(q.chat_id, q.before.value_or(INT64_MAX), q.limit);
+        while (s.step()) page.push_back(read_message(s));
+        std::reverse(page.begin(), page.end());
+        return page;
+      });
 }
 
 asio::awaitable<Result<Message>> SqliteStore::find_message(std::string chat_id,
@@ -545,7 +564,8 @@ asio::awaitable<Result<Message>> SqliteStore::find_message(std::string chat_id,
   return read<Message>(
       [chat = std::move(chat_id), id = std::move(message_id)](Connection& c) -> Result<Message> {
         auto s = c.prepare(
-            "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at FROM messages "
+            "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
+            "FROM messages "
             "WHERE id = ? AND chat_id = ?");
         s.bind_all(id, chat);
         if (!s.step()) return make_error(Errc::not_found, "Message not found");

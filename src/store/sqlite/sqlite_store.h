@@ -94,12 +94,27 @@ class SqliteStore final : public Store {
   asio::awaitable<Result<bool>> consume_totp_step(std::string user_id, std::int64_t step) override;
   asio::awaitable<Result<bool>> consume_recovery_code(std::string user_id,
                                                       std::string code_hash) override;
+  asio::awaitable<Result<int>> prune_accounts(AccountPruning pruning) override;
+
+  // Privacy (sqlite_privacy.cc).
+  asio::awaitable<Result<User>> update_profile(ProfileUpdate update) override;
+  asio::awaitable<Result<std::vector<Message>>> list_sent_messages(
+      SentMessagesQuery query) override;
+  asio::awaitable<Status> erase_user(UserErasure erasure) override;
+  asio::awaitable<Result<int>> erase_sent_messages(std::string user_id, int limit) override;
+  asio::awaitable<Result<std::vector<std::string>>> find_unfinished_erasures(int limit) override;
+  asio::awaitable<Result<Chat>> set_retention(std::string chat_id,
+                                              std::optional<int> days) override;
+  asio::awaitable<Result<int>> erase_expired_messages(RetentionSweep sweep) override;
 
  private:
   template <class T, class Fn>
   asio::awaitable<Result<T>> read(Fn fn);
   template <class T, class Fn>
   asio::awaitable<Result<T>> write(Fn fn);
+  // Copies the WAL into the database file and empties it, so that erased content is gone from
+  // both (with secure_delete, the database file keeps no freed bytes).
+  asio::awaitable<void> truncate_wal();
 
   // Bumped on every chat change to order chat lists. Only the writer thread changes it; atomic so
   // that the constructor's initial value is published to that thread.

@@ -86,11 +86,42 @@ int Checkpointer::on_commit(void* self, sqlite3*, const char*, int wal_pages) {
   return SQLITE_OK;
 }
 
+void Checkpointer::truncate(std::function<void()> done) {
+  {
+    std::lock_guard lock(mutex_);
+    truncated_.push_back(std::move(done));
+  }
+  wanted_.notify_one();
+}
+
+void Checkpointer::truncate_now() {
+  std::vector<std::function<void()>> waiting;
+  {
+    std::lock_guard lock(mutex_);
+    waiting.swap(truncated_);
+  }
+  // The busy timeout lets readers finish their snapshots; a few tries ride out a busy writer.
+  int rc = SQLITE_BUSY;
+  for (int attempt = 0; attempt < 5 && rc == SQLITE_BUSY; ++attempt) {
+    rc = sqlite3_wal_checkpoint_v2(connection_->handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE,
+                                   nullptr, nullptr);
+  }
+  if (rc != SQLITE_OK) {
+    spdlog::warn("store: truncating checkpoint failed: {}", sqlite3_errmsg(connection_->handle()));
+  }
+  for (auto& done : waiting) done();
+}
+
 void Checkpointer::loop() {
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      wanted_.wait(lock, [&] { return requested_ || stopping_; });
+      wanted_.wait(lock, [&] { return requested_ || stopping_ || !truncated_.empty(); });
+      if (!truncated_.empty()) {
+        lock.unlock();
+        truncate_now();
+        continue;
+      }
       if (stopping_) return;
       requested_ = false;
     }

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -52,10 +53,14 @@ class Checkpointer {
 
   // From now on, commits on `writer` that leave the WAL at wal_pages or more start a checkpoint.
   void watch(Connection& writer);
+  // Checkpoints everything and truncates the WAL to nothing, then calls `done` (on the
+  // checkpointer's thread), whether or not readers let it finish (then it is logged).
+  void truncate(std::function<void()> done);
 
  private:
   static int on_commit(void* self, sqlite3* db, const char* name, int wal_pages);
   void loop();
+  void truncate_now();
 
   std::unique_ptr<Connection> connection_;
   const int wal_pages_;
@@ -63,6 +68,7 @@ class Checkpointer {
   std::condition_variable wanted_;
   bool requested_ = false;
   bool stopping_ = false;
+  std::vector<std::function<void()>> truncated_;  // waiting for a truncating checkpoint
   std::thread thread_;
 };
 

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/sqlite/connection.h"
+#include "store/store.h"
+
+// Queries that more than one file of SqliteStore runs (defined in sqlite_store.cc).
+namespace chatd::store::sqlite {
+
+// Columns: chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted.
+Message read_message(const Statement& s);
+std::optional<User> select_user(Connection& c, std::string_view id);
+// Whether the user exists and is not erased.
+bool user_exists(Connection& c, std::string_view id);
+// The chat's members' ids in joining order.
+std::vector<std::string> member_ids(Connection& c, std::string_view chat_id);
+Result<Chat> load_chat(Connection& c, std::string_view chat_id);
+// The group as this write leaves it, reported to the change feed.
+Result<Chat> group_changed(Connection& c, std::string_view chat_id, std::vector<Change>& changes,
+                           std::vector<std::string> removed_user_ids = {});
+// Removes a member from a group, passing the admin role on to the longest-standing member when no
+// owner or admin is left; reports the group change.
+Result<Chat> leave_group(Connection& c, std::string_view chat_id, std::string_view user_id,
+                         std::int64_t activity, std::vector<Change>& changes);
+
+}  // namespace chatd::store::sqlite
