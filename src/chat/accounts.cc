@@ -354,15 +354,26 @@ asio::awaitable<Status> AccountService::set_disabled(std::string user_id, bool d
   co_return Status{};
 }
 
-asio::awaitable<Status> AccountService::check_second_factor(const std::string& user_id,
-                                                            std::string code, bool enabled_only) {
-  std::string budget = "otp:" + user_id;
-  // Every attempt draws on the budget; a good code gives it back.
-  if (auto allowed = co_await take(budget, account_limits_.otp_failures_per_account); !allowed) {
+asio::awaitable<Result<store::TwoFactor>> AccountService::start_otp_attempt(
+    const std::string& user_id) {
+  // Every attempt draws on the budget; a good code gives it back (end_otp_attempt).
+  auto budget = otp_budget(user_id);
+  if (auto allowed = co_await take(std::move(budget), account_limits_.otp_failures_per_account);
+      !allowed) {
     co_return allowed.error();
   }
   auto id = user_id;
-  auto state = co_await store_.find_two_factor(std::move(id));
+  co_return co_await store_.find_two_factor(std::move(id));
+}
+
+asio::awaitable<void> AccountService::end_otp_attempt(const std::string& user_id) {
+  auto budget = otp_budget(user_id);
+  co_await limiter().reset(std::move(budget));
+}
+
+asio::awaitable<Status> AccountService::check_second_factor(const std::string& user_id,
+                                                            std::string code, bool enabled_only) {
+  auto state = co_await start_otp_attempt(user_id);
   if (!state) {
     if (state.error().code == Errc::not_found) co_return otp_invalid();
     co_return state.error();
@@ -375,7 +386,7 @@ asio::awaitable<Status> AccountService::check_second_factor(const std::string& u
     auto fresh = co_await store_.consume_totp_step(std::move(owner), *step);
     if (!fresh) co_return fresh.error();
     if (*fresh) {
-      co_await limiter().reset(std::move(budget));
+      co_await end_otp_attempt(user_id);
       co_return Status{};
     }
   } else if (state->enabled) {
@@ -384,7 +395,7 @@ asio::awaitable<Status> AccountService::check_second_factor(const std::string& u
                                                        auth::hash_recovery_code(code, user_id));
     if (!spent) co_return spent.error();
     if (*spent) {
-      co_await limiter().reset(std::move(budget));
+      co_await end_otp_attempt(user_id);
       co_return Status{};
     }
   }
@@ -404,13 +415,7 @@ asio::awaitable<Result<TwoFactorSetup>> AccountService::setup_two_factor(Caller 
 
 asio::awaitable<Result<std::vector<std::string>>> AccountService::enable_two_factor(
     Caller caller, std::string code, ClientInfo client) {
-  std::string budget = "otp:" + caller.user.id;
-  // Every attempt draws on the budget; a good code gives it back.
-  if (auto allowed = co_await take(budget, account_limits_.otp_failures_per_account); !allowed) {
-    co_return allowed.error();
-  }
-  auto user_id = caller.user.id;
-  auto state = co_await store_.find_two_factor(std::move(user_id));
+  auto state = co_await start_otp_attempt(caller.user.id);
   if (!state) {
     if (state.error().code == Errc::not_found) {
       co_return make_error(Errc::not_found, "Set two-factor authentication up first");
@@ -424,7 +429,7 @@ asio::awaitable<Result<std::vector<std::string>>> AccountService::enable_two_fac
   if (!secret) co_return secret.error();
   const auto step = auth::verify_totp(*secret, code, unix_now_s());
   if (!step) co_return otp_invalid();
-  co_await limiter().reset(std::move(budget));
+  co_await end_otp_attempt(caller.user.id);
   auto codes = auth::generate_recovery_codes();
   std::vector<std::string> hashes;
   hashes.reserve(codes.size());

@@ -155,6 +155,12 @@ class AccountService {
   // the account's login budget.
   asio::awaitable<Result<store::UserCredentials>> verify_password(const User& user,
                                                                   std::string password);
+  // The key of the account's budget for second-factor codes.
+  static std::string otp_budget(const std::string& user_id) { return "otp:" + user_id; }
+  // A second-factor attempt draws on the account's budget and reads its two-factor state; a good
+  // code gives the attempt back (end_otp_attempt).
+  asio::awaitable<Result<store::TwoFactor>> start_otp_attempt(const std::string& user_id);
+  asio::awaitable<void> end_otp_attempt(const std::string& user_id);
   // Checks a second factor: a TOTP code (each time step accepted once, on every node) or an unused
   // recovery code (spent). Wrong codes draw on the account's budget.
   asio::awaitable<Status> check_second_factor(const std::string& user_id, std::string code,
