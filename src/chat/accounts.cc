@@ -354,6 +354,8 @@ asio::awaitable<Status> AccountService::set_disabled(std::string user_id, bool d
   co_return Status{};
 }
 
+// ---- Two-factor authentication -----------------------------------------------------------------
+
 asio::awaitable<Result<store::TwoFactor>> AccountService::start_otp_attempt(
     const std::string& user_id) {
   // Every attempt draws on the budget; a good code gives it back (end_otp_attempt).
