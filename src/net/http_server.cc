@@ -419,7 +419,7 @@ asio::awaitable<void> HttpServer::serve(Stream stream, Worker& worker) {
     add_security_headers(response, kTls);
     beast::error_code write_ec;
     if (body) {
-      if (!co_await write_streamed(stream, response, body)) break;
+      write_ec = co_await write_streamed(stream, response, body);
     } else {
       response.prepare_payload();
       tcp_layer.expires_after(limits.write_timeout);
@@ -461,30 +461,31 @@ std::optional<HttpResponse> HttpServer::refuse(const std::optional<Target>& targ
 }
 
 template <class Stream>
-asio::awaitable<bool> HttpServer::write_streamed(Stream& stream, HttpResponse& header,
-                                                 const BodyStream& body) {
+asio::awaitable<beast::error_code> HttpServer::write_streamed(Stream& stream, HttpResponse& header,
+                                                              const BodyStream& body) {
   auto& tcp_layer = beast::get_lowest_layer(stream);
   const auto timeout = options_.limits.write_timeout;
   header.chunked(true);
   http::response_serializer<http::string_body> serializer(header);
   tcp_layer.expires_after(timeout);
   auto [ec, n] = co_await http::async_write_header(stream, serializer, kAsTuple);
-  if (ec) co_return false;
+  if (ec) co_return ec;
   for (;;) {
     auto piece = co_await body();
     if (!piece) {
+      // The status line is out: the only way left to say it failed is to cut the body short.
       spdlog::error("http: a streamed body failed: {}", piece.error().message);
-      co_return false;
+      co_return make_error_code(boost::system::errc::io_error);
     }
     tcp_layer.expires_after(timeout);
     if (piece->empty()) {
       const auto last = http::make_chunk_last();
       auto [last_ec, last_n] = co_await asio::async_write(stream, last, kAsTuple);
-      co_return !last_ec && header.keep_alive();
+      co_return last_ec;
     }
     const auto chunk = http::make_chunk(asio::buffer(*piece));
     auto [chunk_ec, chunk_n] = co_await asio::async_write(stream, chunk, kAsTuple);
-    if (chunk_ec) co_return false;
+    if (chunk_ec) co_return chunk_ec;
   }
 }
 

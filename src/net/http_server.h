@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/error.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -105,10 +106,11 @@ class HttpServer {
   boost::asio::awaitable<Reply> respond(HttpRequest message, std::optional<Target> target,
                                         std::string client_address,
                                         std::function<void(std::function<void()>)> watch_client);
-  // Writes a reply whose body comes in pieces: false when the connection must end.
+  // Writes a reply whose body comes in pieces; an error ends the connection.
   template <class Stream>
-  boost::asio::awaitable<bool> write_streamed(Stream& stream, HttpResponse& header,
-                                              const BodyStream& body);
+  boost::asio::awaitable<boost::beast::error_code> write_streamed(Stream& stream,
+                                                                  HttpResponse& header,
+                                                                  const BodyStream& body);
   // The client's address, and the refusal of a request the allowlist or the gate turn away.
   std::string client_of(const boost::asio::ip::address& peer, const HttpRequest& message) const;
   std::optional<HttpResponse> refuse(const std::optional<Target>& target,
