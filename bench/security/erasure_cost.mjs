@@ -15,15 +15,13 @@
 //
 // On PostgreSQL every sent message is still in the change log (it keeps ten minutes), which is
 // the worst case for erasure: each batch searches the log for copies to rewrite.
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import crypto from "node:crypto";
+import { ROOT, NO_LIMIT_ARGS, startChatd, procTimes } from "../common/bench.mjs";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, "../..");
 const CHATD = process.env.CHATD_BIN || path.join(ROOT, "build/release/chatd");
 
 const opt = { messages: 20000, backends: "sqlite,postgres" };
@@ -33,42 +31,10 @@ for (let i = 2; i < process.argv.length; i += 2) {
   opt[key] = key === "backends" ? process.argv[i + 1] : Number(process.argv[i + 1]);
 }
 
-const LIMITS_OFF = ["--rate-login-ip", "--rate-login-account", "--rate-login-known-ip",
-  "--rate-register-ip", "--rate-otp-account", "--rate-send-user", "--rate-rest-ip",
-  "--rate-socket-connect-ip", "--rate-socket-events"].flatMap((flag) => [flag, "off"]);
-
-const ticks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
-function cpuSeconds(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / ticks;
-}
-
-async function startChatd(dir, databaseUrl) {
-  const store = databaseUrl ? ["--database-url", databaseUrl] : [];
-  const child = spawn(CHATD, ["--host", "127.0.0.1", "--port", "0", "--data-dir", dir,
-    "--log-level", "warn", "--password-hash-ops", "1", "--password-hash-memory-kib", "8",
-    "--housekeeping-interval-ms", "100", ...store, ...LIMITS_OFF],
-  { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  const url = await new Promise((resolve, reject) => {
-    child.stdout.on("data", (d) => {
-      out += d;
-      const m = out.match(/listening on (http:\/\/\S+)/);
-      if (m) resolve(m[1]);
-    });
-    child.stderr.on("data", (d) => { out += d; });
-    child.on("exit", (code) => reject(new Error(`chatd exited ${code}: ${out}`)));
-  });
-  return {
-    url, pid: child.pid,
-    async stop() {
-      const gone = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      await gone;
-    },
-  };
-}
+const chatdArgs = (dir, databaseUrl) => ["--host", "127.0.0.1", "--port", "0", "--data-dir", dir,
+  "--log-level", "warn", "--password-hash-ops", "1", "--password-hash-memory-kib", "8",
+  "--housekeeping-interval-ms", "100", ...(databaseUrl ? ["--database-url", databaseUrl] : []),
+  ...NO_LIMIT_ARGS];
 
 async function call(url, method, p, token, body) {
   const res = await fetch(url + p, {
@@ -142,11 +108,11 @@ async function erasure(srv) {
 
   let erasing = true;
   const duringRun = sendLoop(srv.url, probe.token, probeChat, () => !erasing);
-  const cpuBefore = cpuSeconds(srv.pid);
+  const cpuBefore = procTimes(srv.pid).cpu;
   const started = performance.now();
   await call(srv.url, "DELETE", "/api/user/me", erased.token, { password: "bench-password" });
   const seconds = (performance.now() - started) / 1000;
-  const cpu = cpuSeconds(srv.pid) - cpuBefore;
+  const cpu = procTimes(srv.pid).cpu - cpuBefore;
   erasing = false;
   const during = await duringRun;
   return {
@@ -181,7 +147,7 @@ async function run(backend) {
     pgDir = fs.mkdtempSync(path.join(os.tmpdir(), "erasure-cost-pg-"));
     databaseUrl = execFileSync(path.join(ROOT, "scripts/pg.sh"), ["start", pgDir]).toString().trim();
   }
-  const srv = await startChatd(dir, databaseUrl);
+  const srv = await startChatd(CHATD, chatdArgs(dir, databaseUrl));
   try {
     return { erasure: await erasure(srv), retention: await retention(srv, backend, dir, databaseUrl) };
   } finally {
