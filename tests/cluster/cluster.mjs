@@ -252,6 +252,18 @@ export class Cluster {
     return `redis://127.0.0.1:${this.portOf('redis')}`;
   }
 
+  /**
+   * The nodes Redis lists as holding a client of `userId` (keys.h's presence hash): a node's
+   * connect acknowledgement goes out before its presence reaches Redis, so tests that race a
+   * client against presence wait for this.
+   */
+  presenceNodes(userId) {
+    const out = spawnSync('redis-cli', ['-p', String(this.portOf('redis')), '--raw', 'HKEYS',
+      `chatd:presence:${userId}`], { encoding: 'utf8', timeout: 10000 });
+    if (out.status !== 0) throw new Error(`redis-cli: ${out.stderr}`);
+    return out.stdout.split('\n').filter(Boolean).sort();
+  }
+
   /** A process's log (all of it), for diagnostics. */
   log(name) {
     const file = name === 'postgres' ? 'postgres/postgres.log' : `${name}/${name}.log`;

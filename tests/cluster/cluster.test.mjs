@@ -53,6 +53,7 @@ describe('across nodes', () => {
     const onNode2 = await nativeClient(node(2), b.token);
     await waitUntil(() => events.some(([p]) => p.userId === b._id && p.online));
     const onNode3 = await nativeClient(node(3), b.token);
+    await waitUntil(() => cluster.presenceNodes(b._id).length === 2, { message: 'node3 registered' });
     onNode2.close();
     await sleep(ms(500));
     let asked = await callOk(watcher, 'presence:get', { userIds: [b._id] });
