@@ -15,11 +15,15 @@ BOOST_DESCRIBE_ENUM(Role, owner, admin, member)
 BOOST_DESCRIBE_STRUCT(User, (),
                       (id, name, email, pic, is_admin, created_at, updated_at, disabled, erased))
 BOOST_DESCRIBE_STRUCT(Member, (), (user_id, role, joined_at, delivered_seq, read_seq))
+BOOST_DESCRIBE_ENUM(MessageChangeKind, edit, remove, react, unreact)
+BOOST_DESCRIBE_STRUCT(Reaction, (), (emoji, user_ids))
+BOOST_DESCRIBE_STRUCT(Quote, (), (id, seq, sender_id, sender_name, sender_pic, content, deleted))
 BOOST_DESCRIBE_STRUCT(Message, (),
-                      (id, chat_id, seq, sender_id, content, client_msg_id, created_at, deleted))
+                      (id, chat_id, seq, sender_id, content, client_msg_id, created_at, deleted,
+                       edited_at, rev, reply_to, reactions))
 BOOST_DESCRIBE_STRUCT(Chat, (),
                       (id, name, is_group, last_seq, created_at, updated_at, members,
-                       latest_message, retention_days))
+                       latest_message, retention_days, last_rev))
 BOOST_DESCRIBE_STRUCT(MessageAppended, (), (message, sender, member_ids, origin))
 BOOST_DESCRIBE_STRUCT(CursorsAdvanced, (), (chat_id, member, member_ids))
 BOOST_DESCRIBE_STRUCT(GroupChanged, (), (chat, removed_user_ids))
@@ -27,6 +31,7 @@ BOOST_DESCRIBE_STRUCT(SessionsRevoked, (), (user_id, session_ids))
 BOOST_DESCRIBE_STRUCT(UserChanged, (), (user))
 BOOST_DESCRIBE_STRUCT(ErasedMessage, (), (id, seq))
 BOOST_DESCRIBE_STRUCT(MessagesErased, (), (chat_id, messages, member_ids))
+BOOST_DESCRIBE_STRUCT(MessageChanged, (), (message, sender, member_ids, kind, user_id, emoji))
 
 namespace json = boost::json;
 
@@ -52,7 +57,8 @@ namespace {
 
 // Each change is {"kind": ..., "change": {...}}; the kinds name the variant's alternatives.
 constexpr std::string_view kKinds[] = {"message",          "cursors",      "group",
-                                       "sessions_revoked", "user_changed", "messages_erased"};
+                                       "sessions_revoked", "user_changed", "messages_erased",
+                                       "message_changed"};
 static_assert(std::size(kKinds) == std::variant_size_v<Change>);
 
 template <std::size_t I = 0>

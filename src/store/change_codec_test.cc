@@ -9,6 +9,16 @@ Member member(std::string id, Role role, std::int64_t seq) {
   return Member{std::move(id), role, 100, seq, seq - 1};
 }
 
+// A message with everything a message can carry.
+Message rich_message() {
+  Message m{"m3", "c1", 9, "u1", "edited", std::nullopt, 1300};
+  m.edited_at = 1400;
+  m.rev = 5;
+  m.reply_to = Quote{"m1", 7, "u1", "Ann", "pic", "héllo", false};
+  m.reactions = {Reaction{"👍", {"u2", "u1"}}, Reaction{"❤", {"u2"}}};
+  return m;
+}
+
 TEST(ChangeCodec, EveryKindComesBackAsItWent) {
   Message message{"m1", "c1", 7, "u1", "héllo \"there\"\n", std::string("client-1"), 1234};
   User sender{"u1", "Ann", "ann@example.com", "pic", false, 1, 2};
@@ -22,10 +32,11 @@ TEST(ChangeCodec, EveryKindComesBackAsItWent) {
       SessionsRevoked{"u1", {"s1", "s2"}},
       UserChanged{User{"u4", "Deleted user", "", "p", false, 1, 2, false, true}},
       MessagesErased{"c1", {{"m1", 7}, {"m2", 8}}, {"u1", "u2"}},
+      MessageChanged{rich_message(), sender, {"u1", "u2"}, MessageChangeKind::react, "u2", "👍"},
   };
   auto decoded = decode_changes(encode_changes(changes));
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
-  ASSERT_EQ(decoded->size(), 6U);
+  ASSERT_EQ(decoded->size(), 7U);
 
   const auto& appended = std::get<MessageAppended>((*decoded)[0]);
   EXPECT_EQ(appended.message.content, message.content);
@@ -62,6 +73,16 @@ TEST(ChangeCodec, EveryKindComesBackAsItWent) {
   EXPECT_EQ(erased.messages[1].id, "m2");
   EXPECT_EQ(erased.messages[1].seq, 8);
   EXPECT_EQ(erased.member_ids, (std::vector<std::string>{"u1", "u2"}));
+
+  const auto& changed = std::get<MessageChanged>((*decoded)[6]);
+  EXPECT_EQ(changed.kind, MessageChangeKind::react);
+  EXPECT_EQ(changed.emoji, "👍");
+  EXPECT_EQ(changed.message.edited_at, 1400);
+  EXPECT_EQ(changed.message.rev, 5);
+  ASSERT_TRUE(changed.message.reply_to.has_value());
+  EXPECT_EQ(changed.message.reply_to->content, "héllo");
+  ASSERT_EQ(changed.message.reactions.size(), 2U);
+  EXPECT_EQ(changed.message.reactions[0].user_ids, (std::vector<std::string>{"u2", "u1"}));
 }
 
 // A row of the previous release (before erasure and retention) decodes with the new members at

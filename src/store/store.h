@@ -60,6 +60,25 @@ struct Member {
   std::int64_t read_seq = 0;       // everything up to this seq was read; read_seq <= delivered_seq
 };
 
+// The users who reacted to a message with one emoji, in the order they did.
+struct Reaction {
+  std::string emoji;
+  std::vector<std::string> user_ids;
+};
+
+// What a reply shows of the message it answers (same chat), read with the reply.
+struct Quote {
+  std::string id;
+  std::int64_t seq = 0;
+  std::string sender_id;
+  std::string sender_name;
+  std::string sender_pic;
+  std::string content;  // its first kQuoteChars characters
+  bool deleted = false;
+};
+
+inline constexpr int kQuoteChars = 200;
+
 struct Message {
   std::string id;
   std::string chat_id;
@@ -71,6 +90,12 @@ struct Message {
   // A tombstone: its content (and client_msg_id) were erased, its id and seq stay so that seqs
   // stay gapless.
   bool deleted = false;
+  std::optional<std::int64_t> edited_at;
+  // The chat's change counter when this message last changed after it was sent (an edit, a
+  // deletion, a reaction): sync hands out changes by it. 0: never changed.
+  std::int64_t rev = 0;
+  std::optional<Quote> reply_to;
+  std::vector<Reaction> reactions;  // in the order each emoji was first used
 };
 
 struct Chat {
@@ -85,6 +110,7 @@ struct Chat {
   // Messages older than this many days are erased (with the server-wide setting, the shorter
   // wins); none: kept.
   std::optional<int> retention_days;
+  std::int64_t last_rev = 0;  // the latest Message::rev of the chat
 };
 
 struct NewMessage {
@@ -95,6 +121,7 @@ struct NewMessage {
   // Who wrote it (an opaque connection id, empty for none): carried to the change feed untouched,
   // so that the writing connection can be left out of the fan-out.
   std::string origin;
+  std::optional<std::string> reply_to;  // a message of the same chat (`invalid_input` if not)
 };
 
 struct AppendedMessage {
@@ -110,6 +137,47 @@ struct HistoryQuery {
   std::optional<std::int64_t> before;
   std::optional<std::int64_t> after;
   int limit = 50;
+};
+
+// A change to a sent message (API.md, "Rich messages"). Who may make it is the domain's rule,
+// checked by the store in the writing transaction, so that it holds whatever races with it.
+enum class MessageChangeKind { edit, remove, react, unreact };
+enum class ChangeRight { sender, sender_or_group_admin, member };
+
+struct MessageChange {
+  std::string chat_id;
+  std::string message_id;
+  std::string user_id;  // who makes the change
+  MessageChangeKind kind = MessageChangeKind::edit;
+  ChangeRight right = ChangeRight::sender;
+  std::string content;  // edit
+  std::string emoji;    // react, unreact
+  int max_emojis = 0;   // react: different emojis a message may carry
+};
+
+// The message after the change; `changed` false when there was nothing to do (the same content,
+// a reaction already there or already gone, a message already deleted).
+struct ChangedMessage {
+  Message message;
+  bool changed = false;
+};
+
+// What sync reads of one chat, in one snapshot: the changes (rev above `after_rev`) of messages
+// up to `after_seq`, ascending by rev, then the messages after `after_seq`, ascending by seq; at
+// most `limit` of both together. When the changes fill the limit (more may follow), no messages.
+struct SyncQuery {
+  std::string chat_id;
+  std::int64_t after_seq = 0;
+  std::optional<std::int64_t> after_rev;  // none: no changes wanted
+  int limit = 100;
+};
+
+struct SyncPage {
+  std::vector<Message> changes;
+  std::vector<Message> messages;
+  std::int64_t last_seq = 0;
+  std::int64_t last_rev = 0;
+  bool changes_complete = true;  // every change above after_rev is in `changes`
 };
 
 // A member's cursors after advance_cursors, and whether the call moved them.
@@ -200,6 +268,17 @@ struct UserChanged {
   User user;
 };
 
+// A sent message changed (API.md, "Rich messages").
+struct MessageChanged {
+  Message message;  // as committed
+  User sender;
+  std::vector<std::string> member_ids;  // the chat's members at that commit
+  MessageChangeKind kind = MessageChangeKind::edit;
+  std::string user_id;  // who made the change (for a reaction: whose it is)
+  std::string emoji;    // react, unreact
+};
+
+// Its rev is not reported: sync hands the tombstone out by it.
 struct ErasedMessage {
   std::string id;
   std::int64_t seq = 0;
@@ -213,7 +292,7 @@ struct MessagesErased {
 };
 
 using Change = std::variant<MessageAppended, CursorsAdvanced, GroupChanged, SessionsRevoked,
-                            UserChanged, MessagesErased>;
+                            UserChanged, MessagesErased, MessageChanged>;
 
 // One committed transaction's changes, in the order they were made.
 struct Commit {
@@ -300,6 +379,14 @@ class Store {
   virtual asio::awaitable<Result<AppendedMessage>> append_message(NewMessage message) = 0;
   // Tombstones included (they keep their seq).
   virtual asio::awaitable<Result<std::vector<Message>>> list_messages(HistoryQuery query) = 0;
+  // In one transaction: checks that the message is in the chat (`not_found`), that the user is a
+  // member (`not_member`) with the right (`forbidden`), and that an edited or reacted message is
+  // not deleted (`conflict`); then changes it, moving the chat's last_rev to the message's new
+  // rev, and reports MessageChanged. A deletion leaves a tombstone (reactions and reply gone, the
+  // client_msg_id kept so that a retried send still finds it).
+  virtual asio::awaitable<Result<ChangedMessage>> change_message(MessageChange change) = 0;
+  // `not_found` for an unknown chat.
+  virtual asio::awaitable<Result<SyncPage>> sync_chat(SyncQuery query) = 0;
   virtual asio::awaitable<Result<Message>> find_message(std::string chat_id,
                                                         std::string message_id) = 0;
   // Moves a member's cursors forward (never back), clamped to the chat's last seq; read implies

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,19 @@ class StoreConformance : public ::testing::TestWithParam<BackendFactory> {
   RecordedChanges changes_;  // outlives the store, which reports to it
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Store> store_;
+};
+
+// The rich-message part (store_conformance_rich.cc): a group of three (Ann owns it) and a 1:1
+// chat of Ann and Ben.
+class RichMessages : public StoreConformance {
+ protected:
+  void SetUp() override;
+  Message send(const Chat& chat, const User& from, std::string content,
+               std::optional<std::string> reply_to = std::nullopt,
+               std::optional<std::string> key = std::nullopt);
+
+  User a_, b_, c_;
+  Chat group_, direct_;
 };
 
 }  // namespace chatd::store::conformance

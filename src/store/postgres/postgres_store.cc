@@ -73,23 +73,24 @@ constexpr const char* kSelectLastSeen =
 constexpr const char* kChatById =
     "SELECT id, name, is_group, last_seq, created_at, updated_at, user_ids, roles, joined_ats, "
     "delivered_seqs, read_seqs, latest_id, latest_sender_id, latest_content, "
-    "latest_client_msg_id, latest_created_at, latest_deleted, retention_days "
+    "latest_client_msg_id, latest_created_at, latest_deleted, retention_days, last_rev "
     "FROM chat_view WHERE id = $1";
 constexpr const char* kChatByDirectKey =
     "SELECT id, name, is_group, last_seq, created_at, updated_at, user_ids, roles, joined_ats, "
     "delivered_seqs, read_seqs, latest_id, latest_sender_id, latest_content, "
-    "latest_client_msg_id, latest_created_at, latest_deleted, retention_days "
+    "latest_client_msg_id, latest_created_at, latest_deleted, retention_days, last_rev "
     "FROM chat_view WHERE direct_key = $1";
 constexpr const char* kChatsOfUser =
     "SELECT id, name, is_group, last_seq, created_at, updated_at, user_ids, roles, joined_ats, "
     "delivered_seqs, read_seqs, latest_id, latest_sender_id, latest_content, "
-    "latest_client_msg_id, latest_created_at, latest_deleted, retention_days FROM chat_view "
-    "WHERE id IN (SELECT chat_id FROM chat_members WHERE user_id = $1) ORDER BY activity DESC";
+    "latest_client_msg_id, latest_created_at, latest_deleted, retention_days, last_rev "
+    "FROM chat_view WHERE id IN (SELECT chat_id FROM chat_members WHERE user_id = $1) ORDER BY "
+    "activity DESC";
 constexpr const char* kChatsByIds =
     "SELECT id, name, is_group, last_seq, created_at, updated_at, user_ids, roles, joined_ats, "
     "delivered_seqs, read_seqs, latest_id, latest_sender_id, latest_content, "
-    "latest_client_msg_id, latest_created_at, latest_deleted, retention_days FROM chat_view "
-    "WHERE id = ANY ($1::text[]) ORDER BY id";
+    "latest_client_msg_id, latest_created_at, latest_deleted, retention_days, last_rev "
+    "FROM chat_view WHERE id = ANY ($1::text[]) ORDER BY id";
 
 // The writes that change a chat return a status (schema.cc) and are followed by kChatById.
 constexpr const char* kDirectChat = "SELECT chatd_direct_chat($1, $2, $3, $4, $5)";
@@ -106,25 +107,51 @@ constexpr const char* kSetRetention =
     "SELECT CASE WHEN EXISTS (SELECT FROM updated) THEN 'changed' ELSE 'chat_not_found' END";
 
 // The sender's `disabled` and `erased` are joined in here rather than returned by the function
-// (schema.cc, migration 3).
+// (schema.cc, migration 3). The message as stored follows (kAppendedMessage).
 constexpr const char* kAppendMessage =
     "SELECT a.*, u.disabled, u.erased_at IS NOT NULL "
-    "FROM chatd_append_message($1, $2, $3, $4, $5, $6) a LEFT JOIN users u ON u.id = $3";
+    "FROM chatd_append_message($1, $2, $3, $4, $5, $6, $7) a LEFT JOIN users u ON u.id = $3";
 constexpr const char* kAdvanceCursors = "SELECT * FROM chatd_advance_cursors($1, $2, $3, $4)";
+// Messages are read from message_rows (schema.cc, migration 5): the columns read_message reads.
+constexpr const char* kAppendedMessage =
+    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, edited_at, "
+    "rev, quote_id, quote_seq, quote_sender_id, quote_sender_name, quote_sender_pic, "
+    "quote_content, quote_deleted, reaction_emojis, reaction_users FROM message_rows "
+    "WHERE id = $1 OR (sender_id = $2 AND client_msg_id = $3)";
 constexpr const char* kMessagesAfter =
-    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
-    "FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, edited_at, "
+    "rev, quote_id, quote_seq, quote_sender_id, quote_sender_name, quote_sender_pic, "
+    "quote_content, quote_deleted, reaction_emojis, reaction_users FROM message_rows "
+    "WHERE chat_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 constexpr const char* kMessagesBefore =
-    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
-    "FROM messages WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
+    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, edited_at, "
+    "rev, quote_id, quote_seq, quote_sender_id, quote_sender_name, quote_sender_pic, "
+    "quote_content, quote_deleted, reaction_emojis, reaction_users FROM message_rows "
+    "WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
 constexpr const char* kSelectMessage =
-    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
-    "FROM messages WHERE id = $1 AND chat_id = $2";
+    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, edited_at, "
+    "rev, quote_id, quote_seq, quote_sender_id, quote_sender_name, quote_sender_pic, "
+    "quote_content, quote_deleted, reaction_emojis, reaction_users FROM message_rows "
+    "WHERE id = $1 AND chat_id = $2";
+constexpr const char* kChangesAfter =
+    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, edited_at, "
+    "rev, quote_id, quote_seq, quote_sender_id, quote_sender_name, quote_sender_pic, "
+    "quote_content, quote_deleted, reaction_emojis, reaction_users FROM message_rows "
+    "WHERE chat_id = $1 AND rev > $2 AND seq <= $3 ORDER BY rev LIMIT $4";
 // Ids compare as bytes (COLLATE "C"), as in SQLite: one range of messages_by_sender.
 constexpr const char* kSentMessages =
-    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
-    "FROM messages WHERE sender_id = $1 AND NOT deleted AND (chat_id, seq) > ($2, $3) "
+    "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, edited_at, "
+    "rev, quote_id, quote_seq, quote_sender_id, quote_sender_name, quote_sender_pic, "
+    "quote_content, quote_deleted, reaction_emojis, reaction_users FROM message_rows "
+    "WHERE sender_id = $1 AND NOT deleted AND (chat_id, seq) > ($2, $3) "
     "ORDER BY chat_id, seq LIMIT $4";
+constexpr const char* kChangeMessage =
+    "SELECT * FROM chatd_change_message($1, $2, $3, $4::smallint, $5::smallint, $6, $7, "
+    "$8::integer, $9)";
+constexpr const char* kChatCounters = "SELECT last_seq, last_rev FROM chats WHERE id = $1";
+constexpr const char* kSenderOfMessage =
+    "SELECT u.id, u.name, u.email, u.pic, u.is_admin, u.created_at, u.updated_at, u.disabled, "
+    "u.erased_at IS NOT NULL FROM users u JOIN messages m ON m.sender_id = u.id WHERE m.id = $1";
 
 // Privacy (schema.cc, migration 4). The erasures return one row per chat: chat_id,
 // message_ids, seqs, member_ids.
@@ -364,10 +391,34 @@ std::vector<User> read_users(const Rows& rows) {
   return users;
 }
 
-// Columns: chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted.
+// Reactions from parallel arrays of emojis and users (by rev): emojis in the order first used.
+std::vector<Reaction> group_reactions(const std::vector<std::string>& emojis,
+                                      const std::vector<std::string>& users) {
+  if (emojis.size() != users.size()) {
+    throw std::runtime_error("postgres: reaction arrays of different lengths");
+  }
+  std::vector<Reaction> reactions;
+  for (std::size_t i = 0; i < emojis.size(); ++i) {
+    auto same = std::find_if(reactions.begin(), reactions.end(),
+                             [&](const Reaction& r) { return r.emoji == emojis[i]; });
+    if (same == reactions.end()) same = reactions.insert(reactions.end(), Reaction{emojis[i], {}});
+    same->user_ids.push_back(users[i]);
+  }
+  return reactions;
+}
+
+// The columns of kSelectMessage (message_rows).
 Message read_message(const Row& row) {
-  return Message{row.text(2), row.text(0),          row.int64(1), row.text(3),
-                 row.text(4), row.optional_text(5), row.int64(6), row.boolean(7)};
+  Message m{row.text(2), row.text(0),          row.int64(1), row.text(3),
+            row.text(4), row.optional_text(5), row.int64(6), row.boolean(7)};
+  m.edited_at = row.optional_int64(8);
+  m.rev = row.int64(9);
+  if (!row.is_null(10)) {
+    m.reply_to = Quote{row.text(10), row.int64(11), row.text(12),   row.text(13),
+                       row.text(14), row.text(15),  row.boolean(16)};
+  }
+  if (!row.is_null(17)) m.reactions = group_reactions(row.text_array(17), row.text_array(18));
+  return m;
 }
 
 // The columns of kChatById.
@@ -399,6 +450,7 @@ Chat read_chat(const Row& row) {
                 row.optional_text(14), row.int64(15), row.boolean(16)};
   }
   if (!row.is_null(17)) chat.retention_days = static_cast<int>(row.int64(17));
+  chat.last_rev = row.int64(18);
   return chat;
 }
 
@@ -522,11 +574,24 @@ std::string json_field(std::string_view key, std::string_view value) {
   return fmt::format("\"{}\":{}", key, boost::json::serialize(boost::json::string_view(value)));
 }
 
+bool tombstone(Quote& quote) {
+  if (quote.deleted && quote.content.empty()) return false;
+  quote.content.clear();
+  quote.deleted = true;
+  return true;
+}
+
 bool tombstone(Message& message) {
-  if (message.deleted && message.content.empty() && !message.client_msg_id) return false;
+  if (message.deleted && message.content.empty() && !message.client_msg_id && !message.reply_to &&
+      message.reactions.empty()) {
+    return false;
+  }
   message.content.clear();
   message.client_msg_id.reset();
   message.deleted = true;
+  message.edited_at.reset();
+  message.reply_to.reset();
+  message.reactions.clear();
   return true;
 }
 
@@ -542,14 +607,35 @@ bool replace_user(User& copy, const std::optional<User>& user) {
   return true;
 }
 
+// What a reply quotes of an erased message or user goes as it went from the message itself.
+bool scrub_quote(std::optional<Quote>& quote, const Scrub& scrub) {
+  if (!quote) return false;
+  bool changed = scrub.message_ids.contains(quote->id) && tombstone(*quote);
+  if (scrub.user && quote->sender_id == scrub.user->id &&
+      (quote->sender_name != scrub.user->name || quote->sender_pic != scrub.user->pic)) {
+    quote->sender_name = scrub.user->name;
+    quote->sender_pic = scrub.user->pic;
+    changed = true;
+  }
+  return changed;
+}
+
+// A message copy in the log: its own content, and what it quotes.
+bool scrub_message(Message& message, const Scrub& scrub) {
+  bool changed = scrub.message_ids.contains(message.id) && tombstone(message);
+  if (scrub_quote(message.reply_to, scrub)) changed = true;
+  return changed;
+}
+
 // Applies the scrub to one change; true when it changed.
 bool scrub_change(Change& change, const Scrub& scrub) {
   bool changed = false;
   if (auto* appended = std::get_if<MessageAppended>(&change)) {
-    if (scrub.message_ids.contains(appended->message.id) && tombstone(appended->message)) {
-      changed = true;
-    }
+    if (scrub_message(appended->message, scrub)) changed = true;
     if (replace_user(appended->sender, scrub.user)) changed = true;
+  } else if (auto* edited = std::get_if<MessageChanged>(&change)) {
+    if (scrub_message(edited->message, scrub)) changed = true;
+    if (replace_user(edited->sender, scrub.user)) changed = true;
   } else if (auto* group = std::get_if<GroupChanged>(&change)) {
     auto& latest = group->chat.latest_message;
     if (latest && scrub.message_ids.contains(latest->id) && tombstone(*latest)) changed = true;
@@ -942,15 +1028,15 @@ asio::awaitable<Result<Chat>> PostgresStore::set_role(std::string chat_id, std::
 // ---- Messages ----------------------------------------------------------------------------------
 
 asio::awaitable<Result<AppendedMessage>> PostgresStore::append_message(NewMessage message) {
-  Message stored{new_object_id(),       message.chat_id, 0, message.sender_id, message.content,
-                 message.client_msg_id, clock::now_ms()};
+  const auto id = new_object_id();
   std::vector<Statement> statements;
   statements.push_back(
-      {kAppendMessage, Params(stored.id, stored.chat_id, stored.sender_id, stored.content,
-                              stored.client_msg_id, stored.created_at)});
+      {kAppendMessage, Params(id, message.chat_id, message.sender_id, message.content,
+                              message.client_msg_id, clock::now_ms(), message.reply_to)});
+  statements.push_back({kAppendedMessage, Params(id, message.sender_id, message.client_msg_id)});
   return write<AppendedMessage>(
       std::move(statements),
-      [stored = std::move(stored), origin = std::move(message.origin)](
+      [sender_id = message.sender_id, origin = std::move(message.origin)](
           Pipeline& p, std::vector<Change>& changes) -> Result<AppendedMessage> {
         // Columns: status, seq, original_chat_id, original_id, original_content,
         // original_created_at, member_ids, then the sender's name, email, pic, is_admin,
@@ -958,26 +1044,25 @@ asio::awaitable<Result<AppendedMessage>> PostgresStore::append_message(NewMessag
         const auto rows = p.next();
         const auto row = rows[0];
         const auto status = row.view(0);
-        if (status == "created") {
-          Message appended = stored;
-          appended.seq = row.int64(1);
-          User sender{stored.sender_id, row.text(7),     row.text(8),
-                      row.text(9),      row.boolean(10), row.int64(11),
-                      row.int64(12),    row.boolean(13), row.boolean(14)};
+        const auto stored = p.next();  // the message created, or the original of a retry
+        if (status == "created" || status == "exists") {
+          auto appended = read_message(stored[0]);
+          if (status == "exists") return AppendedMessage{std::move(appended), false};
+          User sender{sender_id,     row.text(7),     row.text(8),
+                      row.text(9),   row.boolean(10), row.int64(11),
+                      row.int64(12), row.boolean(13), row.boolean(14)};
           changes.emplace_back(
               MessageAppended{appended, std::move(sender), row.text_array(6), origin});
           return AppendedMessage{std::move(appended), true};
-        }
-        if (status == "exists") {
-          return AppendedMessage{Message{row.text(3), row.text(2), row.int64(1), stored.sender_id,
-                                         row.text(4), stored.client_msg_id, row.int64(5)},
-                                 false};
         }
         if (status == "conflict") {
           return make_error(Errc::conflict, "clientMsgId was already used in another chat");
         }
         if (status == "not_member") {
           return make_error(Errc::not_member, "You are not a member of this chat");
+        }
+        if (status == "bad_reply") {
+          return make_error(Errc::invalid_input, "replyTo must be a message of this chat");
         }
         if (status == "chat_not_found") return chat_not_found();
         return user_not_found();
@@ -1006,6 +1091,115 @@ asio::awaitable<Result<Message>> PostgresStore::find_message(std::string chat_id
         if (rows.empty()) return make_error(Errc::not_found, "Message not found");
         return read_message(rows[0]);
       });
+}
+
+namespace {
+
+// What chatd_change_message's refusal (schema.cc, migration 5) means.
+Error refused_change(std::string_view status, const MessageChange& change) {
+  if (status == "chat_not_found") return chat_not_found();
+  if (status == "message_not_found") return make_error(Errc::not_found, "Message not found");
+  if (status == "not_member") {
+    return make_error(Errc::not_member, "You are not a member of this chat");
+  }
+  if (status == "forbidden") {
+    return make_error(Errc::forbidden, change.right == ChangeRight::sender
+                                           ? "Only the sender can edit this message"
+                                           : "Only the sender or a group admin can delete "
+                                             "this message");
+  }
+  if (status == "deleted") return make_error(Errc::conflict, "The message was deleted");
+  return make_error(
+      Errc::invalid_input,
+      "A message can carry at most " + std::to_string(change.max_emojis) + " different reactions");
+}
+
+// Rolls a read-only snapshot back unless committed: a read that throws leaves no transaction
+// open on its connection.
+class ReadSnapshot {
+ public:
+  explicit ReadSnapshot(Connection& c) : c_(c) {
+    c_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  }
+  ReadSnapshot(const ReadSnapshot&) = delete;
+  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+  ~ReadSnapshot() {
+    if (open_) {
+      try {
+        if (!c_.broken()) c_.exec("ROLLBACK");
+      } catch (const PgError&) {
+        // The connection goes with the failure; closing it ends the transaction too.
+      }
+    }
+  }
+  void commit() {
+    c_.exec("COMMIT");
+    open_ = false;
+  }
+
+ private:
+  Connection& c_;
+  bool open_ = true;
+};
+
+std::vector<Message> read_messages(const Rows& rows) {
+  std::vector<Message> messages;
+  messages.reserve(static_cast<std::size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) messages.push_back(read_message(rows[i]));
+  return messages;
+}
+
+}  // namespace
+
+asio::awaitable<Result<ChangedMessage>> PostgresStore::change_message(MessageChange change) {
+  std::vector<Statement> statements;
+  statements.push_back(
+      {kChangeMessage, Params(change.chat_id, change.message_id, change.user_id,
+                              static_cast<int>(change.kind), static_cast<int>(change.right),
+                              change.content, change.emoji, change.max_emojis, clock::now_ms())});
+  statements.push_back({kSelectMessage, Params(change.message_id, change.chat_id)});
+  statements.push_back({kSenderOfMessage, Params(change.message_id)});
+  return write<ChangedMessage>(
+      std::move(statements),
+      [change = std::move(change)](Pipeline& p,
+                                   std::vector<Change>& changes) -> Result<ChangedMessage> {
+        // Columns: status, member_ids.
+        const auto outcome = p.next();
+        const auto status = outcome[0].view(0);
+        const auto rows = p.next();
+        const auto sender = p.next();
+        if (status != "changed" && status != "unchanged") {
+          return refused_change(status, change);
+        }
+        auto message = read_message(rows[0]);
+        if (status == "unchanged") return ChangedMessage{std::move(message), false};
+        changes.emplace_back(MessageChanged{message, read_user(sender[0]), outcome[0].text_array(1),
+                                            change.kind, change.user_id, change.emoji});
+        return ChangedMessage{std::move(message), true};
+      });
+}
+
+asio::awaitable<Result<SyncPage>> PostgresStore::sync_chat(SyncQuery query) {
+  return read<SyncPage>([q = std::move(query)](Connection& c) -> Result<SyncPage> {
+    ReadSnapshot snapshot(c);
+    const auto counters = c.query(kChatCounters, Params(q.chat_id));
+    if (counters.empty()) return chat_not_found();
+    SyncPage page{{}, {}, counters[0].int64(0), counters[0].int64(1), true};
+    if (q.after_rev && *q.after_rev < page.last_rev) {
+      page.changes = read_messages(
+          c.query(kChangesAfter, Params(q.chat_id, *q.after_rev, q.after_seq, q.limit + 1)));
+      if (static_cast<int>(page.changes.size()) > q.limit) {
+        page.changes.resize(static_cast<std::size_t>(q.limit));
+        page.changes_complete = false;
+      }
+    }
+    const int room = q.limit - static_cast<int>(page.changes.size());
+    if (page.changes_complete && room > 0 && q.after_seq < page.last_seq) {
+      page.messages = read_messages(c.query(kMessagesAfter, Params(q.chat_id, q.after_seq, room)));
+    }
+    snapshot.commit();
+    return page;
+  });
 }
 
 asio::awaitable<Result<CursorUpdate>> PostgresStore::advance_cursors(std::string chat_id,

@@ -135,8 +135,10 @@ std::unique_ptr<conformance::Backend> make_postgres_backend() {
   return std::make_unique<PostgresBackend>();
 }
 
+using conformance::RichMessages;
 using conformance::StoreConformance;
 INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformance, ::testing::Values(&make_postgres_backend));
+INSTANTIATE_TEST_SUITE_P(Postgres, RichMessages, ::testing::Values(&make_postgres_backend));
 
 // ---- Helpers of the tests below ----------------------------------------------------------------
 

@@ -916,6 +916,214 @@ BEGIN
   RETURN v_spent + v_sessions + v_events;
 END $$;
 )sql",
+    // 5: rich messages (store.h, MessageChange): edits, deletions by their sender or a group
+    // admin, reactions, replies. Each change of a sent message takes the next value of its chat's
+    // last_rev as the message's rev, which sync hands changes out by. Writes that change a message
+    // lock its chat's row first, as appends and erasures do (migration 4), so that revs are
+    // gapless per chat and no change can commit a copy of erased content after an erasure.
+    // chatd_append_message gains an overload with the reply (nodes of the previous release keep
+    // calling the old one); chatd_tombstone_messages keeps its result type and now also moves
+    // revs and drops reactions.
+    R"sql(
+ALTER TABLE messages ADD COLUMN edited_at bigint;
+ALTER TABLE messages ADD COLUMN rev bigint NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN reply_to text COLLATE "C";  -- the id of a message of the chat
+ALTER TABLE messages ADD COLUMN reactions integer NOT NULL DEFAULT 0;  -- its rows below
+ALTER TABLE chats ADD COLUMN last_rev bigint NOT NULL DEFAULT 0;
+-- A chat's changes since a sync's change cursor.
+CREATE INDEX messages_by_rev ON messages (chat_id, rev) WHERE rev > 0;
+
+CREATE TABLE message_reactions (
+  message_id text COLLATE "C" NOT NULL,
+  emoji      text NOT NULL,
+  user_id    text COLLATE "C" NOT NULL,
+  rev        bigint NOT NULL,  -- the message's rev it made: orders reactions
+  PRIMARY KEY (message_id, emoji, user_id)
+);
+
+-- A message as the store reads it: with what its reply quotes (as that message is now) and its
+-- reactions (emojis and users in parallel arrays, by rev), read only for messages that have some.
+CREATE VIEW message_rows AS
+SELECT m.chat_id, m.seq, m.id, m.sender_id, m.content, m.client_msg_id, m.created_at, m.deleted,
+       m.edited_at, m.rev, q.id AS quote_id, q.seq AS quote_seq, q.sender_id AS quote_sender_id,
+       qu.name AS quote_sender_name, qu.pic AS quote_sender_pic,
+       left(q.content, 200) AS quote_content, q.deleted AS quote_deleted,
+       CASE WHEN m.reactions > 0 THEN (SELECT array_agg(r.emoji ORDER BY r.rev)
+         FROM message_reactions r WHERE r.message_id = m.id) END AS reaction_emojis,
+       CASE WHEN m.reactions > 0 THEN (SELECT array_agg(r.user_id ORDER BY r.rev)
+         FROM message_reactions r WHERE r.message_id = m.id) END AS reaction_users
+  FROM messages m
+  LEFT JOIN messages q ON q.id = m.reply_to
+  LEFT JOIN users qu ON qu.id = q.sender_id;
+
+CREATE OR REPLACE VIEW chat_view AS
+SELECT c.id, c.name, c.is_group, c.last_seq, c.created_at, c.updated_at,
+       m.user_ids, m.roles, m.joined_ats, m.delivered_seqs, m.read_seqs,
+       l.id AS latest_id, l.sender_id AS latest_sender_id, l.content AS latest_content,
+       l.client_msg_id AS latest_client_msg_id, l.created_at AS latest_created_at,
+       c.direct_key, c.activity, l.deleted AS latest_deleted, c.retention_days, c.last_rev
+  FROM chats c
+  CROSS JOIN LATERAL (
+    SELECT array_agg(cm.user_id ORDER BY cm.position) AS user_ids,
+           array_agg(cm.role ORDER BY cm.position) AS roles,
+           array_agg(cm.joined_at ORDER BY cm.position) AS joined_ats,
+           array_agg(cm.delivered_seq ORDER BY cm.position) AS delivered_seqs,
+           array_agg(cm.read_seq ORDER BY cm.position) AS read_seqs
+      FROM chat_members cm WHERE cm.chat_id = c.id) m
+  LEFT JOIN messages l ON l.chat_id = c.id AND l.seq = c.last_seq;
+
+-- As migration 2's, and a reply must quote a message of the same chat ('bad_reply').
+CREATE FUNCTION chatd_append_message(
+    p_id text, p_chat_id text, p_sender_id text, p_content text, p_client_msg_id text,
+    p_now bigint, p_reply_to text,
+    OUT status text, OUT seq bigint, OUT original_chat_id text, OUT original_id text,
+    OUT original_content text, OUT original_created_at bigint, OUT member_ids text[],
+    OUT sender_name text, OUT sender_email text, OUT sender_pic text,
+    OUT sender_is_admin boolean, OUT sender_created_at bigint, OUT sender_updated_at bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF p_reply_to IS NOT NULL AND p_client_msg_id IS NOT NULL THEN
+    -- A retry finds its original first, whatever it quotes.
+    PERFORM FROM messages m WHERE m.sender_id = p_sender_id AND m.client_msg_id = p_client_msg_id;
+  END IF;
+  IF p_reply_to IS NOT NULL AND NOT FOUND THEN
+    PERFORM FROM messages m WHERE m.id = p_reply_to AND m.chat_id = p_chat_id;
+    IF NOT FOUND THEN
+      status := 'bad_reply';
+      RETURN;
+    END IF;
+  END IF;
+  SELECT * INTO status, seq, original_chat_id, original_id, original_content,
+                original_created_at, member_ids, sender_name, sender_email, sender_pic,
+                sender_is_admin, sender_created_at, sender_updated_at
+    FROM chatd_append_message(p_id, p_chat_id, p_sender_id, p_content, p_client_msg_id, p_now);
+  IF status = 'created' AND p_reply_to IS NOT NULL THEN
+    UPDATE messages SET reply_to = p_reply_to WHERE id = p_id;
+  END IF;
+END $$;
+
+-- Store::change_message. p_kind: 0 edit, 1 remove, 2 react, 3 unreact; p_right: 0 sender, 1
+-- sender or group admin, 2 member. Status: 'changed', 'unchanged', 'chat_not_found',
+-- 'message_not_found', 'not_member', 'forbidden', 'deleted' (an edit or a reaction of a
+-- tombstone), 'too_many_emojis'; member_ids when changed.
+CREATE FUNCTION chatd_change_message(p_chat_id text, p_message_id text, p_user_id text,
+                                     p_kind smallint, p_right smallint, p_content text,
+                                     p_emoji text, p_max_emojis integer, p_now bigint,
+                                     OUT status text, OUT member_ids text[])
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_is_group boolean;
+  v_role smallint;
+  v_sender text;
+  v_content text;
+  v_deleted boolean;
+  v_rev bigint;
+BEGIN
+  SELECT c.is_group INTO v_is_group FROM chats c WHERE c.id = p_chat_id FOR NO KEY UPDATE;
+  IF NOT FOUND THEN
+    status := 'chat_not_found';
+    RETURN;
+  END IF;
+  SELECT m.sender_id, m.content, m.deleted INTO v_sender, v_content, v_deleted
+    FROM messages m WHERE m.id = p_message_id AND m.chat_id = p_chat_id;
+  IF NOT FOUND THEN
+    status := 'message_not_found';
+    RETURN;
+  END IF;
+  SELECT cm.role INTO v_role FROM chat_members cm
+   WHERE cm.chat_id = p_chat_id AND cm.user_id = p_user_id;
+  IF NOT FOUND THEN
+    status := 'not_member';
+    RETURN;
+  END IF;
+  IF (p_right = 0 AND v_sender <> p_user_id)
+     OR (p_right = 1 AND v_sender <> p_user_id AND NOT (v_is_group AND v_role IN (0, 1))) THEN
+    status := 'forbidden';
+    RETURN;
+  END IF;
+  IF v_deleted AND p_kind IN (0, 2) THEN
+    status := 'deleted';
+    RETURN;
+  END IF;
+  status := 'unchanged';
+  IF p_kind = 0 THEN
+    IF v_content = p_content THEN
+      RETURN;
+    END IF;
+    UPDATE chats SET last_rev = last_rev + 1 WHERE id = p_chat_id RETURNING last_rev INTO v_rev;
+    UPDATE messages SET content = p_content, edited_at = p_now, rev = v_rev WHERE id = p_message_id;
+  ELSIF p_kind = 1 THEN
+    IF v_deleted THEN
+      RETURN;
+    END IF;
+    UPDATE chats SET last_rev = last_rev + 1 WHERE id = p_chat_id RETURNING last_rev INTO v_rev;
+    UPDATE messages SET content = '', deleted = true, edited_at = NULL, reply_to = NULL,
+                        reactions = 0, rev = v_rev
+     WHERE id = p_message_id;
+    DELETE FROM message_reactions r WHERE r.message_id = p_message_id;
+  ELSIF p_kind = 2 THEN
+    PERFORM FROM message_reactions r
+     WHERE r.message_id = p_message_id AND r.emoji = p_emoji AND r.user_id = p_user_id;
+    IF FOUND THEN
+      RETURN;
+    END IF;
+    PERFORM FROM message_reactions r WHERE r.message_id = p_message_id AND r.emoji = p_emoji;
+    IF NOT FOUND AND (SELECT count(DISTINCT r.emoji) FROM message_reactions r
+                       WHERE r.message_id = p_message_id) >= p_max_emojis THEN
+      status := 'too_many_emojis';
+      RETURN;
+    END IF;
+    UPDATE chats SET last_rev = last_rev + 1 WHERE id = p_chat_id RETURNING last_rev INTO v_rev;
+    INSERT INTO message_reactions (message_id, emoji, user_id, rev)
+      VALUES (p_message_id, p_emoji, p_user_id, v_rev);
+    UPDATE messages SET reactions = reactions + 1, rev = v_rev WHERE id = p_message_id;
+  ELSE
+    DELETE FROM message_reactions r
+     WHERE r.message_id = p_message_id AND r.emoji = p_emoji AND r.user_id = p_user_id;
+    IF NOT FOUND THEN
+      RETURN;
+    END IF;
+    UPDATE chats SET last_rev = last_rev + 1 WHERE id = p_chat_id RETURNING last_rev INTO v_rev;
+    UPDATE messages SET reactions = reactions - 1, rev = v_rev WHERE id = p_message_id;
+  END IF;
+  status := 'changed';
+  SELECT array_agg(cm.user_id ORDER BY cm.position) INTO member_ids
+    FROM chat_members cm WHERE cm.chat_id = p_chat_id;
+END $$;
+
+-- As migration 4's; each tombstone is also a change of its chat (a rev of its own, in seq order),
+-- and its reactions and reply go with its content.
+CREATE OR REPLACE FUNCTION chatd_tombstone_messages(p_ids text[])
+  RETURNS TABLE (chat_id text, message_ids text[], seqs bigint[], member_ids text[])
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM FROM chats c
+   WHERE c.id IN (SELECT m.chat_id FROM messages m WHERE m.id = ANY (p_ids))
+   ORDER BY c.id FOR NO KEY UPDATE;
+  RETURN QUERY
+    WITH doomed AS (
+      SELECT m.chat_id, m.id, m.seq,
+             row_number() OVER (PARTITION BY m.chat_id ORDER BY m.seq) AS n
+        FROM messages m WHERE m.id = ANY (p_ids) AND NOT m.deleted),
+    bumped AS (
+      UPDATE chats c SET last_rev = c.last_rev + per_chat.doomed_count
+        FROM (SELECT x.chat_id, count(*) AS doomed_count FROM doomed x GROUP BY x.chat_id) per_chat
+       WHERE c.id = per_chat.chat_id
+      RETURNING c.id, c.last_rev - per_chat.doomed_count AS base),
+    erased AS (
+      UPDATE messages m SET content = '', client_msg_id = NULL, deleted = true, edited_at = NULL,
+                            reply_to = NULL, reactions = 0, rev = b.base + d.n
+        FROM doomed d JOIN bumped b ON b.id = d.chat_id
+       WHERE m.id = d.id
+      RETURNING m.chat_id, m.id, m.seq),
+    unreacted AS (
+      DELETE FROM message_reactions r USING doomed d WHERE r.message_id = d.id)
+    SELECT e.chat_id, array_agg(e.id ORDER BY e.seq), array_agg(e.seq ORDER BY e.seq),
+           (SELECT array_agg(cm.user_id ORDER BY cm.position)
+              FROM chat_members cm WHERE cm.chat_id = e.chat_id)
+      FROM erased e GROUP BY e.chat_id ORDER BY e.chat_id;
+END $$;
+)sql",
 };
 
 int applied_version(Connection& connection) {

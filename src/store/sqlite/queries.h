@@ -11,8 +11,14 @@
 // Queries that more than one file of SqliteStore runs (defined in sqlite_store.cc).
 namespace chatd::store::sqlite {
 
-// Columns: chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted.
+// Columns: chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, edited_at,
+// rev, reply_to, reactions. The quote holds only the id of the message it quotes, and reactions
+// are not read: read_messages reads both.
 Message read_message(const Statement& s);
+// Every row of `s` (columns as for read_message) with its quote and reactions.
+std::vector<Message> read_messages(Connection& c, Statement& s);
+// Moves the chat's change counter on: the rev of the change being made.
+std::int64_t next_rev(Connection& c, std::string_view chat_id);
 std::optional<User> select_user(Connection& c, std::string_view id);
 // Whether the user exists and is not erased.
 bool user_exists(Connection& c, std::string_view id);

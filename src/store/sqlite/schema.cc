@@ -125,6 +125,26 @@ CREATE INDEX live_messages_by_sender ON messages (sender_id, chat_id, seq) WHERE
 -- What the retention job may erase: live messages by age.
 CREATE INDEX live_messages_by_age ON messages (created_at) WHERE NOT deleted;
 )sql",
+    // 5: rich messages: edits, deletions by their sender or an admin, reactions, replies. Each
+    // change of a sent message takes the next value of its chat's last_rev as the message's rev,
+    // which sync hands changes out by.
+    R"sql(
+ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+ALTER TABLE messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN reply_to TEXT;      -- the id of a message of the same chat
+ALTER TABLE messages ADD COLUMN reactions INTEGER NOT NULL DEFAULT 0;  -- rows it has below
+ALTER TABLE chats ADD COLUMN last_rev INTEGER NOT NULL DEFAULT 0;
+-- A chat's changes since a sync's change cursor.
+CREATE INDEX messages_by_rev ON messages (chat_id, rev) WHERE rev > 0;
+
+CREATE TABLE message_reactions (
+  message_id TEXT NOT NULL,
+  emoji      TEXT NOT NULL,
+  user_id    TEXT NOT NULL,
+  rev        INTEGER NOT NULL,              -- the message's rev it made: orders reactions
+  PRIMARY KEY (message_id, emoji, user_id)
+) WITHOUT ROWID;
+)sql",
 };
 
 int user_version(Connection& connection) {

@@ -36,14 +36,19 @@ std::vector<Doomed> read_doomed(Statement& s) {
 }
 
 // Turns the messages into tombstones and reports them, one MessagesErased per chat.
+// Each tombstone is a change of its chat (a rev of its own, which sync hands out); reactions and
+// the reply go with the content.
 int tombstone(Connection& c, const std::vector<Doomed>& doomed, std::vector<Change>& changes) {
   auto erase = c.prepare(
-      "UPDATE messages SET content = '', client_msg_id = NULL, deleted = 1 "
-      "WHERE chat_id = ? AND seq = ?");
+      "UPDATE messages SET content = '', client_msg_id = NULL, deleted = 1, edited_at = NULL, "
+      "reply_to = NULL, reactions = 0, rev = ? WHERE chat_id = ? AND seq = ?");
+  auto reactions = c.prepare("DELETE FROM message_reactions WHERE message_id = ?");
   std::map<std::string, std::vector<ErasedMessage>> by_chat;
   for (const auto& d : doomed) {
-    erase.bind_all(d.chat_id, d.message.seq).run();
+    erase.bind_all(next_rev(c, d.chat_id), d.chat_id, d.message.seq).run();
     erase.reset();
+    reactions.bind_all(d.message.id).run();
+    reactions.reset();
     by_chat[d.chat_id].push_back(d.message);
   }
   for (auto& [chat_id, messages] : by_chat) {
@@ -118,7 +123,8 @@ asio::awaitable<Result<std::vector<Message>>> SqliteStore::list_sent_messages(
   return read<std::vector<Message>>(
       [q = std::move(query)](Connection& c) -> Result<std::vector<Message>> {
         auto s = c.prepare(
-            "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
+            "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, "
+            "edited_at, rev, reply_to, reactions "
             "FROM messages WHERE sender_id = ? AND NOT deleted AND (chat_id, seq) > (?, ?) "
             "ORDER BY chat_id, seq LIMIT ?");
         s.bind_all(q.user_id, q.after_chat_id, q.after_seq, q.limit);

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
+#include <map>
 #include <optional>
 #include <set>
 #include <type_traits>
@@ -26,7 +27,6 @@ namespace chatd::store::sqlite {
 
 // ---- Rows (queries.h: shared with the other files of SqliteStore) ----------------------------
 
-// Columns: chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted.
 Message read_message(const Statement& s) {
   Message m;
   m.chat_id = s.text(0);
@@ -37,7 +37,91 @@ Message read_message(const Statement& s) {
   m.client_msg_id = s.optional_text(5);
   m.created_at = s.int64(6);
   m.deleted = s.int64(7) != 0;
+  m.edited_at = s.optional_int64(8);
+  m.rev = s.int64(9);
+  if (auto quoted = s.optional_text(10)) m.reply_to = Quote{std::move(*quoted)};
   return m;
+}
+
+namespace {
+
+// The ids as one JSON array, for `IN (SELECT value FROM json_each(?))`: a statement for any number.
+std::string json_ids(const std::vector<std::string>& ids) {
+  boost::json::array array;
+  array.reserve(ids.size());
+  for (const auto& id : ids) array.emplace_back(id);
+  return boost::json::serialize(array);
+}
+
+// Fills in what each reply quotes (the message as it is now: edited, or a tombstone).
+void read_quotes(Connection& c, std::vector<Message>& messages) {
+  std::vector<std::string> ids;
+  for (const auto& m : messages) {
+    if (m.reply_to) ids.push_back(m.reply_to->id);
+  }
+  if (ids.empty()) return;
+  auto s = c.prepare(
+      "SELECT m.id, m.seq, m.sender_id, u.name, u.pic, substr(m.content, 1, 200), m.deleted "
+      "FROM messages m JOIN users u ON u.id = m.sender_id "
+      "WHERE m.id IN (SELECT value FROM json_each(?))");
+  s.bind_all(json_ids(ids));
+  std::map<std::string, Quote> quotes;
+  while (s.step()) {
+    quotes.emplace(s.text(0), Quote{s.text(0), s.int64(1), s.text(2), s.text(3), s.text(4),
+                                    s.text(5), s.int64(6) != 0});
+  }
+  for (auto& m : messages) {
+    if (!m.reply_to) continue;
+    if (auto found = quotes.find(m.reply_to->id); found != quotes.end()) m.reply_to = found->second;
+  }
+}
+
+// Fills in the reactions of the messages among `ids`: emojis in the order first used, users in
+// the order they reacted.
+void read_reactions(Connection& c, std::vector<Message>& messages,
+                    const std::vector<std::string>& ids) {
+  if (ids.empty()) return;
+  auto s = c.prepare(
+      "SELECT message_id, emoji, user_id FROM message_reactions "
+      "WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, rev");
+  s.bind_all(json_ids(ids));
+  std::map<std::string, std::vector<Reaction>> by_message;
+  while (s.step()) {
+    auto& reactions = by_message[s.text(0)];
+    auto emoji = s.text(1);
+    auto same = std::find_if(reactions.begin(), reactions.end(),
+                             [&](const Reaction& r) { return r.emoji == emoji; });
+    if (same == reactions.end()) same = reactions.insert(reactions.end(), Reaction{emoji, {}});
+    same->user_ids.push_back(s.text(2));
+  }
+  for (auto& m : messages) {
+    if (auto found = by_message.find(m.id); found != by_message.end()) {
+      m.reactions = std::move(found->second);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<Message> read_messages(Connection& c, Statement& s) {
+  std::vector<Message> messages;
+  std::vector<std::string> reacted;
+  while (s.step()) {
+    messages.push_back(read_message(s));
+    if (s.int64(11) > 0) reacted.push_back(messages.back().id);
+  }
+  read_quotes(c, messages);
+  read_reactions(c, messages, reacted);
+  return messages;
+}
+
+std::int64_t next_rev(Connection& c, std::string_view chat_id) {
+  auto s = c.prepare("UPDATE chats SET last_rev = last_rev + 1 WHERE id = ? RETURNING last_rev");
+  s.bind_all(chat_id);
+  s.step();
+  const auto rev = s.int64(0);
+  s.run();  // finish the statement
+  return rev;
 }
 
 std::optional<User> select_user(Connection& c, std::string_view id) {
@@ -59,8 +143,8 @@ bool user_exists(Connection& c, std::string_view id) {
 std::optional<Message> select_message_by_seq(Connection& c, std::string_view chat_id,
                                              std::int64_t seq) {
   auto s = c.prepare(
-      "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
-      "FROM messages WHERE chat_id = ? AND seq = ?");
+      "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, "
+      "edited_at, rev, reply_to, reactions FROM messages WHERE chat_id = ? AND seq = ?");
   s.bind_all(chat_id, seq);
   if (!s.step()) return std::nullopt;
   return read_message(s);
@@ -89,8 +173,8 @@ std::vector<std::string> member_ids(Connection& c, std::string_view chat_id) {
 
 std::optional<Chat> select_chat(Connection& c, std::string_view chat_id) {
   auto s = c.prepare(
-      "SELECT id, name, is_group, last_seq, created_at, updated_at, retention_days FROM chats "
-      "WHERE id = ?");
+      "SELECT id, name, is_group, last_seq, created_at, updated_at, retention_days, last_rev "
+      "FROM chats WHERE id = ?");
   s.bind_all(chat_id);
   if (!s.step()) return std::nullopt;
   Chat chat;
@@ -101,6 +185,7 @@ std::optional<Chat> select_chat(Connection& c, std::string_view chat_id) {
   chat.created_at = s.int64(4);
   chat.updated_at = s.int64(5);
   if (auto days = s.optional_int64(6)) chat.retention_days = static_cast<int>(*days);
+  chat.last_rev = s.int64(7);
   chat.members = select_members(c, chat.id);
   if (chat.last_seq > 0) chat.latest_message = select_message_by_seq(c, chat.id, chat.last_seq);
   return chat;
@@ -482,22 +567,140 @@ asio::awaitable<Result<Chat>> SqliteStore::set_role(std::string chat_id, std::st
 
 // ---- Messages ----------------------------------------------------------------------------------
 
+namespace {
+
+// The message with its quote and reactions; none when it is not in the chat.
+std::optional<Message> message_in_chat(Connection& c, std::string_view chat_id,
+                                       std::string_view message_id) {
+  auto s = c.prepare(
+      "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, "
+      "edited_at, rev, reply_to, reactions FROM messages WHERE id = ? AND chat_id = ?");
+  s.bind_all(message_id, chat_id);
+  auto found = read_messages(c, s);
+  if (found.empty()) return std::nullopt;
+  return std::move(found.front());
+}
+
+Error chat_or_message_not_found(Connection& c, std::string_view chat_id) {
+  auto s = c.prepare("SELECT 1 FROM chats WHERE id = ?");
+  s.bind_all(chat_id);
+  if (!s.step()) return make_error(Errc::not_found, "Chat not found");
+  return make_error(Errc::not_found, "Message not found");
+}
+
+std::optional<Role> member_role(Connection& c, std::string_view chat_id, std::string_view user_id) {
+  auto s = c.prepare("SELECT role FROM chat_members WHERE chat_id = ? AND user_id = ?");
+  s.bind_all(chat_id, user_id);
+  if (!s.step()) return std::nullopt;
+  return static_cast<Role>(s.int64(0));
+}
+
+bool is_group(Connection& c, std::string_view chat_id) {
+  auto s = c.prepare("SELECT is_group FROM chats WHERE id = ?");
+  s.bind_all(chat_id);
+  return s.step() && s.int64(0) != 0;
+}
+
+// Whether the change's right holds for this user (a member with `role`) on this message.
+bool has_right(Connection& c, const MessageChange& change, const Message& message, Role role) {
+  switch (change.right) {
+    case ChangeRight::member:
+      return true;
+    case ChangeRight::sender:
+      return message.sender_id == change.user_id;
+    case ChangeRight::sender_or_group_admin:
+      return message.sender_id == change.user_id ||
+             (is_admin_role(role) && is_group(c, change.chat_id));
+  }
+  return false;
+}
+
+// Each kind of change, on a message that the right check passed; false: nothing to change.
+Result<bool> apply_edit(Connection& c, const MessageChange& change, const Message& message) {
+  if (message.deleted) return make_error(Errc::conflict, "The message was deleted");
+  if (message.content == change.content) return false;
+  const auto rev = next_rev(c, change.chat_id);
+  auto s = c.prepare("UPDATE messages SET content = ?, edited_at = ?, rev = ? WHERE id = ?");
+  s.bind_all(change.content, clock::now_ms(), rev, message.id).run();
+  return true;
+}
+
+Result<bool> apply_remove(Connection& c, const MessageChange& change, const Message& message) {
+  if (message.deleted) return false;
+  const auto rev = next_rev(c, change.chat_id);
+  auto s = c.prepare(
+      "UPDATE messages SET content = '', deleted = 1, edited_at = NULL, reply_to = NULL, "
+      "reactions = 0, rev = ? WHERE id = ?");
+  s.bind_all(rev, message.id).run();
+  auto reactions = c.prepare("DELETE FROM message_reactions WHERE message_id = ?");
+  reactions.bind_all(message.id).run();
+  return true;
+}
+
+Result<bool> apply_react(Connection& c, const MessageChange& change, const Message& message) {
+  if (message.deleted) return make_error(Errc::conflict, "The message was deleted");
+  const auto same = std::find_if(message.reactions.begin(), message.reactions.end(),
+                                 [&](const Reaction& r) { return r.emoji == change.emoji; });
+  if (same != message.reactions.end()) {
+    const auto& users = same->user_ids;
+    if (std::find(users.begin(), users.end(), change.user_id) != users.end()) return false;
+  } else if (static_cast<int>(message.reactions.size()) >= change.max_emojis) {
+    return make_error(Errc::invalid_input, "A message can carry at most " +
+                                               std::to_string(change.max_emojis) +
+                                               " different reactions");
+  }
+  const auto rev = next_rev(c, change.chat_id);
+  auto insert = c.prepare(
+      "INSERT INTO message_reactions (message_id, emoji, user_id, rev) VALUES (?, ?, ?, ?)");
+  insert.bind_all(message.id, change.emoji, change.user_id, rev).run();
+  auto count = c.prepare("UPDATE messages SET reactions = reactions + 1, rev = ? WHERE id = ?");
+  count.bind_all(rev, message.id).run();
+  return true;
+}
+
+Result<bool> apply_unreact(Connection& c, const MessageChange& change, const Message& message) {
+  auto remove =
+      c.prepare("DELETE FROM message_reactions WHERE message_id = ? AND emoji = ? AND user_id = ?");
+  remove.bind_all(message.id, change.emoji, change.user_id).run();
+  if (sqlite3_changes(c.handle()) == 0) return false;
+  const auto rev = next_rev(c, change.chat_id);
+  auto count = c.prepare("UPDATE messages SET reactions = reactions - 1, rev = ? WHERE id = ?");
+  count.bind_all(rev, message.id).run();
+  return true;
+}
+
+Result<bool> apply_change(Connection& c, const MessageChange& change, const Message& message) {
+  switch (change.kind) {
+    case MessageChangeKind::edit:
+      return apply_edit(c, change, message);
+    case MessageChangeKind::remove:
+      return apply_remove(c, change, message);
+    case MessageChangeKind::react:
+      return apply_react(c, change, message);
+    case MessageChangeKind::unreact:
+      return apply_unreact(c, change, message);
+  }
+  return false;
+}
+
+}  // namespace
+
 asio::awaitable<Result<AppendedMessage>> SqliteStore::append_message(NewMessage message) {
   return write<AppendedMessage>([this, m = std::move(message)](
                                     Connection& c,
                                     std::vector<Change>& changes) -> Result<AppendedMessage> {
     if (m.client_msg_id) {
       auto s = c.prepare(
-          "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
-          "FROM messages "
+          "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, "
+          "edited_at, rev, reply_to, reactions FROM messages "
           "WHERE sender_id = ? AND client_msg_id = ?");
       s.bind_all(m.sender_id, *m.client_msg_id);
-      if (s.step()) {
-        auto original = read_message(s);
-        if (original.chat_id != m.chat_id) {
+      auto found = read_messages(c, s);
+      if (!found.empty()) {
+        if (found.front().chat_id != m.chat_id) {
           return make_error(Errc::conflict, "clientMsgId was already used in another chat");
         }
-        return AppendedMessage{std::move(original), false};
+        return AppendedMessage{std::move(found.front()), false};
       }
     }
     auto members = member_ids(c, m.chat_id);
@@ -507,53 +710,54 @@ asio::awaitable<Result<AppendedMessage>> SqliteStore::append_message(NewMessage 
       if (!chat.step()) return make_error(Errc::not_found, "Chat not found");
       return make_error(Errc::not_member, "You are not a member of this chat");
     }
+    if (m.reply_to && !message_in_chat(c, m.chat_id, *m.reply_to)) {
+      return make_error(Errc::invalid_input, "replyTo must be a message of this chat");
+    }
     const auto now = clock::now_ms();
     auto bump = c.prepare(
         "UPDATE chats SET last_seq = last_seq + 1, activity = ?, updated_at = ? WHERE id = ? "
         "RETURNING last_seq");
     bump.bind_all(++activity_, now, m.chat_id);
     bump.step();
-    Message stored{new_object_id(), m.chat_id, bump.int64(0), m.sender_id, m.content,
-                   m.client_msg_id, now};
+    const auto seq = bump.int64(0);
     bump.run();  // finish the statement before the next one
     auto insert = c.prepare(
-        "INSERT INTO messages (chat_id, seq, id, sender_id, content, client_msg_id, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)");
-    insert
-        .bind_all(stored.chat_id, stored.seq, stored.id, stored.sender_id, stored.content,
-                  stored.client_msg_id, stored.created_at)
+        "INSERT INTO messages (chat_id, seq, id, sender_id, content, client_msg_id, created_at, "
+        "reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    const auto id = new_object_id();
+    insert.bind_all(m.chat_id, seq, id, m.sender_id, m.content, m.client_msg_id, now, m.reply_to)
         .run();
     // The sender has seen what they wrote.
     auto cursors = c.prepare(
         "UPDATE chat_members SET delivered_seq = ?1, read_seq = ?1 WHERE chat_id = ?2 AND "
         "user_id = ?3");
-    cursors.bind_all(stored.seq, stored.chat_id, stored.sender_id).run();
+    cursors.bind_all(seq, m.chat_id, m.sender_id).run();
     auto sender = select_user(c, m.sender_id);
     if (!sender) return make_error(Errc::not_found, "User not found");
-    changes.emplace_back(MessageAppended{stored, std::move(*sender), std::move(members), m.origin});
-    return AppendedMessage{std::move(stored), true};
+    auto stored = message_in_chat(c, m.chat_id, id);
+    changes.emplace_back(
+        MessageAppended{*stored, std::move(*sender), std::move(members), m.origin});
+    return AppendedMessage{std::move(*stored), true};
   });
 }
 
 asio::awaitable<Result<std::vector<Message>>> SqliteStore::list_messages(HistoryQuery query) {
   return read<std::vector<Message>>(
       [q = std::move(query)](Connection& c) -> Result<std::vector<Message>> {
-        std::vector<Message> page;
         if (q.after) {
           auto s = c.prepare(
-              "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
-              "FROM messages "
+              "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, "
+              "edited_at, rev, reply_to, reactions FROM messages "
               "WHERE chat_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?");
           s.bind_all(q.chat_id, *q.after, q.limit);
-          while (s.step()) page.push_back(read_message(s));
-          return page;
+          return read_messages(c, s);
         }
         auto s = c.prepare(
-            "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
-            "FROM messages "
+            "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, "
+            "edited_at, rev, reply_to, reactions FROM messages "
             "WHERE chat_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?");
         s.bind_all(q.chat_id, q.before.value_or(INT64_MAX), q.limit);
-        while (s.step()) page.push_back(read_message(s));
+        auto page = read_messages(c, s);
         std::reverse(page.begin(), page.end());
         return page;
       });
@@ -563,14 +767,68 @@ asio::awaitable<Result<Message>> SqliteStore::find_message(std::string chat_id,
                                                            std::string message_id) {
   return read<Message>(
       [chat = std::move(chat_id), id = std::move(message_id)](Connection& c) -> Result<Message> {
-        auto s = c.prepare(
-            "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted "
-            "FROM messages "
-            "WHERE id = ? AND chat_id = ?");
-        s.bind_all(id, chat);
-        if (!s.step()) return make_error(Errc::not_found, "Message not found");
-        return read_message(s);
+        auto found = message_in_chat(c, chat, id);
+        if (!found) return make_error(Errc::not_found, "Message not found");
+        return std::move(*found);
       });
+}
+
+asio::awaitable<Result<ChangedMessage>> SqliteStore::change_message(MessageChange change) {
+  return write<ChangedMessage>([change = std::move(change)](
+                                   Connection& c,
+                                   std::vector<Change>& changes) -> Result<ChangedMessage> {
+    auto message = message_in_chat(c, change.chat_id, change.message_id);
+    if (!message) return chat_or_message_not_found(c, change.chat_id);
+    auto role = member_role(c, change.chat_id, change.user_id);
+    if (!role) return make_error(Errc::not_member, "You are not a member of this chat");
+    if (!has_right(c, change, *message, *role)) {
+      return make_error(Errc::forbidden, change.right == ChangeRight::sender
+                                             ? "Only the sender can edit this message"
+                                             : "Only the sender or a group admin can delete "
+                                               "this message");
+    }
+    auto changed = apply_change(c, change, *message);
+    if (!changed) return changed.error();
+    if (!*changed) return ChangedMessage{std::move(*message), false};
+    auto after = message_in_chat(c, change.chat_id, change.message_id);
+    auto sender = select_user(c, after->sender_id);
+    if (!sender) return make_error(Errc::not_found, "User not found");
+    changes.emplace_back(MessageChanged{*after, std::move(*sender), member_ids(c, change.chat_id),
+                                        change.kind, change.user_id, change.emoji});
+    return ChangedMessage{std::move(*after), true};
+  });
+}
+
+asio::awaitable<Result<SyncPage>> SqliteStore::sync_chat(SyncQuery query) {
+  return read<SyncPage>([q = std::move(query)](Connection& c) -> Result<SyncPage> {
+    auto chat = c.prepare("SELECT last_seq, last_rev FROM chats WHERE id = ?");
+    chat.bind_all(q.chat_id);
+    if (!chat.step()) return make_error(Errc::not_found, "Chat not found");
+    SyncPage page{{}, {}, chat.int64(0), chat.int64(1), true};
+    if (q.after_rev && *q.after_rev < page.last_rev) {
+      auto s = c.prepare(
+          "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, "
+          "edited_at, rev, reply_to, reactions FROM messages "
+          "WHERE chat_id = ? AND rev > ? AND seq <= ? ORDER BY rev LIMIT ?");
+      s.bind_all(q.chat_id, *q.after_rev, q.after_seq, q.limit + 1);
+      page.changes = read_messages(c, s);
+      if (static_cast<int>(page.changes.size()) > q.limit) {
+        page.changes.resize(static_cast<std::size_t>(q.limit));
+        page.changes_complete = false;
+        return page;
+      }
+    }
+    const int room = q.limit - static_cast<int>(page.changes.size());
+    if (room > 0 && q.after_seq < page.last_seq) {
+      auto s = c.prepare(
+          "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, "
+          "edited_at, rev, reply_to, reactions FROM messages "
+          "WHERE chat_id = ? AND seq > ? ORDER BY seq LIMIT ?");
+      s.bind_all(q.chat_id, q.after_seq, room);
+      page.messages = read_messages(c, s);
+    }
+    return page;
+  });
 }
 
 asio::awaitable<Result<CursorUpdate>> SqliteStore::advance_cursors(std::string chat_id,
