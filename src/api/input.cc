@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <boost/json/parse.hpp>
+#include <boost/url/pct_string_view.hpp>
 #include <charconv>
 #include <cmath>
 
@@ -114,6 +115,28 @@ Result<std::optional<std::int64_t>> optional_integer(const json::object& body,
   auto number = integer(*value, name);
   if (!number) return number.error();
   return std::optional<std::int64_t>(*number);
+}
+
+Result<std::optional<CursorMap>> optional_cursor_map(const json::object& body,
+                                                     std::string_view name) {
+  const auto* value = field(body, name);
+  if (!value) return std::optional<CursorMap>();
+  if (!value->is_object()) return wrong_type(name, "an object");
+  CursorMap cursors;
+  for (const auto& [key, entry] : value->as_object()) {
+    auto number = integer(entry, fmt::format("{} values", name));
+    if (!number) return number.error();
+    cursors.emplace_back(std::string(key), *number);
+  }
+  return std::optional<CursorMap>(std::move(cursors));
+}
+
+Result<std::string> path_text(const net::Request& request, std::string_view name) {
+  auto escaped = boost::urls::make_pct_string_view(request.param(name));
+  if (!escaped) return invalid(fmt::format("{} is not a well-formed URL path segment", name));
+  auto text = escaped->decode();
+  if (!text::is_valid_utf8(text)) return invalid(fmt::format("{} must be valid UTF-8", name));
+  return text;
 }
 
 Result<std::optional<std::int64_t>> nullable_integer(const json::object& body,

@@ -45,6 +45,14 @@ Result<std::optional<std::int64_t>> nullable_integer(const boost::json::object& 
 Result<std::vector<std::string>> string_list(const boost::json::object& body,
                                              std::string_view name);
 
+// An object field mapping ids to integers (sync's cursors); absent or null: nullopt.
+using CursorMap = std::vector<std::pair<std::string, std::int64_t>>;
+Result<std::optional<CursorMap>> optional_cursor_map(const boost::json::object& body,
+                                                     std::string_view name);
+
+// A path parameter, percent-decoded (an emoji in a URL); a malformed escape is `invalid_input`.
+Result<std::string> path_text(const net::Request& request, std::string_view name);
+
 // An integer query parameter (absent: nullopt); anything else is `invalid_input`.
 Result<std::optional<std::int64_t>> query_integer(const net::Request& request,
                                                   std::string_view name);

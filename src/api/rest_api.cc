@@ -96,6 +96,11 @@ void RestApi::register_routes(net::Router& router) {
   router.add(verb::post, "/api/message", bind(&RestApi::send_message));
   router.add(verb::get, "/api/message/:chatId", bind(&RestApi::history));
   router.add(verb::get, "/api/message/:chatId/:messageId/status", bind(&RestApi::message_status));
+  router.add(verb::patch, "/api/message/:messageId", bind(&RestApi::edit_message));
+  router.add(verb::delete_, "/api/message/:messageId", bind(&RestApi::delete_message));
+  router.add(verb::put, "/api/message/:messageId/reactions/:emoji", bind(&RestApi::add_reaction));
+  router.add(verb::delete_, "/api/message/:messageId/reactions/:emoji",
+             bind(&RestApi::remove_reaction));
   router.add(verb::post, "/api/auth/refresh", bind(&RestApi::refresh));
   router.add(verb::post, "/api/auth/logout", bind(&RestApi::logout));
   router.add(verb::post, "/api/auth/logout-all", bind(&RestApi::logout_all));
@@ -300,8 +305,10 @@ RestApi::Response RestApi::send_message(Request& request) {
   if (!chat_id) co_return error(chat_id.error());
   auto client_msg_id = input::optional_string(*body, "clientMsgId");
   if (!client_msg_id) co_return error(client_msg_id.error());
+  auto reply_to = input::optional_string(*body, "replyTo");
+  if (!reply_to) co_return error(reply_to.error());
   auto sent = co_await chats_.send_message(std::move(*me), std::move(*chat_id), std::move(*content),
-                                           std::move(*client_msg_id));
+                                           std::move(*client_msg_id), std::move(*reply_to));
   if (!sent) co_return error(sent.error());
   co_return ok(wire::message(sent->message, wire::chat_of_message(sent->chat)));
 }
@@ -321,6 +328,50 @@ RestApi::Response RestApi::history(Request& request) {
   if (!history) co_return error(history.error());
   co_return net::json_response(http::status::ok,
                                wire::message_page(history->messages, history->chat));
+}
+
+// The changes of a sent message answer with the message as it is after, in the classic shape.
+RestApi::Response RestApi::changed(Result<chat::ChangedMessageView> view) {
+  if (!view) co_return error(view.error());
+  co_return ok(wire::message(view->message, wire::chat_of_message(view->chat)));
+}
+
+RestApi::Response RestApi::edit_message(Request& request) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  auto body = input::body_object(request);
+  if (!body) co_return error(body.error());
+  auto content = input::required_string(*body, "content");
+  if (!content) co_return error(content.error());
+  chat::MessageRef ref{std::nullopt, std::string(request.param("messageId"))};
+  auto edited = co_await chats_.edit_message(std::move(*me), std::move(ref), std::move(*content));
+  co_return co_await changed(std::move(edited));
+}
+
+RestApi::Response RestApi::delete_message(Request& request) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  chat::MessageRef ref{std::nullopt, std::string(request.param("messageId"))};
+  auto deleted = co_await chats_.delete_message(std::move(*me), std::move(ref));
+  co_return co_await changed(std::move(deleted));
+}
+
+RestApi::Response RestApi::add_reaction(Request& request) {
+  co_return co_await reaction(request, true);
+}
+
+RestApi::Response RestApi::remove_reaction(Request& request) {
+  co_return co_await reaction(request, false);
+}
+
+RestApi::Response RestApi::reaction(Request& request, bool on) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  auto emoji = input::path_text(request, "emoji");
+  if (!emoji) co_return error(emoji.error());
+  chat::MessageRef ref{std::nullopt, std::string(request.param("messageId"))};
+  auto reacted = co_await chats_.react(std::move(*me), std::move(ref), std::move(*emoji), on);
+  co_return co_await changed(std::move(reacted));
 }
 
 RestApi::Response RestApi::message_status(Request& request) {

@@ -38,6 +38,12 @@ class RestApi {
   Response send_message(net::Request& request);
   Response history(net::Request& request);
   Response message_status(net::Request& request);
+  Response edit_message(net::Request& request);
+  Response delete_message(net::Request& request);
+  Response add_reaction(net::Request& request);
+  Response remove_reaction(net::Request& request);
+  Response reaction(net::Request& request, bool on);
+  Response changed(Result<chat::ChangedMessageView> view);
   Response refresh(net::Request& request);
   Response logout(net::Request& request);
   Response logout_all(net::Request& request);

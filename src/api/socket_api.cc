@@ -31,9 +31,9 @@ struct SocketApi::Client {
 namespace {
 
 constexpr std::string_view kBearer = "Bearer ";
-constexpr std::array kNativeEvents = {"message:send", "message:delivered", "message:read",
-                                      "typing:start", "typing:stop",       "sync",
-                                      "presence:get"};
+constexpr std::array kNativeEvents = {
+    "message:send", "message:delivered", "message:read", "typing:start",   "typing:stop",
+    "sync",         "presence:get",      "message:edit", "message:delete", "message:react"};
 
 std::string native_room(std::string_view user_id) {
   return "n:" + std::string(user_id);
@@ -212,9 +212,10 @@ Status SocketApi::spend_event_budget(const Socket& socket) {
 // The handler of a native event (nullptr: not one).
 const SocketApi::NativeHandler* SocketApi::native_handler(std::string_view event) {
   static constexpr std::array<NativeHandler, kNativeEvents.size()> kHandlers = {
-      &SocketApi::send_message, &SocketApi::delivered,   &SocketApi::read,
-      &SocketApi::typing_start, &SocketApi::typing_stop, &SocketApi::sync,
-      &SocketApi::presence};
+      &SocketApi::send_message, &SocketApi::delivered,    &SocketApi::read,
+      &SocketApi::typing_start, &SocketApi::typing_stop,  &SocketApi::sync,
+      &SocketApi::presence,     &SocketApi::edit_message, &SocketApi::delete_message,
+      &SocketApi::react};
   for (std::size_t i = 0; i < kNativeEvents.size(); ++i) {
     if (kNativeEvents[i] == event) return &kHandlers[i];
   }
@@ -236,12 +237,54 @@ SocketApi::Reply SocketApi::send_message(const SocketPtr& socket, chat::User use
   if (!client_msg_id) co_return error_reply(client_msg_id.error());
   auto content = input::required_string(payload, "content");
   if (!content) co_return error_reply(content.error());
+  auto reply_to = input::optional_string(payload, "replyTo");
+  if (!reply_to) co_return error_reply(reply_to.error());
   auto origin = socket->id();
-  auto sent =
-      co_await chats_.post_message(std::move(user), std::move(*chat_id), std::move(*content),
-                                   std::move(*client_msg_id), std::move(origin));
+  auto sent = co_await chats_.post_message(std::move(user), std::move(*chat_id),
+                                           std::move(*content), std::move(*client_msg_id),
+                                           std::move(origin), std::move(*reply_to));
   if (!sent) co_return error_reply(sent.error());
   co_return wire::ack_ok({{"message", wire::lean_message(*sent)}});
+}
+
+// {chatId, messageId}, as every change of a sent message names it.
+Result<chat::MessageRef> SocketApi::message_ref(const json::object& payload) {
+  auto chat_id = input::required_string(payload, "chatId");
+  if (!chat_id) return chat_id.error();
+  auto message_id = input::required_string(payload, "messageId");
+  if (!message_id) return message_id.error();
+  return chat::MessageRef{std::move(*chat_id), std::move(*message_id)};
+}
+
+SocketApi::Reply SocketApi::edit_message(const SocketPtr&, chat::User user, json::object payload) {
+  auto ref = message_ref(payload);
+  if (!ref) co_return error_reply(ref.error());
+  auto content = input::required_string(payload, "content");
+  if (!content) co_return error_reply(content.error());
+  auto edited = co_await chats_.edit_message(std::move(user), std::move(*ref), std::move(*content));
+  if (!edited) co_return error_reply(edited.error());
+  co_return wire::ack_ok({{"message", wire::lean_message(edited->message)}});
+}
+
+SocketApi::Reply SocketApi::delete_message(const SocketPtr&, chat::User user,
+                                           json::object payload) {
+  auto ref = message_ref(payload);
+  if (!ref) co_return error_reply(ref.error());
+  auto deleted = co_await chats_.delete_message(std::move(user), std::move(*ref));
+  if (!deleted) co_return error_reply(deleted.error());
+  co_return wire::ack_ok({{"message", wire::lean_message(deleted->message)}});
+}
+
+SocketApi::Reply SocketApi::react(const SocketPtr&, chat::User user, json::object payload) {
+  auto ref = message_ref(payload);
+  if (!ref) co_return error_reply(ref.error());
+  auto emoji = input::required_string(payload, "emoji");
+  if (!emoji) co_return error_reply(emoji.error());
+  auto on = input::required_bool(payload, "on");
+  if (!on) co_return error_reply(on.error());
+  auto reacted = co_await chats_.react(std::move(user), std::move(*ref), std::move(*emoji), *on);
+  if (!reacted) co_return error_reply(reacted.error());
+  co_return wire::ack_ok({{"message", wire::lean_message(reacted->message)}});
 }
 
 SocketApi::Reply SocketApi::delivered(const SocketPtr&, chat::User user, json::object payload) {
@@ -282,16 +325,12 @@ SocketApi::Reply SocketApi::typing(chat::User user, json::object payload, bool t
 
 SocketApi::Reply SocketApi::sync(const SocketPtr&, chat::User user, json::object payload) {
   chat::SyncRequest request;
-  if (const auto* cursors = payload.if_contains("cursors"); cursors && !cursors->is_null()) {
-    if (!cursors->is_object()) {
-      co_return error_reply(make_error(Errc::invalid_input, "cursors must be an object"));
-    }
-    for (const auto& [chat_id, seq] : cursors->as_object()) {
-      auto value = input::integer(seq, "cursors values");
-      if (!value) co_return error_reply(value.error());
-      request.cursors.emplace_back(std::string(chat_id), *value);
-    }
-  }
+  auto cursors = input::optional_cursor_map(payload, "cursors");
+  if (!cursors) co_return error_reply(cursors.error());
+  if (*cursors) request.cursors = std::move(**cursors);
+  auto change_cursors = input::optional_cursor_map(payload, "changeCursors");
+  if (!change_cursors) co_return error_reply(change_cursors.error());
+  request.change_cursors = std::move(*change_cursors);
   auto limit = input::optional_integer(payload, "limit");
   if (!limit) co_return error_reply(limit.error());
   if (*limit) {
@@ -478,6 +517,26 @@ void SocketApi::deliver(socketio::Batch& batch, const chat::MessagesErasedEvent&
     auto native = batch.broadcast();  // an emit takes the broadcast's rooms: one per message
     for (const auto& id : event.member_ids) native.to(native_room(id));
     native.emit("message:deleted", args(wire::message_deleted(event.chat_id, message)));
+  }
+}
+
+// Native clients only: classic clients have no such events and see the changes in history.
+void SocketApi::deliver(socketio::Batch& batch, const chat::MessageChangedEvent& event) {
+  auto native = batch.broadcast();
+  for (const auto& id : event.member_ids) native.to(native_room(id));
+  const auto& m = event.message.message;
+  switch (event.kind) {
+    case store::MessageChangeKind::edit:
+      native.emit("message:updated", args(wire::message_updated(event.message)));
+      return;
+    case store::MessageChangeKind::remove:
+      native.emit("message:deleted",
+                  args(wire::message_deleted(m.chat_id, store::ErasedMessage{m.id, m.seq})));
+      return;
+    case store::MessageChangeKind::react:
+    case store::MessageChangeKind::unreact:
+      native.emit("reaction", args(wire::reaction(event)));
+      return;
   }
 }
 

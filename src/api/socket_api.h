@@ -55,6 +55,7 @@ class SocketApi final : public chat::EventSink {
   void deliver(socketio::Batch& batch, const chat::ChatEvent& event);
   void deliver(socketio::Batch& batch, const chat::SessionsRevokedEvent& event);
   void deliver(socketio::Batch& batch, const chat::MessagesErasedEvent& event);
+  void deliver(socketio::Batch& batch, const chat::MessageChangedEvent& event);
 
   void authenticate(socketio::Socket& socket, socketio::Namespace::Next next);
   boost::asio::awaitable<void> check_token(SocketPtr socket, std::string token,
@@ -76,6 +77,10 @@ class SocketApi final : public chat::EventSink {
   Reply typing_stop(const SocketPtr& socket, chat::User user, boost::json::object payload);
   Reply sync(const SocketPtr& socket, chat::User user, boost::json::object payload);
   Reply presence(const SocketPtr& socket, chat::User user, boost::json::object payload);
+  Reply edit_message(const SocketPtr& socket, chat::User user, boost::json::object payload);
+  Reply delete_message(const SocketPtr& socket, chat::User user, boost::json::object payload);
+  Reply react(const SocketPtr& socket, chat::User user, boost::json::object payload);
+  static Result<chat::MessageRef> message_ref(const boost::json::object& payload);
   Reply receipt(chat::User user, boost::json::object payload, bool read);
   Reply typing(chat::User user, boost::json::object payload, bool typing);
 

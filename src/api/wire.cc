@@ -109,6 +109,35 @@ json::object chat(const chat::ChatView& view) {
 
 namespace {
 
+// What a reply shows of the message it answers.
+json::object quote(const store::Quote& q) {
+  json::object object{
+      {"_id", q.id},
+      {"seq", q.seq},
+      {"sender",
+       json::object{{"_id", q.sender_id}, {"name", q.sender_name}, {"pic", q.sender_pic}}},
+      {"content", q.content}};
+  if (q.deleted) object["deleted"] = true;
+  return object;
+}
+
+json::object reactions(const std::vector<store::Reaction>& reactions) {
+  json::object object;
+  for (const auto& r : reactions) {
+    json::array users;
+    for (const auto& id : r.user_ids) users.emplace_back(id);
+    object[r.emoji] = std::move(users);
+  }
+  return object;
+}
+
+// The fields of a message's changes and extras, each absent when empty (API.md).
+void add_rich_fields(json::object& object, const chat::Message& m) {
+  if (m.reply_to) object["replyTo"] = quote(*m.reply_to);
+  if (m.edited_at) object["editedAt"] = clock::iso8601(*m.edited_at);
+  if (!m.reactions.empty()) object["reactions"] = reactions(m.reactions);
+}
+
 // A message without its "chat", which callers add (as an object or as spliced text).
 json::object message_fields(const chat::MessageView& view) {
   const auto& m = view.message;
@@ -116,10 +145,11 @@ json::object message_fields(const chat::MessageView& view) {
   read_by.reserve(view.read_by.size());
   for (const auto& id : view.read_by) read_by.emplace_back(id);
   json::object object{{"_id", m.id}, {"seq", m.seq}};
-  if (m.client_msg_id) object["clientMsgId"] = *m.client_msg_id;
+  if (m.client_msg_id && !m.deleted) object["clientMsgId"] = *m.client_msg_id;
   object["sender"] = sender(view.sender);
   object["content"] = m.content;
   if (m.deleted) object["deleted"] = true;
+  add_rich_fields(object, m);
   object["readBy"] = std::move(read_by);
   const auto created = clock::iso8601(m.created_at);
   object["createdAt"] = created;
@@ -218,13 +248,28 @@ json::object lean_message(const chat::MessageView& view) {
        json::object{{"_id", view.sender.id}, {"name", view.sender.name}, {"pic", view.sender.pic}}},
       {"content", m.content}};
   if (m.deleted) object["deleted"] = true;
-  if (m.client_msg_id) object["clientMsgId"] = *m.client_msg_id;
+  if (m.client_msg_id && !m.deleted) object["clientMsgId"] = *m.client_msg_id;
+  add_rich_fields(object, m);
+  if (m.rev > 0) object["rev"] = m.rev;
   object["createdAt"] = clock::iso8601(m.created_at);
   return object;
 }
 
 json::object message_deleted(const std::string& chat_id, const store::ErasedMessage& message) {
   return json::object{{"chatId", chat_id}, {"messageId", message.id}, {"seq", message.seq}};
+}
+
+json::object message_updated(const chat::MessageView& message) {
+  return json::object{{"message", lean_message(message)}};
+}
+
+json::object reaction(const chat::MessageChangedEvent& event) {
+  const auto& m = event.message.message;
+  return json::object{{"chatId", m.chat_id},
+                      {"messageId", m.id},
+                      {"emoji", event.emoji},
+                      {"userId", event.user_id},
+                      {"on", event.kind == store::MessageChangeKind::react}};
 }
 
 json::object receipt(const std::string& chat_id, const store::Member& member) {
@@ -257,10 +302,19 @@ json::object sync(const chat::SyncView& sync) {
   for (const auto& r : sync.receipts) receipts.push_back(receipt(r.chat_id, r.member));
   json::array removed;
   for (const auto& id : sync.removed) removed.emplace_back(id);
-  return json::object{{"messages", std::move(messages)},
+  json::object answer{{"messages", std::move(messages)},
                       {"receipts", std::move(receipts)},
                       {"removed", std::move(removed)},
                       {"more", sync.more}};
+  if (!sync.with_changes) return answer;
+  json::array changes;
+  changes.reserve(sync.changes.size());
+  for (const auto& m : sync.changes) changes.push_back(lean_message(m));
+  json::object cursors;
+  for (const auto& [chat_id, rev] : sync.change_cursors) cursors[chat_id] = rev;
+  answer["changes"] = std::move(changes);
+  answer["changeCursors"] = std::move(cursors);
+  return answer;
 }
 
 json::object ack_ok(json::object fields) {

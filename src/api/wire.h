@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "chat/accounts.h"
+#include "chat/events.h"
 #include "chat/views.h"
 
 // The one place that builds each wire shape (API.md): the REST API's and the Socket.IO events' and
@@ -64,6 +65,9 @@ boost::json::object exported_message(const store::Message& message);
 // createdAt}.
 boost::json::object lean_message(const chat::MessageView& message);
 // {chatId, messageId, seq}: a message became a tombstone.
+// message:updated {message} and reaction {chatId, messageId, emoji, userId, on}.
+boost::json::object message_updated(const chat::MessageView& message);
+boost::json::object reaction(const chat::MessageChangedEvent& event);
 boost::json::object message_deleted(const std::string& chat_id,
                                     const store::ErasedMessage& message);
 // {chatId, userId, deliveredSeq, readSeq}.

@@ -18,18 +18,7 @@ namespace chatd::chat {
 using detail::find_member;
 using detail::invalid;
 using detail::not_member;
-
-namespace {
-
-std::vector<std::string> read_by(const store::Chat& chat, const Message& message) {
-  std::vector<std::string> ids;
-  for (const auto& m : chat.members) {
-    if (m.user_id != message.sender_id && m.read_seq >= message.seq) ids.push_back(m.user_id);
-  }
-  return ids;
-}
-
-}  // namespace
+using detail::read_by;
 
 ChatService::ChatService(store::Store& store, SessionCache& sessions, util::RateLimiter& limiter,
                          Limits limits, asio::any_io_executor fanout)
@@ -225,9 +214,15 @@ class SendPlace {
 
 asio::awaitable<Result<store::AppendedMessage>> ChatService::append(
     const User& caller, std::string chat_id, std::string content,
-    std::optional<std::string> client_msg_id, std::string origin) {
+    std::optional<std::string> client_msg_id, std::string origin,
+    std::optional<std::string> reply_to) {
   auto id = valid_id(chat_id, "Chat");
   if (!id) co_return id.error();
+  if (reply_to) {
+    auto quoted = valid_id(*reply_to, "Message");
+    if (!quoted) co_return invalid("replyTo must be a message of this chat");
+    reply_to = std::move(*quoted);
+  }
   if (auto ok = valid_content(content, limits_.content_max); !ok) co_return ok.error();
   if (client_msg_id) {
     auto key = required_text(*client_msg_id, "clientMsgId", limits_.client_msg_id_max);
@@ -243,17 +238,18 @@ asio::awaitable<Result<store::AppendedMessage>> ChatService::append(
       events_->backlog() > limits_.sends_in_flight_max) {
     co_return make_error(Errc::unavailable, "The server is busy: retry the send in a moment");
   }
-  store::NewMessage message{std::move(*id), caller.id, std::move(content), std::move(client_msg_id),
-                            std::move(origin)};
+  store::NewMessage message{std::move(*id),           caller.id,         std::move(content),
+                            std::move(client_msg_id), std::move(origin), std::move(reply_to)};
   co_return co_await store_.append_message(std::move(message));
 }
 
 asio::awaitable<Result<SentMessage>> ChatService::send_message(
-    User caller, std::string chat_id, std::string content,
-    std::optional<std::string> client_msg_id) {
+    User caller, std::string chat_id, std::string content, std::optional<std::string> client_msg_id,
+    std::optional<std::string> reply_to) {
   std::string no_origin;
-  auto appended = co_await append(caller, std::move(chat_id), std::move(content),
-                                  std::move(client_msg_id), std::move(no_origin));
+  auto appended =
+      co_await append(caller, std::move(chat_id), std::move(content), std::move(client_msg_id),
+                      std::move(no_origin), std::move(reply_to));
   if (!appended) co_return appended.error();
   auto found = appended->message.chat_id;
   auto chat = co_await store_.find_chat(std::move(found));
@@ -265,13 +261,12 @@ asio::awaitable<Result<SentMessage>> ChatService::send_message(
   co_return SentMessage{std::move(sent), std::move(*view), appended->created};
 }
 
-asio::awaitable<Result<MessageView>> ChatService::post_message(User caller, std::string chat_id,
-                                                               std::string content,
-                                                               std::string client_msg_id,
-                                                               std::string origin) {
+asio::awaitable<Result<MessageView>> ChatService::post_message(
+    User caller, std::string chat_id, std::string content, std::string client_msg_id,
+    std::string origin, std::optional<std::string> reply_to) {
   std::optional<std::string> key = std::move(client_msg_id);
   auto appended = co_await append(caller, std::move(chat_id), std::move(content), std::move(key),
-                                  std::move(origin));
+                                  std::move(origin), std::move(reply_to));
   if (!appended) co_return appended.error();
   co_return MessageView{std::move(appended->message), std::move(caller), {}};
 }

@@ -4,6 +4,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +38,16 @@ struct HistoryRequest {
 struct SyncRequest {
   std::vector<std::pair<std::string, std::int64_t>> cursors;  // chat id -> last seq the client has
   std::optional<int> limit;
+  // Chat id -> the change cursor of the previous answer (a chat not named starts at 0); none: the
+  // client does not take changes.
+  std::optional<std::vector<std::pair<std::string, std::int64_t>>> change_cursors;
+};
+
+// A change to a sent message: where it is (the chat may be unknown to the caller, as in REST
+// routes that name the message alone) and what.
+struct MessageRef {
+  std::optional<std::string> chat_id;
+  std::string message_id;
 };
 
 // The chat domain: users, chats, members and roles, messages, receipts, typing, presence and
@@ -93,14 +104,24 @@ class ChatService {
   // the native protocol, where `origin` is the sending connection (it gets no echo).
   asio::awaitable<Result<SentMessage>> send_message(User caller, std::string chat_id,
                                                     std::string content,
-                                                    std::optional<std::string> client_msg_id);
+                                                    std::optional<std::string> client_msg_id,
+                                                    std::optional<std::string> reply_to = {});
   asio::awaitable<Result<MessageView>> post_message(User caller, std::string chat_id,
                                                     std::string content, std::string client_msg_id,
-                                                    std::string origin);
+                                                    std::string origin,
+                                                    std::optional<std::string> reply_to = {});
   asio::awaitable<Result<HistoryView>> history(User caller, std::string chat_id,
                                                HistoryRequest request);
   asio::awaitable<Result<MessageStatus>> message_status(User caller, std::string chat_id,
                                                         std::string message_id);
+
+  // Changes to sent messages (chat/message_changes.cc): the sender edits; the sender or a group
+  // admin deletes (a tombstone); members react. Each answers with the message as it is after.
+  asio::awaitable<Result<ChangedMessageView>> edit_message(User caller, MessageRef ref,
+                                                           std::string content);
+  asio::awaitable<Result<ChangedMessageView>> delete_message(User caller, MessageRef ref);
+  asio::awaitable<Result<ChangedMessageView>> react(User caller, MessageRef ref, std::string emoji,
+                                                    bool on);
 
   // Real time (chat/realtime.cc).
   asio::awaitable<Status> check_member(User caller, std::string chat_id);
@@ -123,7 +144,14 @@ class ChatService {
   asio::awaitable<Result<store::AppendedMessage>> append(const User& caller, std::string chat_id,
                                                          std::string content,
                                                          std::optional<std::string> client_msg_id,
-                                                         std::string origin);
+                                                         std::string origin,
+                                                         std::optional<std::string> reply_to);
+  // The store's change of a message, then the message and its chat as views.
+  asio::awaitable<Result<ChangedMessageView>> change_message(User caller, MessageRef ref,
+                                                             store::MessageChange change);
+  // Senders of the messages, read once (members of the chat or not).
+  asio::awaitable<Result<std::map<std::string, User>>> senders_of(
+      const std::vector<Message>& messages);
   // Writes a member's cursors, merging reports that arrive meanwhile (ReceiptQueue).
   asio::awaitable<Result<store::Member>> advance_cursors(std::string chat_id, std::string user_id,
                                                          std::int64_t delivered_seq,

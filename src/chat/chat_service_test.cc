@@ -28,6 +28,7 @@ struct RecordedEvents final : EventSink {
   std::vector<PresenceEvent> presence;
   std::vector<ChatEvent> chats;
   std::vector<MessagesErasedEvent> erased;
+  std::vector<MessageChangedEvent> changed;
   std::size_t batches = 0;
   std::size_t lag = 0;  // what backlog() reports
   void on_committed(const std::vector<CommittedEvent>& events) override {
@@ -46,6 +47,7 @@ struct RecordedEvents final : EventSink {
   void record(const ChatEvent& e) { chats.push_back(e); }
   void record(const SessionsRevokedEvent& e) { revoked.push_back(e); }
   void record(const MessagesErasedEvent& e) { erased.push_back(e); }
+  void record(const MessageChangedEvent& e) { changed.push_back(e); }
 };
 
 Limits test_limits() {

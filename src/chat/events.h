@@ -65,9 +65,18 @@ struct MessagesErasedEvent {
   std::vector<std::string> member_ids;
 };
 
+// A sent message was edited, deleted by its sender or an admin, or reacted to.
+struct MessageChangedEvent {
+  MessageView message;  // as committed
+  std::vector<std::string> member_ids;
+  store::MessageChangeKind kind = store::MessageChangeKind::edit;
+  std::string user_id;  // who made the change (a reaction's user)
+  std::string emoji;    // reactions
+};
+
 // A committed change, as clients hear of it.
-using CommittedEvent =
-    std::variant<MessageEvent, ReceiptEvent, ChatEvent, SessionsRevokedEvent, MessagesErasedEvent>;
+using CommittedEvent = std::variant<MessageEvent, ReceiptEvent, ChatEvent, SessionsRevokedEvent,
+                                    MessagesErasedEvent, MessageChangedEvent>;
 
 class EventSink {
  public:

@@ -17,6 +17,8 @@ struct Limits {
   std::size_t content_max = 4000;
   std::size_t chat_name_max = 100;
   std::size_t client_msg_id_max = 64;
+  std::size_t emoji_max = 16;    // characters of one reaction
+  int reaction_emojis_max = 20;  // different reactions on one message
   int group_max_members = 1000;
   int search_default = 50;
   int search_max = 100;

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "chat/events.h"
 #include "store/store.h"
@@ -23,6 +24,15 @@ inline const store::Member* find_member(const store::Chat& chat, std::string_vie
     if (m.user_id == user_id) return &m;
   }
   return nullptr;
+}
+
+// The members other than the sender who read the message.
+inline std::vector<std::string> read_by(const store::Chat& chat, const store::Message& message) {
+  std::vector<std::string> ids;
+  for (const auto& m : chat.members) {
+    if (m.user_id != message.sender_id && m.read_seq >= message.seq) ids.push_back(m.user_id);
+  }
+  return ids;
 }
 
 // The sink of a service nobody listens to.

@@ -221,15 +221,40 @@ asio::awaitable<Result<std::vector<PresenceView>>> ChatService::presence_of(
 
 // ---- Sync --------------------------------------------------------------------------------------
 
+namespace {
+
+// Chat ids of `cursors` as valid ids, with their values (`what` names them in errors).
+Result<std::map<std::string, std::int64_t>> named_cursors(
+    const std::vector<std::pair<std::string, std::int64_t>>& cursors, std::string_view what) {
+  std::map<std::string, std::int64_t> named;
+  for (const auto& [raw, value] : cursors) {
+    auto id = valid_id(raw, "Chat");
+    if (!id) return invalid(std::string(what) + " must map chat ids to numbers");
+    if (value < 0) return invalid(std::string(what) + " must not be negative");
+    named[std::move(*id)] = value;
+  }
+  return named;
+}
+
+// Whether a chat's page leaves something for the next call.
+bool cut_short(const store::SyncPage& page, std::int64_t cursor) {
+  if (!page.changes_complete) return true;
+  const auto last_given = page.messages.empty() ? cursor : page.messages.back().seq;
+  return last_given < page.last_seq;
+}
+
+}  // namespace
+
 asio::awaitable<Result<SyncView>> ChatService::sync(User caller, SyncRequest request) {
   if (request.limit && *request.limit < 1) co_return invalid("limit must be a positive integer");
   int remaining = std::min(request.limit.value_or(limits_.sync_default), limits_.sync_max);
-  std::map<std::string, std::int64_t> named;
-  for (auto& [raw, seq] : request.cursors) {
-    auto id = valid_id(raw, "Chat");
-    if (!id) co_return invalid("cursors must map chat ids to seqs");
-    if (seq < 0) co_return invalid("cursors must not be negative");
-    named[std::move(*id)] = seq;
+  auto named = named_cursors(request.cursors, "cursors");
+  if (!named) co_return named.error();
+  std::map<std::string, std::int64_t> named_changes;
+  if (request.change_cursors) {
+    auto changes = named_cursors(*request.change_cursors, "changeCursors");
+    if (!changes) co_return changes.error();
+    named_changes = std::move(*changes);
   }
   auto me = caller.id;
   auto chats = co_await store_.list_chats(std::move(me));
@@ -239,49 +264,63 @@ asio::awaitable<Result<SyncView>> ChatService::sync(User caller, SyncRequest req
             [](const store::Chat& a, const store::Chat& b) { return a.id < b.id; });
 
   SyncView view;
+  view.with_changes = request.change_cursors.has_value();
   std::set<std::string> mine;
   for (const auto& chat : *chats) mine.insert(chat.id);
-  for (const auto& [id, seq] : named) {
+  for (const auto& [id, seq] : *named) {
     if (!mine.count(id)) view.removed.push_back(id);
   }
   std::vector<Message> messages;
+  std::vector<Message> changes;
   for (const auto& chat : *chats) {
     const auto* self = find_member(chat, caller.id);
     if (!self) continue;
-    const auto named_cursor = named.find(chat.id);
-    const auto cursor = named_cursor != named.end() ? named_cursor->second : self->delivered_seq;
-    const bool concerned = named_cursor != named.end() || chat.last_seq > cursor;
-    if (concerned) {
+    const auto named_cursor = named->find(chat.id);
+    const auto cursor = named_cursor != named->end() ? named_cursor->second : self->delivered_seq;
+    std::optional<std::int64_t> change_cursor;
+    if (view.with_changes) {
+      const auto found = named_changes.find(chat.id);
+      change_cursor = found != named_changes.end() ? found->second : 0;
+    }
+    const bool changed = change_cursor && chat.last_rev > *change_cursor;
+    if (named_cursor != named->end() || chat.last_seq > cursor) {
       for (const auto& m : chat.members) {
         if (m.user_id != caller.id) view.receipts.push_back(ReceiptView{chat.id, m});
       }
     }
-    if (chat.last_seq <= cursor) continue;
+    if (chat.last_seq <= cursor && !changed) continue;
     if (remaining == 0) {
       view.more = true;
       continue;
     }
-    store::HistoryQuery query{chat.id, std::nullopt, cursor, remaining};
-    auto page = co_await store_.list_messages(std::move(query));
+    // The change cursor goes in even when the chat looked unchanged: the page's snapshot decides.
+    store::SyncQuery query{chat.id, cursor, change_cursor, remaining};
+    auto page = co_await store_.sync_chat(std::move(query));
     if (!page) co_return page.error();
-    remaining -= static_cast<int>(page->size());
-    if (!page->empty() && page->back().seq < chat.last_seq) view.more = true;
-    std::move(page->begin(), page->end(), std::back_inserter(messages));
+    remaining -= static_cast<int>(page->changes.size() + page->messages.size());
+    if (cut_short(*page, cursor)) view.more = true;
+    if (change_cursor) {
+      view.change_cursors.emplace_back(
+          chat.id, page->changes_complete ? page->last_rev : page->changes.back().rev);
+    }
+    std::move(page->changes.begin(), page->changes.end(), std::back_inserter(changes));
+    std::move(page->messages.begin(), page->messages.end(), std::back_inserter(messages));
   }
 
-  std::set<std::string> sender_ids;
-  for (const auto& m : messages) sender_ids.insert(m.sender_id);
-  std::vector<std::string> wanted(sender_ids.begin(), sender_ids.end());
-  auto senders = co_await store_.find_users(std::move(wanted));
+  std::vector<Message> all(messages);
+  all.insert(all.end(), changes.begin(), changes.end());
+  auto senders = co_await senders_of(all);
   if (!senders) co_return senders.error();
-  std::map<std::string, User> by_id;
-  for (auto& u : *senders) by_id.emplace(u.id, std::move(u));
-  view.messages.reserve(messages.size());
-  for (auto& m : messages) {
-    auto sender = by_id.find(m.sender_id);
-    if (sender == by_id.end()) continue;  // a deleted user's messages are not shown
-    view.messages.push_back(MessageView{std::move(m), sender->second, {}});
-  }
+  auto views = [&](std::vector<Message>& from, std::vector<MessageView>& to) {
+    to.reserve(from.size());
+    for (auto& m : from) {
+      auto sender = senders->find(m.sender_id);
+      if (sender == senders->end()) continue;  // a deleted user's messages are not shown
+      to.push_back(MessageView{std::move(m), sender->second, {}});
+    }
+  };
+  views(messages, view.messages);
+  views(changes, view.changes);
   co_return view;
 }
 

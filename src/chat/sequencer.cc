@@ -91,6 +91,14 @@ bool Sequencer::add_now(store::Change& change, Round& round) {
         std::move(erased->chat_id), std::move(erased->messages), std::move(erased->member_ids)});
     return true;
   }
+  if (auto* changed = std::get_if<store::MessageChanged>(&change)) {
+    classic_views_.erase(changed->message.chat_id);  // it may be the latest message
+    round.events.emplace_back(MessageChangedEvent{
+        MessageView{std::move(changed->message), std::move(changed->sender), {}},
+        std::move(changed->member_ids), changed->kind, std::move(changed->user_id),
+        std::move(changed->emoji)});
+    return true;
+  }
   if (std::holds_alternative<store::UserChanged>(change)) {
     classic_views_.clear();  // they embed users (SessionCache took the change already)
     return true;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "util/object_id.h"
 #include "util/text.h"
 
@@ -51,6 +53,20 @@ Status valid_content(std::string_view value, std::size_t max) {
   if (text::utf8_length(value) > max) {
     return invalid(fmt::format("Message content must be at most {} characters", max));
   }
+  return {};
+}
+
+Status valid_emoji(std::string_view value, std::size_t max) {
+  if (!text::is_valid_utf8(value)) return invalid("emoji must be valid UTF-8");
+  const auto length = text::utf8_length(value);
+  if (length == 0 || length > max) {
+    return invalid(fmt::format("emoji must be 1 to {} characters", max));
+  }
+  const bool spaced = std::any_of(value.begin(), value.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte <= 0x20 || byte == 0x7f;
+  });
+  if (spaced) return invalid("emoji must not contain white space or control characters");
   return {};
 }
 

@@ -20,6 +20,10 @@ Status valid_password(std::string_view value, std::size_t min, std::size_t max);
 // Message content: valid UTF-8, 1..max characters, not only white space; kept as sent.
 Status valid_content(std::string_view value, std::size_t max);
 
+// A reaction: valid UTF-8, 1..max characters, no white space or control characters (an emoji,
+// or a short name such as ":+1:").
+Status valid_emoji(std::string_view value, std::size_t max);
+
 // An id naming a stored object. Anything that cannot be one is `not_found`: no such object.
 Result<std::string> valid_id(std::string_view value, std::string_view what);
 

@@ -68,9 +68,20 @@ struct ReceiptView {
   store::Member member;
 };
 
+// A message after a change (edit, deletion, reaction) and its chat, as REST answers it.
+struct ChangedMessageView {
+  MessageView message;
+  ChatView chat;
+};
+
 // What a reconnecting client missed (API.md `sync`).
 struct SyncView {
   std::vector<MessageView> messages;  // ascending by (chat id, seq)
+  // Asked for with change cursors: messages the client has that changed since (their state now),
+  // ascending by (chat id, rev), and each chat's change cursor for the next call.
+  bool with_changes = false;
+  std::vector<MessageView> changes;
+  std::vector<std::pair<std::string, std::int64_t>> change_cursors;
   std::vector<ReceiptView> receipts;  // the other members of the chats concerned
   std::vector<std::string> removed;   // chats named by the caller that they no longer belong to
   bool more = false;                  // the limit cut the answer short: call again

@@ -389,6 +389,8 @@ class Store {
   virtual asio::awaitable<Result<SyncPage>> sync_chat(SyncQuery query) = 0;
   virtual asio::awaitable<Result<Message>> find_message(std::string chat_id,
                                                         std::string message_id) = 0;
+  // The chat a message is in (`not_found` for an unknown message).
+  virtual asio::awaitable<Result<std::string>> locate_message(std::string message_id) = 0;
   // Moves a member's cursors forward (never back), clamped to the chat's last seq; read implies
   // delivered. Returns the member as stored afterwards.
   virtual asio::awaitable<Result<CursorUpdate>> advance_cursors(std::string chat_id,

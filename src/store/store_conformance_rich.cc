@@ -97,8 +97,10 @@ TEST_P(RichMessages, RefusesUnknownMessagesAndNonMembers) {
   elsewhere.chat_id = direct_.id;  // a message id of another chat is unknown here
   EXPECT_EQ(run(store_->change_message(reaction(elsewhere, a_.id, "👍"))).error().code,
             Errc::not_found);
+  EXPECT_EQ(run(store_->locate_message(m.id)).value(), group_.id);
   auto unknown = m;
   unknown.id = "000000000000000000000000";
+  EXPECT_EQ(run(store_->locate_message(unknown.id)).error().code, Errc::not_found);
   EXPECT_EQ(run(store_->change_message(edit(unknown, b_.id, "x"))).error().code, Errc::not_found);
   unknown.chat_id = "000000000000000000000000";
   EXPECT_EQ(run(store_->change_message(edit(unknown, b_.id, "x"))).error().code, Errc::not_found);

@@ -148,6 +148,7 @@ constexpr const char* kSentMessages =
 constexpr const char* kChangeMessage =
     "SELECT * FROM chatd_change_message($1, $2, $3, $4::smallint, $5::smallint, $6, $7, "
     "$8::integer, $9)";
+constexpr const char* kChatOfMessage = "SELECT chat_id FROM messages WHERE id = $1";
 constexpr const char* kChatCounters = "SELECT last_seq, last_rev FROM chats WHERE id = $1";
 constexpr const char* kSenderOfMessage =
     "SELECT u.id, u.name, u.email, u.pic, u.is_admin, u.created_at, u.updated_at, u.disabled, "
@@ -1150,6 +1151,14 @@ std::vector<Message> read_messages(const Rows& rows) {
 }
 
 }  // namespace
+
+asio::awaitable<Result<std::string>> PostgresStore::locate_message(std::string message_id) {
+  return read<std::string>([id = std::move(message_id)](Connection& c) -> Result<std::string> {
+    const auto rows = c.query(kChatOfMessage, Params(id));
+    if (rows.empty()) return make_error(Errc::not_found, "Message not found");
+    return rows[0].text(0);
+  });
+}
 
 asio::awaitable<Result<ChangedMessage>> PostgresStore::change_message(MessageChange change) {
   std::vector<Statement> statements;

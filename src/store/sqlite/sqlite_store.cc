@@ -773,6 +773,15 @@ asio::awaitable<Result<Message>> SqliteStore::find_message(std::string chat_id,
       });
 }
 
+asio::awaitable<Result<std::string>> SqliteStore::locate_message(std::string message_id) {
+  return read<std::string>([id = std::move(message_id)](Connection& c) -> Result<std::string> {
+    auto s = c.prepare("SELECT chat_id FROM messages WHERE id = ?");
+    s.bind_all(id);
+    if (!s.step()) return make_error(Errc::not_found, "Message not found");
+    return s.text(0);
+  });
+}
+
 asio::awaitable<Result<ChangedMessage>> SqliteStore::change_message(MessageChange change) {
   return write<ChangedMessage>([change = std::move(change)](
                                    Connection& c,

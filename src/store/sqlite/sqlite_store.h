@@ -62,6 +62,7 @@ class SqliteStore final : public Store {
 
   asio::awaitable<Result<AppendedMessage>> append_message(NewMessage message) override;
   asio::awaitable<Result<std::vector<Message>>> list_messages(HistoryQuery query) override;
+  asio::awaitable<Result<std::string>> locate_message(std::string message_id) override;
   asio::awaitable<Result<ChangedMessage>> change_message(MessageChange change) override;
   asio::awaitable<Result<SyncPage>> sync_chat(SyncQuery query) override;
   asio::awaitable<Result<Message>> find_message(std::string chat_id,
