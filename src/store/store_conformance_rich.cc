@@ -137,6 +137,14 @@ TEST_P(RichMessages, TheSenderOrAGroupAdminDeletesLeavingATombstone) {
   EXPECT_TRUE(run(store_->change_message(removal(direct, b_.id)))->changed);
 }
 
+TEST_P(RichMessages, ErasingTheSenderTakesTheKeyTheirDeletedMessagesKept) {
+  auto m = send(group_, b_, "gone", std::nullopt, "key-2");
+  ASSERT_TRUE(run(store_->change_message(removal(m, b_.id)))->changed);
+  EXPECT_EQ(run(store_->find_message(group_.id, m.id))->client_msg_id, "key-2");
+  ASSERT_TRUE(run(store_->erase_user(UserErasure{b_.id, "Deleted user", "p"})).ok());
+  EXPECT_FALSE(run(store_->find_message(group_.id, m.id))->client_msg_id.has_value());
+}
+
 TEST_P(RichMessages, ReactionsGroupByEmojiInTheOrderUsed) {
   auto m = send(group_, a_, "vote");
   changes_.take();

@@ -160,6 +160,11 @@ constexpr const char* kEraseUser = "SELECT * FROM chatd_erase_user($1, $2, $3, $
 constexpr const char* kEraseSentMessages = "SELECT * FROM chatd_erase_sent_messages($1, $2)";
 constexpr const char* kEraseExpiredMessages =
     "SELECT * FROM chatd_erase_expired_messages($1, $2::integer, $3)";
+// The user's messages they deleted themselves keep their client_msg_id (a retried send finds
+// them); an erasure takes it too.
+constexpr const char* kForgetDeletedKeys =
+    "UPDATE messages SET client_msg_id = NULL WHERE sender_id = $1 AND deleted "
+    "AND client_msg_id IS NOT NULL";
 constexpr const char* kUnfinishedErasures =
     "SELECT u.id FROM users u WHERE u.erased_at IS NOT NULL "
     "AND EXISTS (SELECT FROM messages m WHERE m.sender_id = u.id AND NOT m.deleted) "
@@ -611,8 +616,9 @@ bool replace_user(User& copy, const std::optional<User>& user) {
 // What a reply quotes of an erased message or user goes as it went from the message itself.
 bool scrub_quote(std::optional<Quote>& quote, const Scrub& scrub) {
   if (!quote) return false;
-  bool changed = scrub.message_ids.contains(quote->id) && tombstone(*quote);
-  if (scrub.user && quote->sender_id == scrub.user->id &&
+  const bool erased_sender = scrub.user && quote->sender_id == scrub.user->id;
+  bool changed = (erased_sender || scrub.message_ids.contains(quote->id)) && tombstone(*quote);
+  if (erased_sender &&
       (quote->sender_name != scrub.user->name || quote->sender_pic != scrub.user->pic)) {
     quote->sender_name = scrub.user->name;
     quote->sender_pic = scrub.user->pic;
@@ -621,9 +627,11 @@ bool scrub_quote(std::optional<Quote>& quote, const Scrub& scrub) {
   return changed;
 }
 
-// A message copy in the log: its own content, and what it quotes.
+// A message copy in the log: its own content, and what it quotes. An erased user's messages go
+// whole, those they had deleted themselves included (the log still holds what they said).
 bool scrub_message(Message& message, const Scrub& scrub) {
-  bool changed = scrub.message_ids.contains(message.id) && tombstone(message);
+  const bool erased_sender = scrub.user && message.sender_id == scrub.user->id;
+  bool changed = (erased_sender || scrub.message_ids.contains(message.id)) && tombstone(message);
   if (scrub_quote(message.reply_to, scrub)) changed = true;
   return changed;
 }
@@ -1276,10 +1284,12 @@ asio::awaitable<Status> PostgresStore::erase_user(UserErasure erasure) {
   statements.push_back(
       {kEraseUser, Params(erasure.user_id, erasure.name, text::ascii_lower(erasure.name),
                           erasure.pic, clock::now_ms())});
+  statements.push_back({kForgetDeletedKeys, Params(erasure.user_id)});
   auto receive = [id = erasure.user_id](Pipeline& p,
                                         std::vector<Change>& changes) -> Round<bool>::Next {
     // Columns: status, revoked_ids, group_ids.
     const auto rows = p.next();
+    p.next();  // kForgetDeletedKeys
     const auto status = rows[0].view(0);
     if (status == "user_not_found") return Result<bool>(user_not_found());
     if (status == "unchanged") return Result<bool>(false);

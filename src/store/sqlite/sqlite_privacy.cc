@@ -150,6 +150,12 @@ asio::awaitable<Status> SqliteStore::erase_user(UserErasure erasure) {
             "password_hash = '', is_admin = 0, disabled = 0, last_seen = NULL, erased_at = ?3, "
             "updated_at = ?3 WHERE id = ?4");
         scrub.bind_all(e.name, e.pic, now, e.user_id).run();
+        // Messages they deleted themselves keep their client_msg_id (a retried send finds them);
+        // an erasure takes it too.
+        auto keys = c.prepare(
+            "UPDATE messages SET client_msg_id = NULL WHERE sender_id = ? AND deleted AND "
+            "client_msg_id IS NOT NULL");
+        keys.bind_all(e.user_id).run();
         for (const auto& chat_id : group_ids_of(c, e.user_id)) {
           if (auto left = leave_group(c, chat_id, e.user_id, ++activity_, changes); !left) {
             return left.error();
