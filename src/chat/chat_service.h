@@ -149,9 +149,9 @@ class ChatService {
   // The store's change of a message, then the message and its chat as views.
   asio::awaitable<Result<ChangedMessageView>> change_message(User caller, MessageRef ref,
                                                              store::MessageChange change);
-  // Senders of the messages, read once (members of the chat or not).
+  // Senders of the messages of both lists, read once (members of the chat or not).
   asio::awaitable<Result<std::map<std::string, User>>> senders_of(
-      const std::vector<Message>& messages);
+      const std::vector<Message>& messages, const std::vector<Message>& more);
   // Writes a member's cursors, merging reports that arrive meanwhile (ReceiptQueue).
   asio::awaitable<Result<store::Member>> advance_cursors(std::string chat_id, std::string user_id,
                                                          std::int64_t delivered_seq,

@@ -69,7 +69,8 @@ asio::awaitable<Result<ChangedMessageView>> ChatService::change_message(
   auto view = co_await load_view(store_, std::move(*chat));
   if (!view) co_return view.error();
   std::vector<Message> changed_messages{changed->message};
-  auto senders = co_await senders_of(changed_messages);
+  std::vector<Message> none;
+  auto senders = co_await senders_of(changed_messages, none);
   if (!senders) co_return senders.error();
   auto sender = senders->find(changed->message.sender_id);
   if (sender == senders->end()) co_return make_error(Errc::not_found, "Message not found");
@@ -79,9 +80,10 @@ asio::awaitable<Result<ChangedMessageView>> ChatService::change_message(
 }
 
 asio::awaitable<Result<std::map<std::string, User>>> ChatService::senders_of(
-    const std::vector<Message>& messages) {
+    const std::vector<Message>& messages, const std::vector<Message>& more) {
   std::set<std::string> ids;
   for (const auto& m : messages) ids.insert(m.sender_id);
+  for (const auto& m : more) ids.insert(m.sender_id);
   std::vector<std::string> wanted(ids.begin(), ids.end());
   auto users = co_await store_.find_users(std::move(wanted));
   if (!users) co_return users.error();

@@ -307,9 +307,7 @@ asio::awaitable<Result<SyncView>> ChatService::sync(User caller, SyncRequest req
     std::move(page->messages.begin(), page->messages.end(), std::back_inserter(messages));
   }
 
-  std::vector<Message> all(messages);
-  all.insert(all.end(), changes.begin(), changes.end());
-  auto senders = co_await senders_of(all);
+  auto senders = co_await senders_of(messages, changes);
   if (!senders) co_return senders.error();
   auto views = [&](std::vector<Message>& from, std::vector<MessageView>& to) {
     to.reserve(from.size());
