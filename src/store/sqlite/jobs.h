@@ -71,7 +71,8 @@ class ReadJobImpl final : public ReadJob {
 template <class T, class Fn, class Handler>
 class WriteJobImpl final : public WriteJob {
  public:
-  WriteJobImpl(Fn fn, Handler handler) : fn_(std::move(fn)), completion_(std::move(handler)) {}
+  WriteJobImpl(Fn fn, Handler handler, WriteMode mode)
+      : fn_(std::move(fn)), completion_(std::move(handler)), mode_(mode) {}
   // A write that clients must hear of takes the batch's changes as a second argument.
   bool execute(Connection& connection, std::vector<Change>& changes) override {
     if constexpr (std::is_invocable_v<Fn&, Connection&, std::vector<Change>&>) {
@@ -85,11 +86,13 @@ class WriteJobImpl final : public WriteJob {
     if (!result_ || !committed) result_.emplace(internal_error());
     completion_.complete(std::move(*result_));
   }
+  bool outside_transaction() const override { return mode_ == WriteMode::alone; }
 
  private:
   Fn fn_;
   Completion<T, Handler> completion_;
   std::optional<Result<T>> result_;
+  WriteMode mode_;
 };
 
 }  // namespace detail
@@ -105,11 +108,11 @@ asio::awaitable<Result<T>> SqliteStore::read(Fn fn) {
 }
 
 template <class T, class Fn>
-asio::awaitable<Result<T>> SqliteStore::write(Fn fn) {
+asio::awaitable<Result<T>> SqliteStore::write(Fn fn, WriteMode mode) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<T>)>(
-      [this](auto handler, Fn fn) {
+      [this, mode](auto handler, Fn fn) {
         using Job = detail::WriteJobImpl<T, Fn, decltype(handler)>;
-        writer_->submit(std::make_unique<Job>(std::move(fn), std::move(handler)));
+        writer_->submit(std::make_unique<Job>(std::move(fn), std::move(handler), mode));
       },
       asio::use_awaitable, std::move(fn));
 }

@@ -1,8 +1,10 @@
 // SqliteStore's privacy calls (store.h, "Privacy"): profiles, export pages, erasure, retention.
 //
 // Erased bytes must leave the file, not only the tables: every connection runs with
-// secure_delete (freed space is zeroed), and a call that finishes erasing empties the WAL, whose
-// older frames still hold the pages as they were (truncate_wal).
+// secure_delete (freed space is zeroed); a finished account erasure rebuilds the file, which drops
+// the stale copies page rebuilds leave behind (rebuild_file), and every erasing call empties the
+// WAL, whose older frames still hold the pages as they were (truncate_wal).
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -179,7 +181,7 @@ asio::awaitable<Result<int>> SqliteStore::erase_sent_messages(std::string user_i
     return tombstone(c, doomed, changes);
   };
   auto erased = co_await write<int>(std::move(job));
-  if (erased && *erased < limit) co_await truncate_wal();
+  if (erased && *erased < limit) co_await rebuild_file();
   co_return erased;
 }
 
@@ -226,6 +228,18 @@ asio::awaitable<Result<int>> SqliteStore::erase_expired_messages(RetentionSweep 
   auto erased = co_await write<int>(std::move(job));
   if (erased && *erased > 0) co_await truncate_wal();
   co_return erased;
+}
+
+asio::awaitable<void> SqliteStore::rebuild_file() {
+  auto vacuum = [](Connection& c) -> Result<bool> {
+    c.exec("VACUUM");
+    return true;
+  };
+  if (auto rebuilt = co_await write<bool>(std::move(vacuum), WriteMode::alone); !rebuilt) {
+    spdlog::warn(
+        "store: rebuilding the database file failed; stale copies of erased rows may stay");
+  }
+  co_await truncate_wal();
 }
 
 asio::awaitable<void> SqliteStore::truncate_wal() {

@@ -20,6 +20,10 @@ class ReaderPool;
 //          cache), may lose the last commits on an OS crash or power loss.
 enum class Synchronous { full, normal };
 
+// How a write job runs: in the writer's next group-committed batch, or alone between two batches
+// outside any transaction (for statements such as VACUUM that refuse to run inside one).
+enum class WriteMode { batched, alone };
+
 struct SqliteOptions {
   std::string path;  // the database file; ":memory:" is refused (readers need a shared file)
   Synchronous synchronous = Synchronous::full;
@@ -114,10 +118,14 @@ class SqliteStore final : public Store {
   template <class T, class Fn>
   asio::awaitable<Result<T>> read(Fn fn);
   template <class T, class Fn>
-  asio::awaitable<Result<T>> write(Fn fn);
+  asio::awaitable<Result<T>> write(Fn fn, WriteMode mode = WriteMode::batched);
   // Copies the WAL into the database file and empties it, so that erased content is gone from
   // both (with secure_delete, the database file keeps no freed bytes).
   asio::awaitable<void> truncate_wal();
+  // Rebuilds the database file (VACUUM), then empties the WAL: secure_delete zeroes what is
+  // deleted, but not the copies SQLite leaves in a page's unused middle when it rebuilds the page
+  // (rebuildPage, during a b-tree balance); only a rebuild of the whole file drops those.
+  asio::awaitable<void> rebuild_file();
 
   // Bumped on every chat change to order chat lists. Only the writer thread changes it; atomic so
   // that the constructor's initial value is published to that thread.

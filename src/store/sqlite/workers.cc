@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <iterator>
+
 namespace chatd::store::sqlite {
 
 Writer::Writer(std::unique_ptr<Connection> connection, std::size_t max_batch)
@@ -20,19 +23,42 @@ void Writer::loop() {
   for (;;) {
     auto batch = queue_.pop(max_batch_);
     if (batch.empty()) return;  // closed and drained
-    commit_batch(batch);
+    run(batch);
   }
 }
 
-void Writer::commit_batch(std::vector<std::unique_ptr<WriteJob>>& batch) {
+void Writer::run(Jobs& jobs) {
+  // A job that must run outside any transaction splits the batch, so that queue order holds.
+  auto first = jobs.begin();
+  for (;;) {
+    const auto alone = std::find_if(first, jobs.end(), [](const std::unique_ptr<WriteJob>& job) {
+      return job->outside_transaction();
+    });
+    if (first != alone) commit_batch(first, alone);
+    if (alone == jobs.end()) return;
+    run_alone(**alone);
+    first = std::next(alone);
+  }
+}
+
+void Writer::run_alone(WriteJob& job) {
+  std::vector<Change> changes;
+  const bool ok = job.execute(*connection_, changes);
+  auto* listener = listener_.load();
+  if (ok && listener && !changes.empty()) listener->on_commit(Commit{0, std::move(changes), {}});
+  job.finish(ok);
+}
+
+void Writer::commit_batch(Jobs::iterator first, Jobs::iterator last) {
   bool committed = false;
   std::vector<Change> changes;
+  const auto size = std::distance(first, last);
   try {
     connection_->run("BEGIN IMMEDIATE");
-    for (auto& job : batch) {
+    for (auto job = first; job != last; ++job) {
       const auto before = changes.size();
       connection_->run("SAVEPOINT job");
-      if (job->execute(*connection_, changes)) {
+      if ((*job)->execute(*connection_, changes)) {
         connection_->run("RELEASE job");
       } else {
         changes.erase(changes.begin() + static_cast<std::ptrdiff_t>(before), changes.end());
@@ -43,7 +69,7 @@ void Writer::commit_batch(std::vector<std::unique_ptr<WriteJob>>& batch) {
     connection_->run("COMMIT");
     committed = true;
   } catch (const SqliteError& e) {
-    spdlog::error("store: batch of {} writes failed: {}", batch.size(), e.what());
+    spdlog::error("store: batch of {} writes failed: {}", size, e.what());
     if (!sqlite3_get_autocommit(connection_->handle())) {
       try {
         connection_->exec("ROLLBACK");
@@ -55,7 +81,7 @@ void Writer::commit_batch(std::vector<std::unique_ptr<WriteJob>>& batch) {
   auto* listener = listener_.load();
   if (committed && listener && !changes.empty())
     listener->on_commit(Commit{0, std::move(changes), {}});
-  for (auto& job : batch) job->finish(committed);
+  for (auto job = first; job != last; ++job) (*job)->finish(committed);
 }
 
 Checkpointer::Checkpointer(std::unique_ptr<Connection> connection, int wal_pages)

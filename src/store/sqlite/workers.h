@@ -37,6 +37,9 @@ class WriteJob {
   // Called once the batch's transaction has ended: only now may results be handed out, so nobody
   // is ever told about a write that a failed commit took back.
   virtual void finish(bool committed) = 0;
+  // A job that cannot run inside a transaction (VACUUM) runs alone, between two batches, with
+  // `committed` reporting whether it succeeded.
+  virtual bool outside_transaction() const { return false; }
 };
 
 // Copies the WAL back into the database file on a thread of its own, so that no commit (and no
@@ -89,8 +92,11 @@ class Writer {
   void set_change_listener(ChangeListener* listener) { listener_ = listener; }
 
  private:
+  using Jobs = std::vector<std::unique_ptr<WriteJob>>;
   void loop();
-  void commit_batch(std::vector<std::unique_ptr<WriteJob>>& batch);
+  void run(Jobs& jobs);
+  void commit_batch(Jobs::iterator first, Jobs::iterator last);
+  void run_alone(WriteJob& job);
 
   std::unique_ptr<Connection> connection_;
   std::size_t max_batch_;
