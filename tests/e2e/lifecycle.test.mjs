@@ -105,13 +105,15 @@ describe('restart', () => {
 
 describe('--jwt-lifetime-s', () => {
   test('tokens expire after the configured lifetime', async () => {
-    const srv = await startServer(['--jwt-lifetime-s', '1']);
+    // iat and exp are whole seconds: a 1 s token issued at x.999 s is stale a millisecond later,
+    // so the lifetime leaves room for the first request on a loaded machine.
+    const srv = await startServer(['--jwt-lifetime-s', '3']);
     try {
       const u = await register(srv.url, 'Short Lived');
       const { payload } = decodeJwt(u.token);
-      assert.equal(payload.exp - payload.iat, 1);
+      assert.equal(payload.exp - payload.iat, 3);
       assert.equal((await api(srv.url, 'GET', '/api/chat', { token: u.token })).status, 200);
-      await sleep(2200);
+      await sleep(4200);
       const r = await api(srv.url, 'GET', '/api/chat', { token: u.token });
       assertError(r, 401, 'unauthorized', 'Not authorized, token failed');
       // logging in again issues a fresh token
