@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "store/accounts.h"
+#include "store/search_text.h"
 #include "util/result.h"
 
 // The storage interface: the only way chat/ reaches persisted state. Backends (store/sqlite today,
@@ -178,6 +179,34 @@ struct SyncPage {
   std::int64_t last_seq = 0;
   std::int64_t last_rev = 0;
   bool changes_complete = true;  // every change above after_rev is in `changes`
+};
+
+// Where a search result stands in the order of results: by score (lower is more relevant), then
+// newest first (created_at descending, then chat_id ascending, then seq descending). A page
+// continues after the last hit of the one before.
+struct SearchCursor {
+  double score = 0;
+  std::int64_t created_at = 0;
+  std::string chat_id;
+  std::int64_t seq = 0;
+};
+
+// A full-text search of the messages in the chats `user_id` is a member of (or in one of them).
+// Live messages only: a deletion or an erasure takes a message out of the index.
+struct MessageSearch {
+  std::string user_id;
+  std::optional<std::string> chat_id;
+  SearchQuery query;  // not empty
+  int limit = 20;
+  std::optional<SearchCursor> after;
+};
+
+struct SearchHit {
+  Message message;
+  std::string chat_name;
+  // The content around the hits, which kMarkOpen/kMarkClose wrap (render_snippet makes it HTML).
+  std::string marked_snippet;
+  SearchCursor cursor;
 };
 
 // A member's cursors after advance_cursors, and whether the call moved them.
@@ -391,6 +420,9 @@ class Store {
                                                         std::string message_id) = 0;
   // The chat a message is in (`not_found` for an unknown message).
   virtual asio::awaitable<Result<std::string>> locate_message(std::string message_id) = 0;
+  // Ranked by relevance, then newest; the index is kept in step with every write of a message
+  // (content, deletion) and of a sender's name, in the same transaction.
+  virtual asio::awaitable<Result<std::vector<SearchHit>>> search_messages(MessageSearch search) = 0;
   // Moves a member's cursors forward (never back), clamped to the chat's last seq; read implies
   // delivered. Returns the member as stored afterwards.
   virtual asio::awaitable<Result<CursorUpdate>> advance_cursors(std::string chat_id,

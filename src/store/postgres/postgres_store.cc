@@ -12,6 +12,7 @@
 #include <charconv>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <set>
 #include <variant>
 
@@ -1166,6 +1167,70 @@ asio::awaitable<Result<std::string>> PostgresStore::locate_message(std::string m
     if (rows.empty()) return make_error(Errc::not_found, "Message not found");
     return rows[0].text(0);
   });
+}
+
+namespace {
+
+// $1 user, $2 tsquery text, $3 chat or NULL, $4-$7 the cursor (score, created_at, chat_id, seq),
+// $8 limit, $9 ts_headline's options. The matches in the caller's chats are scored, the page is
+// cut after the cursor (a row comparison: score, then newest, then chat, then seq newest first),
+// and only the
+// page's rows get a headline, which re-parses the content.
+constexpr const char* kSearchMessages =
+    "WITH q AS (SELECT to_tsquery('chatd_search', $2) AS query), "
+    "hits AS MATERIALIZED (SELECT s.chat_id, s.seq, -ts_rank(s.doc, q.query)::float8 AS score "
+    "FROM message_search s CROSS JOIN q "
+    "JOIN chat_members cm ON cm.chat_id = s.chat_id AND cm.user_id = $1 "
+    "WHERE s.doc @@ q.query AND ($3::text IS NULL OR s.chat_id = $3)), "
+    "page AS (SELECT h.chat_id, h.seq, h.score, m.created_at FROM hits h "
+    "JOIN messages m ON m.chat_id = h.chat_id AND m.seq = h.seq "
+    "WHERE (h.score, -m.created_at, h.chat_id, -h.seq) > ($4::float8, -$5::bigint, $6, "
+    "-$7::bigint) "
+    "ORDER BY h.score, m.created_at DESC, h.chat_id, h.seq DESC LIMIT $8) "
+    "SELECT r.chat_id, r.seq, r.id, r.sender_id, r.content, r.client_msg_id, r.created_at, "
+    "r.deleted, r.edited_at, r.rev, r.quote_id, r.quote_seq, r.quote_sender_id, "
+    "r.quote_sender_name, r.quote_sender_pic, r.quote_content, r.quote_deleted, "
+    "r.reaction_emojis, r.reaction_users, c.name, "
+    "ts_headline('chatd_search', translate(r.content, chr(2) || chr(3), '  '), q.query, $9), "
+    "p.score FROM page p JOIN message_rows r ON r.chat_id = p.chat_id AND r.seq = p.seq "
+    "JOIN chats c ON c.id = p.chat_id CROSS JOIN q "
+    "ORDER BY p.score, p.created_at DESC, p.chat_id, p.seq DESC";
+
+const std::string kHeadlineOptions = fmt::format(
+    "StartSel={}, StopSel={}, MaxFragments=2, MaxWords=24, MinWords=10, ShortWord=0, "
+    "FragmentDelimiter=\" … \"",
+    kMarkOpen, kMarkClose);
+
+double parse_score(const std::string& text) {
+  double score = 0;
+  std::from_chars(text.data(), text.data() + text.size(), score);
+  return score;
+}
+
+}  // namespace
+
+asio::awaitable<Result<std::vector<SearchHit>>> PostgresStore::search_messages(
+    MessageSearch search) {
+  return read<std::vector<SearchHit>>(
+      [q = std::move(search)](Connection& c) -> Result<std::vector<SearchHit>> {
+        // No cursor: before every score (ranks are finite).
+        const auto after = q.after.value_or(
+            SearchCursor{-std::numeric_limits<double>::infinity(), INT64_MAX, {}, INT64_MAX});
+        const auto rows =
+            c.query(kSearchMessages, Params(q.user_id, to_tsquery(q.query), q.chat_id,
+                                            fmt::format("{}", after.score), after.created_at,
+                                            after.chat_id, after.seq, q.limit, kHeadlineOptions));
+        std::vector<SearchHit> hits;
+        hits.reserve(static_cast<std::size_t>(rows.size()));
+        for (int i = 0; i < rows.size(); ++i) {
+          auto message = read_message(rows[i]);
+          SearchCursor cursor{parse_score(rows[i].text(21)), message.created_at, message.chat_id,
+                              message.seq};
+          hits.push_back(
+              SearchHit{std::move(message), rows[i].text(19), rows[i].text(20), std::move(cursor)});
+        }
+        return hits;
+      });
 }
 
 asio::awaitable<Result<ChangedMessage>> PostgresStore::change_message(MessageChange change) {

@@ -68,6 +68,7 @@ class PostgresStore final : public Store, public ChangeLog {
   asio::awaitable<Result<AppendedMessage>> append_message(NewMessage message) override;
   asio::awaitable<Result<std::vector<Message>>> list_messages(HistoryQuery query) override;
   asio::awaitable<Result<std::string>> locate_message(std::string message_id) override;
+  asio::awaitable<Result<std::vector<SearchHit>>> search_messages(MessageSearch search) override;
   asio::awaitable<Result<ChangedMessage>> change_message(MessageChange change) override;
   asio::awaitable<Result<SyncPage>> sync_chat(SyncQuery query) override;
   asio::awaitable<Result<Message>> find_message(std::string chat_id,

@@ -1124,6 +1124,63 @@ BEGIN
       FROM erased e GROUP BY e.chat_id ORDER BY e.chat_id;
 END $$;
 )sql",
+    // 6: full-text search (API.md, "Search"). message_search holds each live message's document:
+    // its content (without the bytes 0x02/0x03, which mark hits in snippets), its sender's name
+    // and its attachments' names (none until messages carry attachments), in the chatd_search
+    // configuration: `simple` words with accents removed (unaccent, a trusted extension). Triggers
+    // keep it in step in the writing transaction: a message added, edited or deleted
+    // (tombstoned), a sender renamed.
+    R"sql(
+CREATE EXTENSION IF NOT EXISTS unaccent;
+CREATE TEXT SEARCH CONFIGURATION chatd_search (COPY = simple);
+ALTER TEXT SEARCH CONFIGURATION chatd_search
+  ALTER MAPPING FOR asciiword, asciihword, hword_asciipart, word, hword, hword_part, numword,
+                    numhword, hword_numpart
+  WITH unaccent, simple;
+
+CREATE TABLE message_search (
+  chat_id text COLLATE "C" NOT NULL,
+  seq     bigint NOT NULL,
+  doc     tsvector NOT NULL,
+  PRIMARY KEY (chat_id, seq)
+);
+CREATE INDEX message_search_by_doc ON message_search USING gin (doc);
+
+CREATE FUNCTION chatd_search_doc(p_content text, p_sender text) RETURNS tsvector
+LANGUAGE sql STABLE AS $$
+  SELECT to_tsvector('chatd_search', translate(p_content, chr(2) || chr(3), '  '))
+      || to_tsvector('chatd_search', coalesce(p_sender, ''))
+$$;
+
+INSERT INTO message_search (chat_id, seq, doc)
+  SELECT m.chat_id, m.seq, chatd_search_doc(m.content, u.name)
+    FROM messages m JOIN users u ON u.id = m.sender_id WHERE NOT m.deleted;
+
+CREATE FUNCTION chatd_index_message() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.deleted THEN
+    DELETE FROM message_search WHERE chat_id = NEW.chat_id AND seq = NEW.seq;
+  ELSE
+    INSERT INTO message_search (chat_id, seq, doc)
+      VALUES (NEW.chat_id, NEW.seq,
+              chatd_search_doc(NEW.content, (SELECT name FROM users WHERE id = NEW.sender_id)))
+      ON CONFLICT (chat_id, seq) DO UPDATE SET doc = EXCLUDED.doc;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER messages_search AFTER INSERT OR UPDATE OF content, deleted ON messages
+  FOR EACH ROW EXECUTE FUNCTION chatd_index_message();
+
+CREATE FUNCTION chatd_index_sender() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE message_search s SET doc = chatd_search_doc(m.content, NEW.name)
+    FROM messages m
+   WHERE m.sender_id = NEW.id AND NOT m.deleted AND s.chat_id = m.chat_id AND s.seq = m.seq;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER users_search AFTER UPDATE OF name ON users
+  FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION chatd_index_sender();
+)sql",
 };
 
 int applied_version(Connection& connection) {

@@ -46,6 +46,12 @@ Statement& Statement::bind(int index, std::optional<std::int64_t> value) {
   return bind_null(index);
 }
 
+Statement& Statement::bind(int index, double value) {
+  const int rc = sqlite3_bind_double(stmt_, index, value);
+  if (rc != SQLITE_OK) throw_error(sqlite3_db_handle(stmt_), rc, "bind");
+  return *this;
+}
+
 Statement& Statement::bind_null(int index) {
   const int rc = sqlite3_bind_null(stmt_, index);
   if (rc != SQLITE_OK) throw_error(sqlite3_db_handle(stmt_), rc, "bind");
@@ -66,6 +72,10 @@ void Statement::run() {
 
 std::int64_t Statement::int64(int column) const {
   return sqlite3_column_int64(stmt_, column);
+}
+
+double Statement::real(int column) const {
+  return sqlite3_column_double(stmt_, column);
 }
 
 std::string Statement::text(int column) const {

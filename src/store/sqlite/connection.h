@@ -45,6 +45,7 @@ class Statement {
   Statement& bind(int index, int value) { return bind(index, static_cast<std::int64_t>(value)); }
   Statement& bind(int index, const std::optional<std::string>& value);
   Statement& bind(int index, std::optional<std::int64_t> value);
+  Statement& bind(int index, double value);
   Statement& bind_null(int index);
 
   // Binds the arguments to parameters 1..N.
@@ -63,6 +64,7 @@ class Statement {
   void reset();
 
   std::int64_t int64(int column) const;
+  double real(int column) const;
   std::string text(int column) const;
   std::optional<std::string> optional_text(int column) const;
   std::optional<std::int64_t> optional_int64(int column) const;

@@ -145,6 +145,51 @@ CREATE TABLE message_reactions (
   PRIMARY KEY (message_id, emoji, user_id)
 ) WITHOUT ROWID;
 )sql",
+    // 6: full-text search (API.md, "Search"). An FTS5 table holds each live message's content,
+    // its sender's name and its attachments' names (empty until messages carry attachments);
+    // messages.search_id is its row there. Triggers keep it in step in the writing transaction:
+    // a message added, edited or deleted (tombstoned), a sender renamed. The content is indexed
+    // without the bytes 0x02/0x03, which mark hits in snippets (store/search_text.h).
+    R"sql(
+ALTER TABLE messages ADD COLUMN search_id INTEGER;
+CREATE VIRTUAL TABLE message_search USING fts5 (
+  content, sender, files, chat_id UNINDEXED, seq UNINDEXED,
+  tokenize = 'unicode61 remove_diacritics 2'
+);
+
+UPDATE messages SET search_id = numbered.n
+  FROM (SELECT chat_id, seq, row_number() OVER (ORDER BY chat_id, seq) AS n
+          FROM messages WHERE NOT deleted) AS numbered
+  WHERE messages.chat_id = numbered.chat_id AND messages.seq = numbered.seq;
+INSERT INTO message_search (rowid, content, sender, files, chat_id, seq)
+  SELECT m.search_id, replace(replace(m.content, char(2), ' '), char(3), ' '), u.name, '',
+         m.chat_id, m.seq
+    FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.search_id IS NOT NULL;
+
+CREATE TRIGGER message_search_add AFTER INSERT ON messages WHEN NOT new.deleted BEGIN
+  INSERT INTO message_search (content, sender, files, chat_id, seq)
+    VALUES (replace(replace(new.content, char(2), ' '), char(3), ' '),
+            (SELECT name FROM users WHERE id = new.sender_id), '', new.chat_id, new.seq);
+  UPDATE messages SET search_id = last_insert_rowid()
+    WHERE chat_id = new.chat_id AND seq = new.seq;
+END;
+CREATE TRIGGER message_search_edit AFTER UPDATE OF content ON messages
+  WHEN NOT new.deleted AND new.search_id IS NOT NULL BEGIN
+  UPDATE message_search SET content = replace(replace(new.content, char(2), ' '), char(3), ' ')
+    WHERE rowid = new.search_id;
+END;
+CREATE TRIGGER message_search_remove AFTER UPDATE OF deleted ON messages
+  WHEN new.deleted AND old.search_id IS NOT NULL BEGIN
+  DELETE FROM message_search WHERE rowid = old.search_id;
+  UPDATE messages SET search_id = NULL WHERE chat_id = new.chat_id AND seq = new.seq;
+END;
+CREATE TRIGGER message_search_rename AFTER UPDATE OF name ON users
+  WHEN new.name IS NOT old.name BEGIN
+  UPDATE message_search SET sender = new.name
+    WHERE rowid IN (SELECT search_id FROM messages
+                     WHERE sender_id = new.id AND NOT deleted AND search_id IS NOT NULL);
+END;
+)sql",
 };
 
 int user_version(Connection& connection) {

@@ -232,6 +232,8 @@ asio::awaitable<Result<int>> SqliteStore::erase_expired_messages(RetentionSweep 
 
 asio::awaitable<void> SqliteStore::rebuild_file() {
   auto vacuum = [](Connection& c) -> Result<bool> {
+    // The search index drops a deleted row's words only when it merges the segments holding them.
+    c.exec("INSERT INTO message_search (message_search) VALUES ('optimize')");
     c.exec("VACUUM");
     return true;
   };

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -780,6 +781,70 @@ asio::awaitable<Result<std::string>> SqliteStore::locate_message(std::string mes
     if (!s.step()) return make_error(Errc::not_found, "Message not found");
     return s.text(0);
   });
+}
+
+namespace {
+
+// The hit's content around its matches, marked (store/search_text.h); the row is looked up by id
+// within the match, which FTS5 answers from the query's doclists.
+std::string search_snippet(Connection& c, const std::string& match, std::int64_t search_id) {
+  auto s = c.prepare(
+      "SELECT snippet(message_search, 0, char(2), char(3), '…', 24) FROM message_search "
+      "WHERE message_search MATCH ? AND rowid = ?");
+  s.bind_all(match, search_id);
+  return s.step() ? s.text(0) : std::string();
+}
+
+}  // namespace
+
+asio::awaitable<Result<std::vector<SearchHit>>> SqliteStore::search_messages(MessageSearch search) {
+  return read<std::vector<SearchHit>>(
+      [q = std::move(search)](Connection& c) -> Result<std::vector<SearchHit>> {
+        const auto match = to_fts5_match(q.query);
+        // No cursor: before every score (bm25 scores are finite).
+        const auto after = q.after.value_or(
+            SearchCursor{-std::numeric_limits<double>::infinity(), INT64_MAX, {}, INT64_MAX});
+        // The matches in the caller's chats are scored first (bm25 may only run next to the MATCH),
+        // then ordered and cut after the cursor.
+        auto s = c.prepare(
+            "WITH hits AS MATERIALIZED (SELECT s.rowid AS search_id, s.chat_id AS chat_id, "
+            "s.seq AS seq, bm25(message_search) AS score FROM message_search s "
+            "JOIN chat_members cm ON cm.chat_id = s.chat_id AND cm.user_id = ?1 "
+            "WHERE message_search MATCH ?2 AND (?3 IS NULL OR s.chat_id = ?3)) "
+            "SELECT h.search_id, h.chat_id, h.seq, h.score, m.created_at, c.name FROM hits h "
+            "JOIN messages m ON m.chat_id = h.chat_id AND m.seq = h.seq "
+            "JOIN chats c ON c.id = h.chat_id "
+            "WHERE h.score > ?4 OR (h.score = ?4 AND (m.created_at < ?5 OR (m.created_at = ?5 AND "
+            "(h.chat_id > ?6 OR (h.chat_id = ?6 AND h.seq < ?7))))) "
+            "ORDER BY h.score, m.created_at DESC, h.chat_id, h.seq DESC LIMIT ?8");
+        s.bind_all(q.user_id, match, q.chat_id, after.score, after.created_at, after.chat_id,
+                   after.seq, q.limit);
+        struct Found {
+          std::int64_t search_id;
+          SearchCursor cursor;
+          std::string chat_name;
+        };
+        std::vector<Found> found;
+        while (s.step()) {
+          found.push_back(Found{
+              s.int64(0), SearchCursor{s.real(3), s.int64(4), s.text(1), s.int64(2)}, s.text(5)});
+        }
+        s.reset();
+        std::vector<SearchHit> hits;
+        hits.reserve(found.size());
+        for (auto& f : found) {
+          auto row = c.prepare(
+              "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, "
+              "edited_at, rev, reply_to, reactions FROM messages WHERE chat_id = ? AND seq = ?");
+          row.bind_all(f.cursor.chat_id, f.cursor.seq);
+          auto messages = read_messages(c, row);
+          if (messages.empty())
+            continue;  // not in this snapshot (cannot happen in one transaction)
+          hits.push_back(SearchHit{std::move(messages.front()), std::move(f.chat_name),
+                                   search_snippet(c, match, f.search_id), std::move(f.cursor)});
+        }
+        return hits;
+      });
 }
 
 asio::awaitable<Result<ChangedMessage>> SqliteStore::change_message(MessageChange change) {

@@ -67,6 +67,7 @@ class SqliteStore final : public Store {
   asio::awaitable<Result<AppendedMessage>> append_message(NewMessage message) override;
   asio::awaitable<Result<std::vector<Message>>> list_messages(HistoryQuery query) override;
   asio::awaitable<Result<std::string>> locate_message(std::string message_id) override;
+  asio::awaitable<Result<std::vector<SearchHit>>> search_messages(MessageSearch search) override;
   asio::awaitable<Result<ChangedMessage>> change_message(MessageChange change) override;
   asio::awaitable<Result<SyncPage>> sync_chat(SyncQuery query) override;
   asio::awaitable<Result<Message>> find_message(std::string chat_id,
@@ -122,7 +123,8 @@ class SqliteStore final : public Store {
   // Copies the WAL into the database file and empties it, so that erased content is gone from
   // both (with secure_delete, the database file keeps no freed bytes).
   asio::awaitable<void> truncate_wal();
-  // Rebuilds the database file (VACUUM), then empties the WAL: secure_delete zeroes what is
+  // Merges the search index (which keeps a deleted row's words until then) and rebuilds the
+  // database file (VACUUM), then empties the WAL: secure_delete zeroes what is
   // deleted, but not the copies SQLite leaves in a page's unused middle when it rebuilds the page
   // (rebuildPage, during a b-tree balance); only a rebuild of the whole file drops those.
   asio::awaitable<void> rebuild_file();
