@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/url/pct_string_view.hpp>
 #include <charconv>
@@ -184,6 +185,35 @@ Result<PageQuery> page_query(const net::Request& request) {
   PageQuery page{std::nullopt, *limit};
   if (auto before = request.query_value("before")) page.before = std::string(*before);
   return page;
+}
+
+Result<chat::SearchRequest> search_query(const net::Request& request) {
+  auto limit = query_integer(request, "limit");
+  if (!limit) return limit.error();
+  chat::SearchRequest search{std::string(request.query_value("q").value_or("")), std::nullopt,
+                             std::nullopt, std::nullopt};
+  if (*limit) search.limit = static_cast<int>(std::clamp<std::int64_t>(**limit, -1, INT32_MAX));
+  if (auto chat_id = request.query_value("chatId"); chat_id && !chat_id->empty()) {
+    search.chat_id = std::string(*chat_id);
+  }
+  if (auto before = request.query_value("before"); before && !before->empty()) {
+    search.before = std::string(*before);
+  }
+  return search;
+}
+
+Result<chat::SearchRequest> search_body(const boost::json::object& body) {
+  auto q = required_string(body, "q");
+  if (!q) return q.error();
+  auto chat_id = optional_string(body, "chatId");
+  if (!chat_id) return chat_id.error();
+  auto limit = optional_integer(body, "limit");
+  if (!limit) return limit.error();
+  auto before = optional_string(body, "before");
+  if (!before) return before.error();
+  chat::SearchRequest search{std::move(*q), std::move(*chat_id), std::nullopt, std::move(*before)};
+  if (*limit) search.limit = static_cast<int>(std::clamp<std::int64_t>(**limit, -1, INT32_MAX));
+  return search;
 }
 
 chat::ClientInfo client_info(const net::Request& request) {

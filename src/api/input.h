@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "chat/accounts.h"
+#include "chat/chat_service.h"
 #include "net/http.h"
 #include "util/result.h"
 
@@ -63,6 +64,11 @@ struct PageQuery {
   std::optional<std::int64_t> limit;
 };
 Result<PageQuery> page_query(const net::Request& request);
+
+// A message search: GET /api/message/search?q=&chatId=&limit=&before=, or the socket's
+// `search {q, chatId?, limit?, before?}`.
+Result<chat::SearchRequest> search_query(const net::Request& request);
+Result<chat::SearchRequest> search_body(const boost::json::object& body);
 
 // Where the request comes from: its client address and User-Agent (cut to a sane length).
 chat::ClientInfo client_info(const net::Request& request);

@@ -94,6 +94,8 @@ void RestApi::register_routes(net::Router& router) {
   router.add(verb::put, "/api/chat/groupremove", bind(&RestApi::remove_from_group));
   router.add(verb::put, "/api/chat/groupadmin", bind(&RestApi::set_group_admin));
   router.add(verb::post, "/api/message", bind(&RestApi::send_message));
+  // Before /api/message/:chatId, which would take "search" for a chat id.
+  router.add(verb::get, "/api/message/search", bind(&RestApi::search_messages));
   router.add(verb::get, "/api/message/:chatId", bind(&RestApi::history));
   router.add(verb::get, "/api/message/:chatId/:messageId/status", bind(&RestApi::message_status));
   router.add(verb::patch, "/api/message/:messageId", bind(&RestApi::edit_message));
@@ -328,6 +330,16 @@ RestApi::Response RestApi::history(Request& request) {
   if (!history) co_return error(history.error());
   co_return net::json_response(http::status::ok,
                                wire::message_page(history->messages, history->chat));
+}
+
+RestApi::Response RestApi::search_messages(Request& request) {
+  auto me = co_await caller(request);
+  if (!me) co_return error(me.error());
+  auto search = input::search_query(request);
+  if (!search) co_return error(search.error());
+  auto page = co_await chats_.search_messages(std::move(*me), std::move(*search));
+  if (!page) co_return error(page.error());
+  co_return ok(wire::search_page(*page));
 }
 
 // The changes of a sent message answer with the message as it is after, in the classic shape.

@@ -37,6 +37,7 @@ class RestApi {
   Response set_group_admin(net::Request& request);
   Response send_message(net::Request& request);
   Response history(net::Request& request);
+  Response search_messages(net::Request& request);
   Response message_status(net::Request& request);
   Response edit_message(net::Request& request);
   Response delete_message(net::Request& request);

@@ -32,8 +32,8 @@ namespace {
 
 constexpr std::string_view kBearer = "Bearer ";
 constexpr std::array kNativeEvents = {
-    "message:send", "message:delivered", "message:read", "typing:start",   "typing:stop",
-    "sync",         "presence:get",      "message:edit", "message:delete", "message:react"};
+    "message:send", "message:delivered", "message:read",   "typing:start",  "typing:stop", "sync",
+    "presence:get", "message:edit",      "message:delete", "message:react", "search"};
 
 std::string native_room(std::string_view user_id) {
   return "n:" + std::string(user_id);
@@ -215,7 +215,7 @@ const SocketApi::NativeHandler* SocketApi::native_handler(std::string_view event
       &SocketApi::send_message, &SocketApi::delivered,    &SocketApi::read,
       &SocketApi::typing_start, &SocketApi::typing_stop,  &SocketApi::sync,
       &SocketApi::presence,     &SocketApi::edit_message, &SocketApi::delete_message,
-      &SocketApi::react};
+      &SocketApi::react,        &SocketApi::search};
   for (std::size_t i = 0; i < kNativeEvents.size(); ++i) {
     if (kNativeEvents[i] == event) return &kHandlers[i];
   }
@@ -321,6 +321,14 @@ SocketApi::Reply SocketApi::typing(chat::User user, json::object payload, bool t
   auto done = co_await chats_.set_typing(std::move(user), std::move(*chat_id), typing);
   if (!done) co_return error_reply(done.error());
   co_return wire::ack_ok();
+}
+
+SocketApi::Reply SocketApi::search(const SocketPtr&, chat::User user, json::object payload) {
+  auto request = input::search_body(payload);
+  if (!request) co_return error_reply(request.error());
+  auto page = co_await chats_.search_messages(std::move(user), std::move(*request));
+  if (!page) co_return error_reply(page.error());
+  co_return wire::ack_ok(wire::search_page(*page));
 }
 
 SocketApi::Reply SocketApi::sync(const SocketPtr&, chat::User user, json::object payload) {

@@ -76,6 +76,7 @@ class SocketApi final : public chat::EventSink {
   Reply typing_start(const SocketPtr& socket, chat::User user, boost::json::object payload);
   Reply typing_stop(const SocketPtr& socket, chat::User user, boost::json::object payload);
   Reply sync(const SocketPtr& socket, chat::User user, boost::json::object payload);
+  Reply search(const SocketPtr& socket, chat::User user, boost::json::object payload);
   Reply presence(const SocketPtr& socket, chat::User user, boost::json::object payload);
   Reply edit_message(const SocketPtr& socket, chat::User user, boost::json::object payload);
   Reply delete_message(const SocketPtr& socket, chat::User user, boost::json::object payload);

@@ -255,6 +255,19 @@ json::object lean_message(const chat::MessageView& view) {
   return object;
 }
 
+json::object search_page(const chat::SearchView& page) {
+  json::array results;
+  results.reserve(page.hits.size());
+  for (const auto& hit : page.hits) {
+    auto message = lean_message(hit.message);
+    message["chatName"] = hit.chat_name;
+    results.emplace_back(json::object{{"message", std::move(message)}, {"snippet", hit.snippet}});
+  }
+  json::value next = nullptr;
+  if (page.next) next = *page.next;
+  return json::object{{"results", std::move(results)}, {"next", std::move(next)}};
+}
+
 json::object message_deleted(const std::string& chat_id, const store::ErasedMessage& message) {
   return json::object{{"chatId", chat_id}, {"messageId", message.id}, {"seq", message.seq}};
 }

@@ -50,6 +50,10 @@ boost::json::object chat_of_message(const chat::ChatView& chat);
 // {messageId, chatId, seq, status, members: [{userId, deliveredSeq, readSeq, delivered, read}]}.
 boost::json::object message_status(const chat::MessageStatus& status);
 
+// A message search's page, REST and socket alike: {results: [{message: the lean message with
+// chatName, snippet}], next: the cursor of the next page or null}.
+boost::json::object search_page(const chat::SearchView& page);
+
 // ---- A user's data export (GET /api/user/me/export) ----
 
 // {_id, chatName, isGroupChat, members: [{_id, name}], joinedAt}: a chat of the user's.

@@ -35,6 +35,15 @@ struct HistoryRequest {
   std::optional<int> limit;
 };
 
+// GET /api/message/search and the socket's `search`: q is the user's text (store/search_text.h);
+// before is the `next` of the previous page.
+struct SearchRequest {
+  std::string q;
+  std::optional<std::string> chat_id;
+  std::optional<int> limit;
+  std::optional<std::string> before;
+};
+
 struct SyncRequest {
   std::vector<std::pair<std::string, std::int64_t>> cursors;  // chat id -> last seq the client has
   std::optional<int> limit;
@@ -114,6 +123,8 @@ class ChatService {
                                                HistoryRequest request);
   asio::awaitable<Result<MessageStatus>> message_status(User caller, std::string chat_id,
                                                         std::string message_id);
+  // Full-text search of the messages in the caller's chats (chat/message_search.cc).
+  asio::awaitable<Result<SearchView>> search_messages(User caller, SearchRequest request);
 
   // Changes to sent messages (chat/message_changes.cc): the sender edits; the sender or a group
   // admin deletes (a tombstone); members react. Each answers with the message as it is after.

@@ -22,6 +22,9 @@ struct Limits {
   int group_max_members = 1000;
   int search_default = 50;
   int search_max = 100;
+  int message_search_default = 20;
+  int message_search_max = 50;
+  std::size_t search_text_max = 1000;  // characters of a message search's q
   int history_default = 50;
   int history_max = 200;
   int sync_default = 100;

@@ -74,6 +74,19 @@ struct ChangedMessageView {
   ChatView chat;
 };
 
+// A message search's page (API.md, "Search"): each hit with its chat's name and its snippet
+// (HTML: escaped text with <mark> around the hits), and the cursor of the next page, if any.
+struct SearchHitView {
+  MessageView message;
+  std::string chat_name;
+  std::string snippet;
+};
+
+struct SearchView {
+  std::vector<SearchHitView> hits;
+  std::optional<std::string> next;
+};
+
 // What a reconnecting client missed (API.md `sync`).
 struct SyncView {
   std::vector<MessageView> messages;  // ascending by (chat id, seq)

@@ -1172,10 +1172,11 @@ asio::awaitable<Result<std::string>> PostgresStore::locate_message(std::string m
 namespace {
 
 // $1 user, $2 tsquery text, $3 chat or NULL, $4-$7 the cursor (score, created_at, chat_id, seq),
-// $8 limit, $9 ts_headline's options. The matches in the caller's chats are scored, the page is
-// cut after the cursor (a row comparison: score, then newest, then chat, then seq newest first),
-// and only the
-// page's rows get a headline, which re-parses the content.
+// $8 limit, $9 ts_headline's options. ts_headline drops what its parser takes for HTML tags, so
+// it reads the content with < and > as the bytes 0x04 and 0x05 (marker bytes in the content
+// become spaces), and headline_text() turns them back. The matches in the caller's chats are
+// scored, the page is cut after the cursor (a row comparison: score, then newest, then chat, then
+// seq newest first), and only the page's rows get a headline, which re-parses the content.
 constexpr const char* kSearchMessages =
     "WITH q AS (SELECT to_tsquery('chatd_search', $2) AS query), "
     "hits AS MATERIALIZED (SELECT s.chat_id, s.seq, -ts_rank(s.doc, q.query)::float8 AS score "
@@ -1191,7 +1192,8 @@ constexpr const char* kSearchMessages =
     "r.deleted, r.edited_at, r.rev, r.quote_id, r.quote_seq, r.quote_sender_id, "
     "r.quote_sender_name, r.quote_sender_pic, r.quote_content, r.quote_deleted, "
     "r.reaction_emojis, r.reaction_users, c.name, "
-    "ts_headline('chatd_search', translate(r.content, chr(2) || chr(3), '  '), q.query, $9), "
+    "ts_headline('chatd_search', translate(r.content, chr(2) || chr(3) || chr(4) || chr(5) || "
+    "'<>', '    ' || chr(4) || chr(5)), q.query, $9), "
     "p.score FROM page p JOIN message_rows r ON r.chat_id = p.chat_id AND r.seq = p.seq "
     "JOIN chats c ON c.id = p.chat_id CROSS JOIN q "
     "ORDER BY p.score, p.created_at DESC, p.chat_id, p.seq DESC";
@@ -1200,6 +1202,14 @@ const std::string kHeadlineOptions = fmt::format(
     "StartSel={}, StopSel={}, MaxFragments=2, MaxWords=24, MinWords=10, ShortWord=0, "
     "FragmentDelimiter=\" … \"",
     kMarkOpen, kMarkClose);
+
+std::string headline_text(std::string headline) {
+  for (auto& c : headline) {
+    if (c == '\x04') c = '<';
+    if (c == '\x05') c = '>';
+  }
+  return headline;
+}
 
 double parse_score(const std::string& text) {
   double score = 0;
@@ -1226,8 +1236,8 @@ asio::awaitable<Result<std::vector<SearchHit>>> PostgresStore::search_messages(
           auto message = read_message(rows[i]);
           SearchCursor cursor{parse_score(rows[i].text(21)), message.created_at, message.chat_id,
                               message.seq};
-          hits.push_back(
-              SearchHit{std::move(message), rows[i].text(19), rows[i].text(20), std::move(cursor)});
+          hits.push_back(SearchHit{std::move(message), rows[i].text(19),
+                                   headline_text(rows[i].text(20)), std::move(cursor)});
         }
         return hits;
       });
