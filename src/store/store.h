@@ -191,6 +191,12 @@ struct SearchCursor {
   std::int64_t seq = 0;
 };
 
+// How many matches a search ranks at most: the newest this many in the caller's chats. Ranking
+// every match of a common word would grow with the store (0.9 s for one word in a tenth of a
+// million messages); this bounds a query's work, at the price of relevance being relative to a
+// window of recent matches (docs/BENCHMARKS.md, "Search").
+inline constexpr int kSearchCandidates = 2000;
+
 // A full-text search of the messages in the chats `user_id` is a member of (or in one of them).
 // Live messages only: a deletion or an erasure takes a message out of the index.
 struct MessageSearch {

@@ -1174,20 +1174,24 @@ namespace {
 // $1 user, $2 tsquery text, $3 chat or NULL, $4-$7 the cursor (score, created_at, chat_id, seq),
 // $8 limit, $9 ts_headline's options. ts_headline drops what its parser takes for HTML tags, so
 // it reads the content with < and > as the bytes 0x04 and 0x05 (marker bytes in the content
-// become spaces), and headline_text() turns them back. The matches in the caller's chats are
-// scored, the page is cut after the cursor (a row comparison: score, then newest, then chat, then
-// seq newest first), and only the page's rows get a headline, which re-parses the content.
+// become spaces), and headline_text() turns them back; $10 kSearchCandidates. The newest
+// candidates among the matches in the caller's chats are scored (ts_rank reads each one's
+// document), the page is cut after the cursor (a row comparison: score, then newest, then chat,
+// then seq newest first), and only the page's rows get a headline, which re-parses the content.
 constexpr const char* kSearchMessages =
     "WITH q AS (SELECT to_tsquery('chatd_search', $2) AS query), "
-    "hits AS MATERIALIZED (SELECT s.chat_id, s.seq, -ts_rank(s.doc, q.query)::float8 AS score "
+    "newest AS MATERIALIZED (SELECT s.chat_id, s.seq, s.doc, m.created_at "
     "FROM message_search s CROSS JOIN q "
     "JOIN chat_members cm ON cm.chat_id = s.chat_id AND cm.user_id = $1 "
-    "WHERE s.doc @@ q.query AND ($3::text IS NULL OR s.chat_id = $3)), "
-    "page AS (SELECT h.chat_id, h.seq, h.score, m.created_at FROM hits h "
-    "JOIN messages m ON m.chat_id = h.chat_id AND m.seq = h.seq "
-    "WHERE (h.score, -m.created_at, h.chat_id, -h.seq) > ($4::float8, -$5::bigint, $6, "
+    "JOIN messages m ON m.chat_id = s.chat_id AND m.seq = s.seq "
+    "WHERE s.doc @@ q.query AND ($3::text IS NULL OR s.chat_id = $3) "
+    "ORDER BY m.created_at DESC, s.chat_id, s.seq DESC LIMIT $10), "
+    "hits AS (SELECT n.chat_id, n.seq, n.created_at, -ts_rank(n.doc, q.query)::float8 AS score "
+    "FROM newest n CROSS JOIN q), "
+    "page AS (SELECT h.chat_id, h.seq, h.score, h.created_at FROM hits h "
+    "WHERE (h.score, -h.created_at, h.chat_id, -h.seq) > ($4::float8, -$5::bigint, $6, "
     "-$7::bigint) "
-    "ORDER BY h.score, m.created_at DESC, h.chat_id, h.seq DESC LIMIT $8) "
+    "ORDER BY h.score, h.created_at DESC, h.chat_id, h.seq DESC LIMIT $8) "
     "SELECT r.chat_id, r.seq, r.id, r.sender_id, r.content, r.client_msg_id, r.created_at, "
     "r.deleted, r.edited_at, r.rev, r.quote_id, r.quote_seq, r.quote_sender_id, "
     "r.quote_sender_name, r.quote_sender_pic, r.quote_content, r.quote_deleted, "
@@ -1226,10 +1230,10 @@ asio::awaitable<Result<std::vector<SearchHit>>> PostgresStore::search_messages(
         // No cursor: before every score (ranks are finite).
         const auto after = q.after.value_or(
             SearchCursor{-std::numeric_limits<double>::infinity(), INT64_MAX, {}, INT64_MAX});
-        const auto rows =
-            c.query(kSearchMessages, Params(q.user_id, to_tsquery(q.query), q.chat_id,
-                                            fmt::format("{}", after.score), after.created_at,
-                                            after.chat_id, after.seq, q.limit, kHeadlineOptions));
+        const auto rows = c.query(
+            kSearchMessages, Params(q.user_id, to_tsquery(q.query), q.chat_id,
+                                    fmt::format("{}", after.score), after.created_at, after.chat_id,
+                                    after.seq, q.limit, kHeadlineOptions, kSearchCandidates));
         std::vector<SearchHit> hits;
         hits.reserve(static_cast<std::size_t>(rows.size()));
         for (int i = 0; i < rows.size(); ++i) {

@@ -804,13 +804,15 @@ asio::awaitable<Result<std::vector<SearchHit>>> SqliteStore::search_messages(Mes
         // No cursor: before every score (bm25 scores are finite).
         const auto after = q.after.value_or(
             SearchCursor{-std::numeric_limits<double>::infinity(), INT64_MAX, {}, INT64_MAX});
-        // The matches in the caller's chats are scored first (bm25 may only run next to the MATCH),
-        // then ordered and cut after the cursor.
+        // The newest kSearchCandidates matches in the caller's chats (FTS5 yields rows in rowid
+        // order, and rowids grow with each message indexed) are scored first (bm25 may only run
+        // next to the MATCH), then ordered and cut after the cursor.
         auto s = c.prepare(
             "WITH hits AS MATERIALIZED (SELECT s.rowid AS search_id, s.chat_id AS chat_id, "
             "s.seq AS seq, bm25(message_search) AS score FROM message_search s "
             "JOIN chat_members cm ON cm.chat_id = s.chat_id AND cm.user_id = ?1 "
-            "WHERE message_search MATCH ?2 AND (?3 IS NULL OR s.chat_id = ?3)) "
+            "WHERE message_search MATCH ?2 AND (?3 IS NULL OR s.chat_id = ?3) "
+            "ORDER BY s.rowid DESC LIMIT ?9) "
             "SELECT h.search_id, h.chat_id, h.seq, h.score, m.created_at, c.name FROM hits h "
             "JOIN messages m ON m.chat_id = h.chat_id AND m.seq = h.seq "
             "JOIN chats c ON c.id = h.chat_id "
@@ -818,7 +820,7 @@ asio::awaitable<Result<std::vector<SearchHit>>> SqliteStore::search_messages(Mes
             "(h.chat_id > ?6 OR (h.chat_id = ?6 AND h.seq < ?7))))) "
             "ORDER BY h.score, m.created_at DESC, h.chat_id, h.seq DESC LIMIT ?8");
         s.bind_all(q.user_id, match, q.chat_id, after.score, after.created_at, after.chat_id,
-                   after.seq, q.limit);
+                   after.seq, q.limit, kSearchCandidates);
         struct Found {
           std::int64_t search_id;
           SearchCursor cursor;
