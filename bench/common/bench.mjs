@@ -78,6 +78,17 @@ export const NO_LIMIT_ARGS = ["--rate-login-ip", "--rate-login-account", "--rate
 
 // Starts `bin ...args` (a chatd with --port 0) and resolves once it prints its URL:
 // {child, pid, url, hostPort, stop()}. stop() sends SIGTERM, SIGKILL after 5 s.
+// A JSON REST call to chatd; anything but 2xx throws with the status and body.
+export async function call(url, method, p, token, body) {
+  const res = await fetch(url + p, {
+    method, body: body && JSON.stringify(body),
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
 export async function startChatd(bin, args, { timeoutMs = 30000 } = {}) {
   const child = spawn(bin, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);

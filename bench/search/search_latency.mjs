@@ -16,7 +16,7 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { ROOT, NO_LIMIT_ARGS, startChatd, tmpBase } from "../common/bench.mjs";
+import { ROOT, NO_LIMIT_ARGS, startChatd, tmpBase, call } from "../common/bench.mjs";
 
 const CHATD = process.env.CHATD_BIN || path.join(ROOT, "build/release/chatd");
 const CHATS = 20;
@@ -31,16 +31,6 @@ for (let i = 2; i < process.argv.length; i += 2) {
 const chatdArgs = (dir) => ["--host", "127.0.0.1", "--port", "0", "--data-dir", dir,
   "--log-level", "warn", "--password-hash-ops", "1", "--password-hash-memory-kib", "8",
   ...NO_LIMIT_ARGS];
-
-async function call(url, method, p, token, body) {
-  const res = await fetch(url + p, {
-    method, body: body && JSON.stringify(body),
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
 
 const register = (url, name) => call(url, "POST", "/api/user", null,
   { name, email: `${name}@bench.test`, password: "bench-password" });

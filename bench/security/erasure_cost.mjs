@@ -20,7 +20,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import crypto from "node:crypto";
-import { ROOT, NO_LIMIT_ARGS, startChatd, procTimes } from "../common/bench.mjs";
+import { ROOT, NO_LIMIT_ARGS, startChatd, procTimes, call } from "../common/bench.mjs";
 
 const CHATD = process.env.CHATD_BIN || path.join(ROOT, "build/release/chatd");
 
@@ -35,16 +35,6 @@ const chatdArgs = (dir, databaseUrl) => ["--host", "127.0.0.1", "--port", "0", "
   "--log-level", "warn", "--password-hash-ops", "1", "--password-hash-memory-kib", "8",
   "--housekeeping-interval-ms", "100", ...(databaseUrl ? ["--database-url", databaseUrl] : []),
   ...NO_LIMIT_ARGS];
-
-async function call(url, method, p, token, body) {
-  const res = await fetch(url + p, {
-    method, body: body && JSON.stringify(body),
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
 
 const user = (url, name) => call(url, "POST", "/api/user", null,
   { name, email: `${name}-${crypto.randomBytes(4).toString("hex")}@bench.test`, password: "bench-password" });
