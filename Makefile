@@ -11,7 +11,7 @@ DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config \
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
   libsqlite3-dev libpq-dev libhiredis-dev redis-server libsodium-dev libjwt-dev libspdlog-dev libfmt-dev libcli11-dev \
   libjemalloc-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev wrk clang libclang-rt-14-dev \
-  postgresql haproxy iproute2 sqlite3
+  postgresql haproxy iproute2 sqlite3 libmagic-dev libvips-dev
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
@@ -129,7 +129,7 @@ test-asan: build-asan
 # harness's stopClean sees a non-zero exit (and the "ThreadSanitizer" text) and fails the file.
 # Under TSan the suite's CPU-bound tests run about 2x slower than on the release build (and it
 # passes even unscaled on a loaded 2-core machine); a time scale of 3, as for ASan, leaves margin.
-TSAN_OPTS := halt_on_error=1:second_deadlock_stack=1:exitcode=66
+TSAN_OPTS := halt_on_error=1:second_deadlock_stack=1:exitcode=66:suppressions=$(abspath tests/tsan.supp)
 test-tsan: build-tsan tests/realtime/node_modules/.package-lock.json
 	TSAN_OPTIONS=$(TSAN_OPTS) $(MAKE) --no-print-directory test-unit BUILD=build/tsan
 	TSAN_OPTIONS=$(TSAN_OPTS) CHATD_THREADS=4 CHATD_TIME_SCALE=3 \
