@@ -15,7 +15,7 @@ DEB_PACKAGES := build-essential cmake ninja-build ccache pkg-config \
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
-FUZZ_TARGETS := utf8 token json_input eio_payload sio_packet ws_frame client_address multipart search_text
+FUZZ_TARGETS := utf8 token json_input eio_payload sio_packet ws_frame client_address multipart search_text byte_range
 FUZZ_SECONDS ?= 12
 
 .PHONY: deps build build-asan build-tsan build-fuzz run cluster test test-unit test-e2e test-e2e-pg \

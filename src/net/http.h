@@ -24,6 +24,10 @@ using HttpResponse = http::response<http::string_body>;
 // cuts the connection, so the client sees an incomplete body, never a complete-looking wrong one.
 using BodyStream = std::function<boost::asio::awaitable<Result<std::string>>()>;
 
+// A request body read piece by piece: each call yields the next piece as it arrives, an empty one
+// at the end. Errors: invalid_input (a malformed body, or the client went away or stalled).
+using BodySource = std::function<boost::asio::awaitable<Result<std::string>>()>;
+
 // What a handler sees of a request: the message, and the target already parsed and
 // percent-decoded.
 struct Request {
@@ -49,8 +53,12 @@ struct Request {
   // (net/client_address.h). Empty where there is no connection (tests).
   std::string client_address;
   // Set by a handler whose reply is too large to build in memory: the reply it returns is sent
-  // as the header, and its body follows piece by piece (chunked) from this stream.
+  // as the header, and its body follows piece by piece from this stream (chunked, unless the
+  // reply says its Content-Length, which the pieces must then add up to exactly).
   BodyStream reply_body;
+  // Routes added with Router::add_streamed: the body, still to be read (message.body() is empty).
+  // The connection closes after the reply if the handler did not read it to the end.
+  BodySource read_body;
 };
 
 using Handler = std::function<boost::asio::awaitable<HttpResponse>(Request&)>;

@@ -19,6 +19,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
@@ -214,26 +215,94 @@ std::size_t head_bytes(const HttpRequest& request) {
   return bytes;
 }
 
-// Reads one request (head, then body) into `parser`.
+// Reads one request's head into `parser`.
 template <class Stream>
-asio::awaitable<beast::error_code> read_request(Stream& stream, beast::flat_buffer& buffer,
-                                                RequestParser& parser, const HttpLimits& limits) {
+asio::awaitable<beast::error_code> read_head(Stream& stream, beast::flat_buffer& buffer,
+                                             RequestParser& parser, const HttpLimits& limits) {
   parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
-  parser.body_limit(limits.max_body_bytes);
+  // Which body limit applies depends on the route (a streamed one sets its own), known only once
+  // the head is read: Beast would refuse a Content-Length above the limit while reading it.
+  parser.body_limit(boost::none);
   auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kAsTuple);
   if (ec) co_return ec;
   if (head_bytes(parser.get()) > limits.max_header_bytes) co_return http::error::header_limit;
-  if (parser.get()[http::field::expect] == "100-continue" && !parser.is_done()) {
-    http::response<http::empty_body> go_on(http::status::continue_, 11);
-    auto [continue_ec, continue_n] = co_await http::async_write(stream, go_on, kAsTuple);
-    if (continue_ec) co_return continue_ec;
-  }
-  if (!parser.is_done()) {
-    auto [body_ec, body_n] = co_await http::async_read(stream, buffer, parser, kAsTuple);
-    co_return body_ec;
-  }
   co_return beast::error_code{};
 }
+
+// A client that sent `Expect: 100-continue` waits for this before it sends the body.
+template <class Stream, class Parser>
+asio::awaitable<beast::error_code> invite_body(Stream& stream, const Parser& parser) {
+  if (parser.get()[http::field::expect] != "100-continue" || parser.is_done())
+    co_return beast::error_code{};
+  http::response<http::empty_body> go_on(http::status::continue_, 11);
+  auto [ec, n] = co_await http::async_write(stream, go_on, kAsTuple);
+  co_return ec;
+}
+
+// Reads the rest of the request (its body, up to the limit) into `parser`.
+template <class Stream>
+asio::awaitable<beast::error_code> read_body(Stream& stream, beast::flat_buffer& buffer,
+                                             RequestParser& parser, const HttpLimits& limits) {
+  const auto declared = parser.content_length();
+  if (declared && *declared > limits.max_body_bytes) co_return http::error::body_limit;
+  parser.body_limit(limits.max_body_bytes);
+  if (parser.is_done()) co_return beast::error_code{};
+  auto invited = co_await invite_body(stream, parser);
+  if (invited) co_return invited;
+  auto [ec, n] = co_await http::async_read(stream, buffer, parser, kAsTuple);
+  co_return ec;
+}
+
+// The body of a streamed route's request, read as its handler asks for it (Request::read_body).
+template <class Stream>
+class StreamedBody {
+ public:
+  StreamedBody(Stream& stream, beast::flat_buffer& buffer, RequestParser&& head,
+               std::chrono::milliseconds piece_timeout)
+      : stream_(stream), buffer_(buffer), parser_(std::move(head)), timeout_(piece_timeout) {
+    parser_.body_limit(boost::none);
+  }
+
+  bool done() const { return parser_.is_done(); }
+
+  // The next piece (empty at the end). Each piece must arrive within the timeout: an upload may
+  // take long, but never stall.
+  asio::awaitable<Result<std::string>> next() {
+    if (!invited_) {
+      invited_ = true;
+      const auto ec = co_await invite_body(stream_, parser_);
+      if (ec) co_return unreadable(ec);
+    }
+    std::string piece(kPieceBytes, '\0');
+    while (!parser_.is_done()) {
+      parser_.get().body().data = piece.data();
+      parser_.get().body().size = piece.size();
+      beast::get_lowest_layer(stream_).expires_after(timeout_);
+      auto [ec, n] = co_await http::async_read_some(stream_, buffer_, parser_, kAsTuple);
+      if (ec && ec != http::error::need_buffer) co_return unreadable(ec);
+      const auto got = piece.size() - parser_.get().body().size;
+      if (got > 0) {
+        piece.resize(got);
+        co_return piece;
+      }
+    }
+    co_return std::string();
+  }
+
+ private:
+  static constexpr std::size_t kPieceBytes = 64UL << 10;
+
+  static Error unreadable(const beast::error_code& ec) {
+    spdlog::debug("http: a streamed request body ended early: {}", ec.message());
+    return make_error(Errc::invalid_input, "The request body could not be read");
+  }
+
+  Stream& stream_;
+  beast::flat_buffer& buffer_;
+  http::request_parser<http::buffer_body> parser_;
+  std::chrono::milliseconds timeout_;
+  bool invited_ = false;
+};
 
 // True when the peer is gone or too slow: there is nobody to answer. Over TLS also a connection
 // that ends without close_notify, or whose records do not decrypt.
@@ -365,7 +434,9 @@ asio::awaitable<void> HttpServer::serve(Stream stream, Worker& worker) {
     // From the first byte on, the whole request must arrive within read_timeout.
     tcp_layer.expires_after(limits.read_timeout);
     RequestParser parser;
-    const auto ec = co_await read_request(stream, buffer, parser, limits);
+    auto ec = co_await read_head(stream, buffer, parser, limits);
+    const bool streamed = !ec && has_streamed_body(parser.get());
+    if (!ec && !streamed) ec = co_await read_body(stream, buffer, parser, limits);
     if (peer_gone(ec)) break;
 
     const auto started = std::chrono::steady_clock::now();
@@ -399,8 +470,21 @@ asio::awaitable<void> HttpServer::serve(Stream stream, Worker& worker) {
     } else if (refused_early) {
       response = std::move(*refused_early);
       options_.cors.decorate(parser.get(), response);
-      response.keep_alive(parser.get().keep_alive() && !stopping_ &&
+      response.keep_alive(parser.get().keep_alive() && !stopping_ && !streamed &&
                           !beast::websocket::is_upgrade(parser.get()));
+      refused = streamed;  // its body is still on its way
+    } else if (streamed) {
+      const bool keep_alive = parser.get().keep_alive();
+      HttpRequest request(parser.get().base());
+      StreamedBody<Stream> request_body(stream, buffer, std::move(parser), limits.read_timeout);
+      auto read_body = [&request_body] { return request_body.next(); };
+      auto reply = co_await respond(std::move(request), std::move(parsed_target), client, {},
+                                    std::move(read_body));
+      response = std::move(reply.response);
+      body = std::move(reply.body);
+      // A body the handler left unread is still on its way: close once it is answered.
+      refused = !request_body.done();
+      response.keep_alive(keep_alive && !stopping_ && !refused);
     } else {
       const bool keep_alive = parser.get().keep_alive();
       auto request = parser.release();
@@ -465,7 +549,8 @@ asio::awaitable<beast::error_code> HttpServer::write_streamed(Stream& stream, Ht
                                                               const BodyStream& body) {
   auto& tcp_layer = beast::get_lowest_layer(stream);
   const auto timeout = options_.limits.write_timeout;
-  header.chunked(true);
+  const bool sized = header.has_content_length();
+  if (!sized) header.chunked(true);
   http::response_serializer<http::string_body> serializer(header);
   tcp_layer.expires_after(timeout);
   auto [ec, n] = co_await http::async_write_header(stream, serializer, kAsTuple);
@@ -478,6 +563,12 @@ asio::awaitable<beast::error_code> HttpServer::write_streamed(Stream& stream, Ht
       co_return make_error_code(boost::system::errc::io_error);
     }
     tcp_layer.expires_after(timeout);
+    if (sized) {
+      if (piece->empty()) co_return beast::error_code{};
+      auto [piece_ec, piece_n] = co_await asio::async_write(stream, asio::buffer(*piece), kAsTuple);
+      if (piece_ec) co_return piece_ec;
+      continue;
+    }
     if (piece->empty()) {
       const auto last = http::make_chunk_last();
       auto [last_ec, last_n] = co_await asio::async_write(stream, last, kAsTuple);
@@ -489,15 +580,20 @@ asio::awaitable<beast::error_code> HttpServer::write_streamed(Stream& stream, Ht
   }
 }
 
+bool HttpServer::has_streamed_body(const HttpRequest& message) const {
+  const auto target = parse_target(message.target());
+  return target && router_.match(message.method(), target->segments).streamed_body;
+}
+
 asio::awaitable<HttpServer::Reply> HttpServer::respond(
     HttpRequest message, std::optional<Target> target, std::string client_address,
-    std::function<void(std::function<void()>)> watch_client) {
+    std::function<void(std::function<void()>)> watch_client, BodySource read_body) {
   if (!target) {
     co_return Reply{
         error_response(http::status::bad_request, "invalid_input", "Malformed request target"), {}};
   }
-  Request request{std::move(message),       std::move(target->path), {},
-                  std::move(target->query), std::move(watch_client), std::move(client_address)};
+  Request request{std::move(message),      std::move(target->path),   {}, std::move(target->query),
+                  std::move(watch_client), std::move(client_address), {}, std::move(read_body)};
   const auto& segments = target->segments;
 
   HttpResponse response;

@@ -105,7 +105,10 @@ class HttpServer {
   // `target`: the request's, parsed (nullopt when malformed).
   boost::asio::awaitable<Reply> respond(HttpRequest message, std::optional<Target> target,
                                         std::string client_address,
-                                        std::function<void(std::function<void()>)> watch_client);
+                                        std::function<void(std::function<void()>)> watch_client,
+                                        BodySource read_body = {});
+  // Whether the request's route reads its body itself (Router::add_streamed).
+  bool has_streamed_body(const HttpRequest& message) const;
   // Writes a reply whose body comes in pieces; an error ends the connection.
   template <class Stream>
   boost::asio::awaitable<boost::beast::error_code> write_streamed(Stream& stream,

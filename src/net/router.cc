@@ -20,6 +20,10 @@ void Router::add(http::verb method, std::string_view pattern, Handler handler) {
   routes_.push_back(Route{method, split_path(pattern), std::move(handler)});
 }
 
+void Router::add_streamed(http::verb method, std::string_view pattern, Handler handler) {
+  routes_.push_back(Route{method, split_path(pattern), std::move(handler), true});
+}
+
 void Router::add_upgrade(std::string_view pattern, UpgradeHandler handler) {
   upgrades_.push_back(UpgradeRoute{split_path(pattern), std::move(handler)});
 }
@@ -48,7 +52,7 @@ Router::Match Router::match(http::verb method, const std::vector<std::string>& s
   for (const auto& route : routes_) {
     std::vector<std::pair<std::string, std::string>> params;
     if (route.method == method && matches(route.segments, segments, params)) {
-      return Match{&route.handler, std::move(params)};
+      return Match{&route.handler, std::move(params), route.streamed_body};
     }
   }
   return Match{};

@@ -21,12 +21,17 @@ using UpgradeHandler = std::function<boost::asio::awaitable<void>(SocketStream, 
 class Router {
  public:
   void add(http::verb method, std::string_view pattern, Handler handler);
+  // A route whose handler reads the body itself, piece by piece (Request::read_body), as it
+  // arrives: uploads, which must never sit whole in memory. The server's body limit does not
+  // apply; the handler enforces its own.
+  void add_streamed(http::verb method, std::string_view pattern, Handler handler);
   void add_upgrade(std::string_view pattern, UpgradeHandler handler);
 
   // No handler when nothing matches (a wrong method is no match either, as in Express).
   struct Match {
     const Handler* handler = nullptr;
     std::vector<std::pair<std::string, std::string>> params;
+    bool streamed_body = false;
   };
 
   // `segments` are the decoded path segments, a trailing empty one already dropped.
@@ -39,6 +44,7 @@ class Router {
     http::verb method;
     std::vector<std::string> segments;  // ":name" captures
     Handler handler;
+    bool streamed_body = false;
   };
   struct UpgradeRoute {
     std::vector<std::string> segments;
