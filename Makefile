@@ -98,7 +98,7 @@ test-e2e: tests/socketio/node_modules/.package-lock.json tests/realtime/node_mod
 # server, a database per chatd): what they check must hold on both stores.
 E2E_PG_SUITES := tests/e2e/auth.test.mjs tests/e2e/two-factor.test.mjs tests/e2e/privacy.test.mjs \
   tests/e2e/retention.test.mjs tests/e2e/admin.test.mjs tests/realtime/sessions.test.mjs \
-  tests/realtime/rich.test.mjs tests/realtime/search.test.mjs
+  tests/realtime/rich.test.mjs tests/realtime/search.test.mjs tests/realtime/attachments.test.mjs
 test-e2e-pg: tests/realtime/node_modules/.package-lock.json
 	@pg=$$(mktemp -d "$${TMPDIR:-/tmp}/chatd-pg.XXXXXX"); \
 	trap 'scripts/pg.sh stop "$$pg"; rm -rf "$$pg"' EXIT; \

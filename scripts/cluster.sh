@@ -321,13 +321,16 @@ begin() {
       local extra=()
       read -ra extra <<<"$ARGS"
       mkdir -p "$dir/data"
+      # Attachment bytes are in one directory every node reads and writes (the shared file
+      # system of a real deployment).
       # The secrets go by environment, out of `ps`; JWT_SECRET is dropped so no other wins.
       # HAProxy and the other nodes (which forward polling requests) are on loopback: their
       # X-Forwarded-For names the client.
       spawn "$dir" "$dir/$name.log" env -u JWT_SECRET CHATD_JWT_SECRET="$(secret jwt_secret)" \
         CHATD_SECRET_KEY="$(secret secret_key)" "$BIN" \
         --host 127.0.0.1 --port "$port" --data-dir "$dir/data" --database-url "$(pg_url)" \
-        --redis-url "$(redis_url)" --node-id "$name" --trusted-proxy 127.0.0.1 "${extra[@]}"
+        --redis-url "$(redis_url)" --node-id "$name" --trusted-proxy 127.0.0.1 \
+        --attachment-dir "$CLUSTER_DIR/attachments" "${extra[@]}"
       ;;
   esac
 }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "api/attachment_api.h"
 #include "api/edge.h"
 #include "api/health.h"
 #include "api/rest_api.h"
@@ -24,11 +25,13 @@
 #include "auth/token.h"
 #include "chat/accounts.h"
 #include "chat/admin.h"
+#include "chat/attachments.h"
 #include "chat/chat_service.h"
 #include "chat/privacy.h"
 #include "cluster/cluster_node.h"
 #include "net/http_server.h"
 #include "socketio/server.h"
+#include "store/files/file_blob_store.h"
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 #include "util/async.h"
@@ -76,6 +79,10 @@ struct Config {
   chatd::chat::PrivacyOptions privacy;
   int retention_days = 0;  // 0: messages are kept
   std::int64_t housekeeping_interval_ms = 600'000;
+  std::string attachment_dir;  // empty: <data-dir>/attachments
+  chatd::chat::AttachmentOptions attachments;
+  std::int64_t attachment_grace_s = 24L * 3600;
+  std::int64_t attachment_link_s = 3600;
   chatd::socketio::ServerOptions socketio;
   std::int64_t ping_interval_ms = 25'000;
   std::int64_t ping_timeout_ms = 20'000;
@@ -153,6 +160,34 @@ void define_security_options(CLI::App& app, Config& c) {
                   "Socket.IO connections opened per client IP", "CHATD_RATE_SOCKET_CONNECT_IP");
   add_rate_option(app, "--rate-socket-events", c.socket_events_per_socket,
                   "Events per socket (native and classic)", "CHATD_RATE_SOCKET_EVENTS");
+}
+
+// Attachments (API.md, "Rich messages"; README.md, "Cluster", for the shared directory of a
+// cluster).
+void define_attachment_options(CLI::App& app, Config& c) {
+  app.add_option("--attachment-dir", c.attachment_dir,
+                 "Where attachment bytes are kept (default: <data-dir>/attachments); in a cluster, "
+                 "a directory every node mounts")
+      ->envname("CHATD_ATTACHMENT_DIR");
+  app.add_option("--max-attachment-bytes", c.attachments.max_bytes, "Largest upload (413 above)")
+      ->envname("CHATD_MAX_ATTACHMENT_BYTES")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--attachment-grace-s", c.attachment_grace_s,
+                 "Seconds an upload no message carries is kept before it is deleted")
+      ->envname("CHATD_ATTACHMENT_GRACE_S")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{365} * 86'400))
+      ->capture_default_str();
+  app.add_option("--attachment-url-ttl-s", c.attachment_link_s,
+                 "Seconds a signed attachment link stays valid (at least; at most twice that)")
+      ->envname("CHATD_ATTACHMENT_URL_TTL_S")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{30} * 86'400))
+      ->capture_default_str();
+  app.add_option("--thumbnail-threads", c.attachments.thumbnail_threads,
+                 "Threads that decode images for thumbnails")
+      ->envname("CHATD_THUMBNAIL_THREADS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{64}))
+      ->capture_default_str();
 }
 
 // Retention and the background jobs (docs/SECURITY.md, "Privacy").
@@ -563,12 +598,26 @@ int serve(Config& config) {
   chatd::chat::PrivacyService privacy(*store, accounts, config.limits, config.default_pic,
                                       config.privacy);
   chatd::chat::AdminService admin(*store, accounts, privacy, config.limits);
+  const fs::path attachment_dir = config.attachment_dir.empty()
+                                      ? fs::path(config.data_dir) / "attachments"
+                                      : fs::path(config.attachment_dir);
+  chatd::store::FileBlobStore blobs(attachment_dir);
+  const chatd::chat::AttachmentLinks links(config.jwt_secret,
+                                           std::chrono::seconds(config.attachment_link_s));
+  config.attachments.grace = std::chrono::seconds(config.attachment_grace_s);
+  config.attachments.staging_dir = attachment_dir / "staging";
+  chatd::chat::AttachmentService attachments(*store, blobs, links, config.attachments);
+  chats.set_attachment_links(links);
+  privacy.set_attachments(attachments);
   boost::asio::co_spawn(
       fanout.executor(),
       privacy.housekeeping_every(std::chrono::milliseconds(config.housekeeping_interval_ms)),
       chatd::log_if_failed("chatd: housekeeping"));
   chatd::api::RestApi rest(chats, accounts, privacy, admin);
   rest.register_routes(router);
+
+  chatd::api::AttachmentApi attachment_api(accounts, attachments);
+  attachment_api.register_routes(router);
 
   auto& sio = config.socketio;
   sio.engine.ping_interval = std::chrono::milliseconds(config.ping_interval_ms);
@@ -636,6 +685,7 @@ int main(int argc, char** argv) {
   define_options(app, config);
   define_security_options(app, config);
   define_privacy_options(app, config);
+  define_attachment_options(app, config);
   AdminCommand admin;
   define_admin_command(app, admin);
   CLI11_PARSE(app, argc, argv);

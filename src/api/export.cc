@@ -15,7 +15,7 @@ namespace {
 
 // Where the export stands between two pieces.
 struct ExportCursor {
-  enum class Stage { head, messages, audit, done };
+  enum class Stage { head, attachments, messages, audit, done };
 
   ExportCursor(chat::PrivacyService& privacy, chat::Caller caller, chat::ExportHead head)
       : privacy(privacy), caller(std::move(caller)), head(std::move(head)) {}
@@ -24,6 +24,8 @@ struct ExportCursor {
   chat::Caller caller;
   chat::ExportHead head;
   Stage stage = Stage::head;
+  std::int64_t upload_after_created_at = 0;  // the last upload written
+  std::string upload_after_id;
   std::string after_chat_id;  // the last message written
   std::int64_t after_seq = 0;
   std::optional<std::string> audit_before;  // the last audit event written
@@ -49,7 +51,7 @@ std::string head_piece(const ExportCursor& cursor) {
   piece += ",\"sessions\":" + json::serialize(sessions);
   piece += ",\"chats\":" + json::serialize(chats);
   piece += ",\"receipts\":" + json::serialize(receipts);
-  piece += ",\"attachments\":[],\"messages\":[";
+  piece += ",\"attachments\":[";
   return piece;
 }
 
@@ -70,8 +72,23 @@ asio::awaitable<Result<std::string>> next_piece(std::shared_ptr<ExportCursor> st
   auto& cursor = *state;
   switch (cursor.stage) {
     case Stage::head:
-      cursor.stage = Stage::messages;
+      cursor.stage = Stage::attachments;
       co_return head_piece(cursor);
+    case Stage::attachments: {
+      const bool first = cursor.upload_after_id.empty();
+      auto caller = cursor.caller;
+      auto after = cursor.upload_after_id;
+      auto page = co_await cursor.privacy.export_uploads(
+          std::move(caller), cursor.upload_after_created_at, std::move(after));
+      if (!page) co_return page.error();
+      if (page->empty()) {
+        cursor.stage = Stage::messages;
+        co_return std::string("],\"messages\":[");
+      }
+      cursor.upload_after_created_at = page->back().created_at;
+      cursor.upload_after_id = page->back().id;
+      co_return page_piece(*page, first, wire::exported_attachment);
+    }
     case Stage::messages: {
       const bool first = cursor.after_chat_id.empty();
       auto caller = cursor.caller;

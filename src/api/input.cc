@@ -168,6 +168,25 @@ Result<std::vector<std::string>> string_list(const json::object& body, std::stri
   return items;
 }
 
+Result<MessageBody> message_body(const json::object& body) {
+  MessageBody message;
+  if (const auto* value = field(body, "attachments"); value && !value->is_null()) {
+    auto ids = string_list(body, "attachments");
+    if (!ids) return std::move(ids).take_error();
+    message.attachments = std::move(*ids);
+  }
+  if (message.attachments.empty()) {
+    auto content = required_string(body, "content");
+    if (!content) return std::move(content).take_error();
+    message.content = std::move(*content);
+    return message;
+  }
+  auto content = optional_string(body, "content");
+  if (!content) return std::move(content).take_error();
+  message.content = content->value_or("");
+  return message;
+}
+
 Result<std::optional<std::int64_t>> query_integer(const net::Request& request,
                                                   std::string_view name) {
   const auto raw = request.query_value(name);

@@ -46,6 +46,14 @@ Result<std::optional<std::int64_t>> nullable_integer(const boost::json::object& 
 Result<std::vector<std::string>> string_list(const boost::json::object& body,
                                              std::string_view name);
 
+// What a sent message holds (REST and socket alike): `attachments`, ids, absent or null for none;
+// `content`, required unless there are attachments (then absent means empty).
+struct MessageBody {
+  std::string content;
+  std::vector<std::string> attachments;
+};
+Result<MessageBody> message_body(const boost::json::object& body);
+
 // An object field mapping ids to integers (sync's cursors); absent or null: nullopt.
 using CursorMap = std::vector<std::pair<std::string, std::int64_t>>;
 Result<std::optional<CursorMap>> optional_cursor_map(const boost::json::object& body,

@@ -124,14 +124,19 @@ void RestApi::register_routes(net::Router& router) {
   router.add(verb::get, "/api/admin/audit", bind(&RestApi::admin_audit));
 }
 
-boost::asio::awaitable<Result<chat::Caller>> RestApi::session_caller(const Request& request) {
+boost::asio::awaitable<Result<chat::Caller>> authenticate(chat::AccountService& accounts,
+                                                          const Request& request) {
   const auto header = request.header("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
   if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) {
     co_return make_error(Errc::unauthorized, "Not authorized, no token");
   }
   std::string token(header.substr(kBearer.size()));
-  co_return co_await accounts_.authenticate(std::move(token));
+  co_return co_await accounts.authenticate(std::move(token));
+}
+
+boost::asio::awaitable<Result<chat::Caller>> RestApi::session_caller(const Request& request) {
+  return authenticate(accounts_, request);
 }
 
 boost::asio::awaitable<Result<chat::User>> RestApi::caller(const Request& request) {
@@ -301,16 +306,17 @@ RestApi::Response RestApi::send_message(Request& request) {
   if (!me) co_return error(me.error());
   auto body = input::body_object(request);
   if (!body) co_return error(body.error());
-  auto content = input::required_string(*body, "content");
-  if (!content) co_return error(content.error());
+  auto message = input::message_body(*body);
+  if (!message) co_return error(message.error());
   auto chat_id = input::id_or_object(*body, "chatId");
   if (!chat_id) co_return error(chat_id.error());
   auto client_msg_id = input::optional_string(*body, "clientMsgId");
   if (!client_msg_id) co_return error(client_msg_id.error());
   auto reply_to = input::optional_string(*body, "replyTo");
   if (!reply_to) co_return error(reply_to.error());
-  auto sent = co_await chats_.send_message(std::move(*me), std::move(*chat_id), std::move(*content),
-                                           std::move(*client_msg_id), std::move(*reply_to));
+  auto sent = co_await chats_.send_message(std::move(*me), std::move(*chat_id),
+                                           std::move(message->content), std::move(*client_msg_id),
+                                           std::move(*reply_to), std::move(message->attachments));
   if (!sent) co_return error(sent.error());
   co_return ok(wire::message(sent->message, wire::chat_of_message(sent->chat)));
 }

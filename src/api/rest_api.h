@@ -75,6 +75,10 @@ class RestApi {
   chat::AdminService& admin_;
 };
 
+// The caller of a request, from its Authorization header (Bearer): unauthorized without one.
+boost::asio::awaitable<Result<chat::Caller>> authenticate(chat::AccountService& accounts,
+                                                          const net::Request& request);
+
 // The HTTP status of an error kind.
 net::http::status status_of(Errc code);
 // The JSON error response {message, code} for an error.

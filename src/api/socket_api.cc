@@ -235,14 +235,14 @@ SocketApi::Reply SocketApi::send_message(const SocketPtr& socket, chat::User use
   if (!chat_id) co_return error_reply(chat_id.error());
   auto client_msg_id = input::required_string(payload, "clientMsgId");
   if (!client_msg_id) co_return error_reply(client_msg_id.error());
-  auto content = input::required_string(payload, "content");
-  if (!content) co_return error_reply(content.error());
+  auto message = input::message_body(payload);
+  if (!message) co_return error_reply(message.error());
   auto reply_to = input::optional_string(payload, "replyTo");
   if (!reply_to) co_return error_reply(reply_to.error());
   auto origin = socket->id();
-  auto sent = co_await chats_.post_message(std::move(user), std::move(*chat_id),
-                                           std::move(*content), std::move(*client_msg_id),
-                                           std::move(origin), std::move(*reply_to));
+  auto sent = co_await chats_.post_message(
+      std::move(user), std::move(*chat_id), std::move(message->content), std::move(*client_msg_id),
+      std::move(origin), std::move(*reply_to), std::move(message->attachments));
   if (!sent) co_return error_reply(sent.error());
   co_return wire::ack_ok({{"message", wire::lean_message(*sent)}});
 }

@@ -131,8 +131,25 @@ json::object reactions(const std::vector<store::Reaction>& reactions) {
   return object;
 }
 
+// What every shape of an attachment says of it.
+json::object attachment_fields(const store::Attachment& a) {
+  json::object object{{"_id", a.id}, {"name", a.name}, {"size", a.size}, {"mime", a.mime}};
+  if (a.width) object["width"] = *a.width;
+  if (a.height) object["height"] = *a.height;
+  return object;
+}
+
+json::array attachments(const std::vector<chat::AttachmentView>& views) {
+  json::array array;
+  array.reserve(views.size());
+  for (const auto& view : views) array.push_back(attachment(view));
+  return array;
+}
+
 // The fields of a message's changes and extras, each absent when empty (API.md).
-void add_rich_fields(json::object& object, const chat::Message& m) {
+void add_rich_fields(json::object& object, const chat::MessageView& view) {
+  const auto& m = view.message;
+  if (!view.attachments.empty()) object["attachments"] = attachments(view.attachments);
   if (m.reply_to) object["replyTo"] = quote(*m.reply_to);
   if (m.edited_at) object["editedAt"] = clock::iso8601(*m.edited_at);
   if (!m.reactions.empty()) object["reactions"] = reactions(m.reactions);
@@ -149,7 +166,7 @@ json::object message_fields(const chat::MessageView& view) {
   object["sender"] = sender(view.sender);
   object["content"] = m.content;
   if (m.deleted) object["deleted"] = true;
-  add_rich_fields(object, m);
+  add_rich_fields(object, view);
   object["readBy"] = std::move(read_by);
   const auto created = clock::iso8601(m.created_at);
   object["createdAt"] = created;
@@ -158,6 +175,27 @@ json::object message_fields(const chat::MessageView& view) {
 }
 
 }  // namespace
+
+json::object attachment(const chat::AttachmentView& view) {
+  auto object = attachment_fields(view.attachment);
+  object["url"] = view.url;
+  if (view.thumbnail_url) object["thumbnailUrl"] = *view.thumbnail_url;
+  return object;
+}
+
+json::object uploaded_attachment(const chat::AttachmentView& view) {
+  const auto& a = view.attachment;
+  auto object = attachment(view);
+  object["sha256"] = a.sha256;
+  if (a.thumbnail) {
+    object["thumbnail"] = json::object{{"width", a.thumbnail->width},
+                                       {"height", a.thumbnail->height},
+                                       {"mime", a.thumbnail->mime}};
+  } else {
+    object["thumbnail"] = nullptr;
+  }
+  return object;
+}
 
 json::object message(const chat::MessageView& view, const json::object& chat) {
   auto object = message_fields(view);
@@ -229,6 +267,13 @@ json::object exported_receipt(const std::string& chat_id, const store::Member& m
       {"chatId", chat_id}, {"deliveredSeq", member.delivered_seq}, {"readSeq", member.read_seq}};
 }
 
+json::object exported_attachment(const store::Attachment& a) {
+  auto object = attachment_fields(a);
+  object["sha256"] = a.sha256;
+  object["createdAt"] = clock::iso8601(a.created_at);
+  return object;
+}
+
 json::object exported_message(const store::Message& m) {
   json::object object{{"_id", m.id}, {"chatId", m.chat_id}, {"seq", m.seq}, {"content", m.content}};
   if (m.client_msg_id) object["clientMsgId"] = *m.client_msg_id;
@@ -249,7 +294,7 @@ json::object lean_message(const chat::MessageView& view) {
       {"content", m.content}};
   if (m.deleted) object["deleted"] = true;
   if (m.client_msg_id && !m.deleted) object["clientMsgId"] = *m.client_msg_id;
-  add_rich_fields(object, m);
+  add_rich_fields(object, view);
   if (m.rev > 0) object["rev"] = m.rev;
   object["createdAt"] = clock::iso8601(m.created_at);
   return object;

@@ -54,12 +54,21 @@ boost::json::object message_status(const chat::MessageStatus& status);
 // chatName, snippet}], next: the cursor of the next page or null}.
 boost::json::object search_page(const chat::SearchView& page);
 
+// ---- Attachments ----
+
+// {_id, name, size, mime, width?, height?, url, thumbnailUrl?}: as messages carry it.
+boost::json::object attachment(const chat::AttachmentView& attachment);
+// The answer to an upload: the attachment with {sha256, thumbnail: {width, height, mime} | null}.
+boost::json::object uploaded_attachment(const chat::AttachmentView& attachment);
+
 // ---- A user's data export (GET /api/user/me/export) ----
 
 // {_id, chatName, isGroupChat, members: [{_id, name}], joinedAt}: a chat of the user's.
 boost::json::object exported_chat(const chat::ChatView& chat, const std::string& user_id);
 // {chatId, deliveredSeq, readSeq}: the user's cursors in a chat.
 boost::json::object exported_receipt(const std::string& chat_id, const store::Member& member);
+// {_id, name, size, mime, width?, height?, sha256, createdAt}: an upload of the user's.
+boost::json::object exported_attachment(const store::Attachment& attachment);
 // {_id, chatId, seq, content, clientMsgId?, createdAt}: a message the user sent.
 boost::json::object exported_message(const store::Message& message);
 

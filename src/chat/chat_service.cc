@@ -41,6 +41,11 @@ void ChatService::set_events(EventSink& events) {
   sequencer_.set_sink(events);
 }
 
+void ChatService::set_attachment_links(const AttachmentLinks& links) {
+  links_ = &links;
+  sequencer_.set_attachment_links(links);
+}
+
 // ---- Users -------------------------------------------------------------------------------------
 
 asio::awaitable<Result<std::vector<User>>> ChatService::search_users(User caller, std::string query,
@@ -215,15 +220,27 @@ class SendPlace {
 asio::awaitable<Result<store::AppendedMessage>> ChatService::append(
     const User& caller, std::string chat_id, std::string content,
     std::optional<std::string> client_msg_id, std::string origin,
-    std::optional<std::string> reply_to) {
+    std::optional<std::string> reply_to, std::vector<std::string> attachments) {
   auto id = valid_id(chat_id, "Chat");
   if (!id) co_return id.error();
+  if (attachments.size() > static_cast<std::size_t>(store::kMaxMessageAttachments)) {
+    co_return invalid("A message can carry at most " +
+                      std::to_string(store::kMaxMessageAttachments) + " attachments");
+  }
+  for (auto& attachment : attachments) {
+    auto valid = valid_id(attachment, "Attachment");
+    if (!valid) co_return invalid("Unknown attachment: " + attachment);
+    attachment = std::move(*valid);
+  }
   if (reply_to) {
     auto quoted = valid_id(*reply_to, "Message");
     if (!quoted) co_return invalid("replyTo must be a message of this chat");
     reply_to = std::move(*quoted);
   }
-  if (auto ok = valid_content(content, limits_.content_max); !ok) co_return ok.error();
+  const bool may_be_empty = !attachments.empty() && text::trim(content).empty();
+  if (auto ok = valid_content(content, limits_.content_max); !ok && !may_be_empty) {
+    co_return ok.error();
+  }
   if (client_msg_id) {
     auto key = required_text(*client_msg_id, "clientMsgId", limits_.client_msg_id_max);
     if (!key) co_return key.error();
@@ -239,17 +256,18 @@ asio::awaitable<Result<store::AppendedMessage>> ChatService::append(
     co_return make_error(Errc::unavailable, "The server is busy: retry the send in a moment");
   }
   store::NewMessage message{std::move(*id),           caller.id,         std::move(content),
-                            std::move(client_msg_id), std::move(origin), std::move(reply_to)};
+                            std::move(client_msg_id), std::move(origin), std::move(reply_to),
+                            std::move(attachments)};
   co_return co_await store_.append_message(std::move(message));
 }
 
 asio::awaitable<Result<SentMessage>> ChatService::send_message(
     User caller, std::string chat_id, std::string content, std::optional<std::string> client_msg_id,
-    std::optional<std::string> reply_to) {
+    std::optional<std::string> reply_to, std::vector<std::string> attachments) {
   std::string no_origin;
   auto appended =
       co_await append(caller, std::move(chat_id), std::move(content), std::move(client_msg_id),
-                      std::move(no_origin), std::move(reply_to));
+                      std::move(no_origin), std::move(reply_to), std::move(attachments));
   if (!appended) co_return appended.error();
   auto found = appended->message.chat_id;
   auto chat = co_await store_.find_chat(std::move(found));
@@ -257,18 +275,18 @@ asio::awaitable<Result<SentMessage>> ChatService::send_message(
   auto by = read_by(*chat, appended->message);
   auto view = co_await load_view(store_, std::move(*chat));
   if (!view) co_return view.error();
-  MessageView sent{std::move(appended->message), std::move(caller), std::move(by)};
+  auto sent = view_message(links_, std::move(appended->message), std::move(caller), std::move(by));
   co_return SentMessage{std::move(sent), std::move(*view), appended->created};
 }
 
 asio::awaitable<Result<MessageView>> ChatService::post_message(
     User caller, std::string chat_id, std::string content, std::string client_msg_id,
-    std::string origin, std::optional<std::string> reply_to) {
+    std::string origin, std::optional<std::string> reply_to, std::vector<std::string> attachments) {
   std::optional<std::string> key = std::move(client_msg_id);
   auto appended = co_await append(caller, std::move(chat_id), std::move(content), std::move(key),
-                                  std::move(origin), std::move(reply_to));
+                                  std::move(origin), std::move(reply_to), std::move(attachments));
   if (!appended) co_return appended.error();
-  co_return MessageView{std::move(appended->message), std::move(caller), {}};
+  co_return view_message(links_, std::move(appended->message), std::move(caller));
 }
 
 asio::awaitable<Result<HistoryView>> ChatService::history(User caller, std::string chat_id,
@@ -304,7 +322,7 @@ asio::awaitable<Result<HistoryView>> ChatService::history(User caller, std::stri
     auto sender = users.find(m.sender_id);
     if (sender == users.end()) continue;  // a deleted user's messages are not shown
     auto by = read_by(history.chat.chat, m);
-    history.messages.push_back(MessageView{std::move(m), sender->second, std::move(by)});
+    history.messages.push_back(view_message(links_, std::move(m), sender->second, std::move(by)));
   }
   co_return history;
 }

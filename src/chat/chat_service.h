@@ -76,6 +76,9 @@ class ChatService {
 
   // Where changes are announced (none until set). Set before serving.
   void set_events(EventSink& events);
+  // What signs the links of attachments in message views (none: views carry no attachments).
+  // Set before serving.
+  void set_attachment_links(const AttachmentLinks& links);
   // Where committed changes enter the domain: the store reports to it directly on a single node;
   // in a cluster, the feed of every node's commits does (cluster/commit_feed.h).
   store::ChangeListener& committed_changes() { return sequencer_; }
@@ -114,11 +117,13 @@ class ChatService {
   asio::awaitable<Result<SentMessage>> send_message(User caller, std::string chat_id,
                                                     std::string content,
                                                     std::optional<std::string> client_msg_id,
-                                                    std::optional<std::string> reply_to = {});
+                                                    std::optional<std::string> reply_to = {},
+                                                    std::vector<std::string> attachments = {});
   asio::awaitable<Result<MessageView>> post_message(User caller, std::string chat_id,
                                                     std::string content, std::string client_msg_id,
                                                     std::string origin,
-                                                    std::optional<std::string> reply_to = {});
+                                                    std::optional<std::string> reply_to = {},
+                                                    std::vector<std::string> attachments = {});
   asio::awaitable<Result<HistoryView>> history(User caller, std::string chat_id,
                                                HistoryRequest request);
   asio::awaitable<Result<MessageStatus>> message_status(User caller, std::string chat_id,
@@ -156,7 +161,8 @@ class ChatService {
                                                          std::string content,
                                                          std::optional<std::string> client_msg_id,
                                                          std::string origin,
-                                                         std::optional<std::string> reply_to);
+                                                         std::optional<std::string> reply_to,
+                                                         std::vector<std::string> attachments);
   // The store's change of a message, then the message and its chat as views.
   asio::awaitable<Result<ChangedMessageView>> change_message(User caller, MessageRef ref,
                                                              store::MessageChange change);
@@ -188,6 +194,7 @@ class ChatService {
   std::atomic<util::RateLimiter*> limiter_;
   Limits limits_;
   EventSink* events_ = nullptr;
+  const AttachmentLinks* links_ = nullptr;
   Presence presence_;
   PresenceDirectory* directory_ = nullptr;
   TypingTracker local_typing_;

@@ -75,4 +75,11 @@ boost::asio::awaitable<Result<ChatView>> load_view(store::Store& store, store::C
   co_return std::move(views->front());
 }
 
+MessageView view_message(const AttachmentLinks* links, Message message, User sender,
+                         std::vector<std::string> read_by) {
+  auto attachments = attachment_views(links, message.attachments);
+  return MessageView{std::move(message), std::move(sender), std::move(read_by),
+                     std::move(attachments)};
+}
+
 }  // namespace chatd::chat

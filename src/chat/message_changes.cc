@@ -75,7 +75,7 @@ asio::awaitable<Result<ChangedMessageView>> ChatService::change_message(
   auto sender = senders->find(changed->message.sender_id);
   if (sender == senders->end()) co_return make_error(Errc::not_found, "Message not found");
   auto by = read_by(view->chat, changed->message);
-  MessageView message{std::move(changed->message), sender->second, std::move(by)};
+  auto message = view_message(links_, std::move(changed->message), sender->second, std::move(by));
   co_return ChangedMessageView{std::move(message), std::move(*view)};
 }
 

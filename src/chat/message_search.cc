@@ -100,7 +100,7 @@ asio::awaitable<Result<SearchView>> ChatService::search_messages(User caller,
   for (auto& hit : *hits) {
     auto sender = senders->find(hit.message.sender_id);
     if (sender == senders->end()) continue;  // a deleted user's messages are not shown
-    view.hits.push_back(SearchHitView{MessageView{std::move(hit.message), sender->second, {}},
+    view.hits.push_back(SearchHitView{view_message(links_, std::move(hit.message), sender->second),
                                       std::move(hit.chat_name),
                                       store::render_snippet(hit.marked_snippet)});
   }

@@ -6,6 +6,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "chat/attachments.h"
 #include "chat/chat_views.h"
 #include "chat/members.h"
 #include "chat/validation.h"
@@ -84,6 +85,13 @@ asio::awaitable<Result<std::vector<Message>>> PrivacyService::export_messages(
   co_return co_await store_.list_sent_messages(std::move(query));
 }
 
+asio::awaitable<Result<std::vector<store::Attachment>>> PrivacyService::export_uploads(
+    Caller caller, std::int64_t after_created_at, std::string after_id) {
+  store::UploadsQuery query{std::move(caller.user.id), after_created_at, std::move(after_id),
+                            kExportPage};
+  co_return co_await store_.list_uploads(std::move(query));
+}
+
 asio::awaitable<Result<std::vector<store::AuditEvent>>> PrivacyService::export_audit(
     Caller caller, std::optional<std::string> before) {
   store::AuditQuery query{std::move(caller.user.id), std::move(before), kExportPage};
@@ -114,7 +122,11 @@ asio::awaitable<Status> PrivacyService::erase_messages_of(std::string user_id) {
     auto id = user_id;
     auto erased = co_await store_.erase_sent_messages(std::move(id), kEraseBatch);
     if (!erased) co_return erased.error();
-    if (*erased < kEraseBatch) co_return Status{};
+    if (*erased < kEraseBatch) {
+      // The last page deleted the user's uploads: their bytes go now, not at the next pass.
+      if (attachments_ != nullptr) co_await attachments_->collect();
+      co_return Status{};
+    }
   }
 }
 
@@ -164,6 +176,7 @@ asio::awaitable<void> PrivacyService::housekeeping() {
   if (auto retained = co_await apply_retention(); !retained) {
     spdlog::warn("privacy: retention pass failed: {}", retained.error().message);
   }
+  if (attachments_ != nullptr) co_await attachments_->collect();
   const auto now = clock::now_ms();
   store::AccountPruning pruning{now - options_.revoked_session_keep_days * kDayMs,
                                 now - options_.audit_keep_days * kDayMs, kPruneBatch};

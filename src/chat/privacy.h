@@ -46,6 +46,8 @@ struct ExportHead {
 // revoked, email, name, password and 2FA gone, groups left), then the messages a batch at a time
 // (tombstones; a batch per transaction keeps the store's writer responsive). A crash between
 // them is finished by housekeeping(), which looks for erased users with live messages.
+class AttachmentService;
+
 class PrivacyService {
  public:
   // Messages erased per transaction.
@@ -62,6 +64,9 @@ class PrivacyService {
   asio::awaitable<Result<std::vector<Message>>> export_messages(Caller caller,
                                                                 std::string after_chat_id,
                                                                 std::int64_t after_seq);
+  // The caller's uploads after (created_at, id) of the previous page (0 and "": from the start).
+  asio::awaitable<Result<std::vector<store::Attachment>>> export_uploads(
+      Caller caller, std::int64_t after_created_at, std::string after_id);
   // The caller's audit events older than `before` (none: from the newest).
   asio::awaitable<Result<std::vector<store::AuditEvent>>> export_audit(
       Caller caller, std::optional<std::string> before);
@@ -76,7 +81,12 @@ class PrivacyService {
   asio::awaitable<Result<ChatView>> set_retention(Caller caller, std::string chat_id,
                                                   std::optional<std::int64_t> days);
 
-  // One pass of the background jobs: finishes erasures cut short, applies retention, prunes.
+  // The collector of attachments, which erasure and housekeeping run (none: not run). Set
+  // before serving.
+  void set_attachments(AttachmentService& attachments) { attachments_ = &attachments; }
+
+  // One pass of the background jobs: finishes erasures cut short, applies retention, collects
+  // attachments no message carries, prunes.
   asio::awaitable<void> housekeeping();
   // housekeeping() now and every `period`, until the executor stops.
   asio::awaitable<void> housekeeping_every(std::chrono::milliseconds period);
@@ -90,6 +100,7 @@ class PrivacyService {
   Limits limits_;
   std::string default_pic_;
   PrivacyOptions options_;
+  AttachmentService* attachments_ = nullptr;
 };
 
 }  // namespace chatd::chat

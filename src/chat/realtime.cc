@@ -314,7 +314,7 @@ asio::awaitable<Result<SyncView>> ChatService::sync(User caller, SyncRequest req
     for (auto& m : from) {
       auto sender = senders->find(m.sender_id);
       if (sender == senders->end()) continue;  // a deleted user's messages are not shown
-      to.push_back(MessageView{std::move(m), sender->second, {}});
+      to.push_back(view_message(links_, std::move(m), sender->second));
     }
   };
   views(messages, view.messages);

@@ -94,7 +94,7 @@ bool Sequencer::add_now(store::Change& change, Round& round) {
   if (auto* changed = std::get_if<store::MessageChanged>(&change)) {
     classic_views_.erase(changed->message.chat_id);  // it may be the latest message
     round.events.emplace_back(MessageChangedEvent{
-        MessageView{std::move(changed->message), std::move(changed->sender), {}},
+        view_message(links_, std::move(changed->message), std::move(changed->sender)),
         std::move(changed->member_ids), changed->kind, std::move(changed->user_id),
         std::move(changed->emoji)});
     return true;
@@ -163,7 +163,7 @@ asio::awaitable<void> Sequencer::add(store::MessageAppended change, Round& round
 // known; native ones get the lean message alone.
 void Sequencer::add_message(store::MessageAppended change, std::vector<std::string> classic_users,
                             Round& round) {
-  MessageEvent event{MessageView{std::move(change.message), std::move(change.sender), {}},
+  MessageEvent event{view_message(links_, std::move(change.message), std::move(change.sender)),
                      std::move(change.member_ids), std::nullopt, std::move(change.origin)};
   const auto& sent = event.message;
   if (!classic_users.empty()) {

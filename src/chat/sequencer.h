@@ -46,6 +46,8 @@ class Sequencer final : public store::ChangeListener {
 
   // Where events go. Set before serving.
   void set_sink(EventSink& sink) { sink_ = &sink; }
+  // What signs the links of the attachments in events (none: events carry no attachments).
+  void set_attachment_links(const AttachmentLinks& links) { links_ = &links; }
 
   // Any thread; changes of one source must come in that source's commit order.
   void on_commit(store::Commit commit) override;
@@ -82,6 +84,7 @@ class Sequencer final : public store::ChangeListener {
   SessionCache& sessions_;
   ClassicDelivery classic_delivery_;
   EventSink* sink_;
+  const AttachmentLinks* links_ = nullptr;
 
   std::mutex mutex_;  // guards pending_ and draining_: the store's thread adds, drain() takes
   std::vector<store::Change> pending_;

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "chat/attachment_links.h"
 #include "store/store.h"
 
 // What the domain hands to the wire layer: stored records joined with the users they name, so that
@@ -23,8 +24,13 @@ struct ChatView {
 struct MessageView {
   Message message;
   User sender;
-  std::vector<std::string> read_by;  // members other than the sender with read_seq >= seq
+  std::vector<std::string> read_by;         // members other than the sender with read_seq >= seq
+  std::vector<AttachmentView> attachments;  // message.attachments, with their signed links
 };
+
+// The view of a message, its attachments signed with `links` (chat/attachment_links.h).
+MessageView view_message(const AttachmentLinks* links, Message message, User sender,
+                         std::vector<std::string> read_by = {});
 
 // A page of history: the messages and the chat they belong to (every message embeds it).
 struct HistoryView {

@@ -3,6 +3,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -50,10 +51,13 @@ class BlobStore {
   virtual asio::awaitable<Result<std::string>> read(std::string sha256, std::uint64_t offset,
                                                     std::size_t length) = 0;
 
-  // Deletes the blob; absent is success. The caller decides that nothing refers to it any more,
-  // and must not race a put of the same blob it still counts on (put's "already present" can be
-  // the copy this call is removing).
-  virtual asio::awaitable<Status> remove(std::string sha256) = 0;
+  // Removes the blob unless `in_use`, asked once the blob is out of reach of new puts and reads,
+  // says a row refers to it again; absent is success. A put that races with the removal either
+  // happens before the blob is out of reach (its row, written before the put, is then seen by
+  // `in_use`, and the blob stays) or finds it absent and stores it anew: an upload written in
+  // the order row, then put, never ends up without its bytes.
+  virtual asio::awaitable<Status> remove_unused(
+      std::string sha256, std::function<asio::awaitable<Result<bool>>()> in_use) = 0;
 };
 
 // The most one read() returns, whatever length is asked for: what a read may hold in memory.

@@ -18,9 +18,13 @@ BOOST_DESCRIBE_STRUCT(Member, (), (user_id, role, joined_at, delivered_seq, read
 BOOST_DESCRIBE_ENUM(MessageChangeKind, edit, remove, react, unreact)
 BOOST_DESCRIBE_STRUCT(Reaction, (), (emoji, user_ids))
 BOOST_DESCRIBE_STRUCT(Quote, (), (id, seq, sender_id, sender_name, sender_pic, content, deleted))
+BOOST_DESCRIBE_STRUCT(AttachmentThumbnail, (), (sha256, mime, width, height))
+BOOST_DESCRIBE_STRUCT(Attachment, (),
+                      (id, uploader_id, name, size, mime, sha256, width, height, thumbnail,
+                       created_at))
 BOOST_DESCRIBE_STRUCT(Message, (),
                       (id, chat_id, seq, sender_id, content, client_msg_id, created_at, deleted,
-                       edited_at, rev, reply_to, reactions))
+                       edited_at, rev, reply_to, reactions, attachments))
 BOOST_DESCRIBE_STRUCT(Chat, (),
                       (id, name, is_group, last_seq, created_at, updated_at, members,
                        latest_message, retention_days, last_rev))

@@ -80,6 +80,33 @@ struct Quote {
 
 inline constexpr int kQuoteChars = 200;
 
+// The small copy of an image attachment: its bytes are a blob of their own.
+struct AttachmentThumbnail {
+  std::string sha256;
+  std::string mime;
+  int width = 0;
+  int height = 0;
+};
+
+// An uploaded file (API.md, "Rich messages"). Its bytes are a blob in a BlobStore named by their
+// SHA-256 (two uploads of the same bytes share it); this row is what refers to the blob. Readable
+// by its uploader, and by the members of a chat with a live message that carries it.
+struct Attachment {
+  std::string id;
+  std::string uploader_id;
+  std::string name;  // as the uploader named it (a hint, never a path)
+  std::uint64_t size = 0;
+  std::string mime;  // detected from the bytes
+  std::string sha256;
+  std::optional<int> width;  // images
+  std::optional<int> height;
+  std::optional<AttachmentThumbnail> thumbnail;
+  std::int64_t created_at = 0;
+};
+
+// How many attachments one message may carry.
+inline constexpr int kMaxMessageAttachments = 10;
+
 struct Message {
   std::string id;
   std::string chat_id;
@@ -96,7 +123,8 @@ struct Message {
   // deletion, a reaction): sync hands out changes by it. 0: never changed.
   std::int64_t rev = 0;
   std::optional<Quote> reply_to;
-  std::vector<Reaction> reactions;  // in the order each emoji was first used
+  std::vector<Reaction> reactions;      // in the order each emoji was first used
+  std::vector<Attachment> attachments;  // in the order sent; none once deleted
 };
 
 struct Chat {
@@ -123,6 +151,9 @@ struct NewMessage {
   // so that the writing connection can be left out of the fan-out.
   std::string origin;
   std::optional<std::string> reply_to;  // a message of the same chat (`invalid_input` if not)
+  // Ids of attachments the sender uploaded, distinct, at most kMaxMessageAttachments
+  // (`invalid_input` if not).
+  std::vector<std::string> attachments;
 };
 
 struct AppendedMessage {
@@ -254,6 +285,21 @@ struct UserErasure {
 struct RetentionSweep {
   std::int64_t now_ms = 0;
   std::optional<int> server_days;
+  int limit = 500;
+};
+
+// One pass of the attachment collector: attachments that no live message carries and that were
+// uploaded before `uploaded_before` (or whose uploader was erased) are deleted, at most `limit`.
+struct AttachmentCollection {
+  std::int64_t uploaded_before = 0;  // epoch ms
+  int limit = 500;
+};
+
+// A page of a user's uploads, oldest first: those after (after_created_at, after_id).
+struct UploadsQuery {
+  std::string user_id;
+  std::int64_t after_created_at = 0;
+  std::string after_id;
   int limit = 500;
 };
 
@@ -429,6 +475,27 @@ class Store {
   // Ranked by relevance, then newest; the index is kept in step with every write of a message
   // (content, deletion) and of a sender's name, in the same transaction.
   virtual asio::awaitable<Result<std::vector<SearchHit>>> search_messages(MessageSearch search) = 0;
+
+  // ---- Attachments (API.md, "Rich messages"). The bytes are a BlobStore's; these are the rows.
+
+  // Stores an uploaded file's row (id and created_at as given).
+  virtual asio::awaitable<Status> create_attachment(Attachment attachment) = 0;
+  // The attachment, if `reader` may read it: its uploader, or a member of a chat with a live
+  // message that carries it; none: anyone (the caller checked a signed URL). Else `not_found`.
+  virtual asio::awaitable<Result<Attachment>> find_attachment(
+      std::string attachment_id, std::optional<std::string> reader) = 0;
+  virtual asio::awaitable<Result<std::vector<Attachment>>> list_uploads(UploadsQuery query) = 0;
+  // Deletes the rows of one collector pass, queueing the blobs (contents and thumbnails) no row
+  // refers to any more; returns up to `limit` queued blobs, which the caller removes from the
+  // BlobStore and then forgets. A finished account erasure deletes the erased user's rows itself
+  // (erase_sent_messages), so that nothing of them stays in the store's files.
+  virtual asio::awaitable<Result<std::vector<std::string>>> collect_attachments(
+      AttachmentCollection collection) = 0;
+  // Whether any attachment row refers to the blob (content or thumbnail).
+  virtual asio::awaitable<Result<bool>> blob_in_use(std::string sha256) = 0;
+  // Takes removed (or again used) blobs off the collector's queue.
+  virtual asio::awaitable<Status> forget_blobs(std::vector<std::string> sha256s) = 0;
+
   // Moves a member's cursors forward (never back), clamped to the chat's last seq; read implies
   // delivered. Returns the member as stored afterwards.
   virtual asio::awaitable<Result<CursorUpdate>> advance_cursors(std::string chat_id,

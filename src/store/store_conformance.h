@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/run_blocking.h"
 
 // The behaviour every Store backend must show. A backend's test binary compiles
@@ -78,6 +79,18 @@ class RichMessages : public StoreConformance {
 
   User a_, b_, c_;
   Chat group_, direct_;
+};
+
+// The attachment part (store_conformance_attachments.cc), on the rich-message fixture.
+class Attachments : public RichMessages {
+ protected:
+  // An upload of `uploader` whose bytes are the blob of 64 `digit`s.
+  Attachment upload(const User& uploader, std::string name, char digit,
+                    std::int64_t created_at = clock::now_ms());
+  Result<AppendedMessage> send_with(const Chat& chat, const User& from,
+                                    std::vector<std::string> attachments);
+  // One collector pass: the queued blobs, sorted.
+  std::vector<std::string> collect(std::int64_t uploaded_before);
 };
 
 }  // namespace chatd::store::conformance

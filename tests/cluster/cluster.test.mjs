@@ -139,6 +139,30 @@ describe('across nodes', () => {
     const page = await fullHistory(node(1), b, chat._id);
     assert.deepEqual(page.map((x) => x.content), ['via REST']);
   });
+
+  test('an attachment uploaded on one node is sent on a second and downloaded on a third', async () => {
+    const [a, b] = await registerMany(cluster.url, ['Ula', 'Uma']);
+    const chat = await oneToOne(cluster.url, a, b);
+    const bytes = Buffer.from(`shared across nodes ${Date.now()}\n`.repeat(1000));
+    const up = await fetch(`${node(1)}/api/attachment?name=notes.txt`, {
+      method: 'POST', headers: { Authorization: `Bearer ${a.token}` }, body: bytes,
+    });
+    assert.equal(up.status, 201, await up.clone().text());
+    const uploaded = await up.json();
+    const sent = await api(node(2), 'POST', '/api/message', {
+      token: a.token, body: { chatId: chat._id, content: '', attachments: [uploaded._id] },
+    });
+    assert.equal(sent.status, 200, sent.text);
+    const [carried] = sent.json.attachments;
+    const byLink = await fetch(`${node(3)}${carried.url}`);
+    assert.equal(byLink.status, 200);
+    assert.ok(Buffer.from(await byLink.arrayBuffer()).equals(bytes), 'the same bytes on node 3');
+    const byToken = await fetch(`${node(3)}/api/attachment/${uploaded._id}`, {
+      headers: { Authorization: `Bearer ${b.token}`, Range: 'bytes=0-9' },
+    });
+    assert.equal(byToken.status, 206);
+    assert.equal(await byToken.text(), bytes.subarray(0, 10).toString());
+  });
 });
 
 describe('accounts across nodes', () => {

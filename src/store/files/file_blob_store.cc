@@ -257,14 +257,35 @@ Result<std::string> FileBlobStore::read_now(const std::string& sha256, std::uint
   return read_at(fd.get(), offset, static_cast<std::size_t>(wanted), path);
 }
 
-Status FileBlobStore::remove_now(const std::string& sha256) const {
+Result<std::optional<std::filesystem::path>> FileBlobStore::set_aside_now(
+    const std::string& sha256) const {
   if (!is_blob_id(sha256)) return invalid_id();
   const auto path = path_of(sha256);
-  if (::unlink(path.c_str()) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) return {};
-    return io_error("cannot remove", path, errno);
+  auto aside = tmp_dir_ / ("gone-" + random_token());
+  if (::rename(path.c_str(), aside.c_str()) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return std::optional<fs::path>();
+    return io_error("cannot move aside", path, errno);
   }
+  return std::optional<fs::path>(std::move(aside));
+}
+
+// A put that found the name free meanwhile stored the same bytes: either copy will do.
+Status FileBlobStore::put_back_now(const std::string& sha256,
+                                   const std::filesystem::path& aside) const {
+  const auto path = path_of(sha256);
+  if (::link(aside.c_str(), path.c_str()) != 0 && errno != EEXIST) {
+    return io_error("cannot put back", path, errno);
+  }
+  unlink_quietly(aside);
   return sync_dir(path.parent_path());
+}
+
+Status FileBlobStore::delete_aside_now(const std::string& sha256,
+                                       const std::filesystem::path& aside) const {
+  if (::unlink(aside.c_str()) != 0 && errno != ENOENT) {
+    return io_error("cannot remove", aside, errno);
+  }
+  return sync_dir(path_of(sha256).parent_path());
 }
 
 boost::asio::awaitable<Status> FileBlobStore::put(std::string sha256, std::string staged_path) {
@@ -293,9 +314,21 @@ boost::asio::awaitable<Result<std::string>> FileBlobStore::read(std::string sha2
   return on_pool(std::move(work));
 }
 
-boost::asio::awaitable<Status> FileBlobStore::remove(std::string sha256) {
-  auto work = [this, sha256 = std::move(sha256)] { return remove_now(sha256); };
-  return on_pool(std::move(work));
+boost::asio::awaitable<Status> FileBlobStore::remove_unused(
+    std::string sha256, std::function<boost::asio::awaitable<Result<bool>>()> in_use) {
+  auto set_aside = [this, sha256] { return set_aside_now(sha256); };
+  auto aside = co_await on_pool(std::move(set_aside));
+  if (!aside) co_return std::move(aside).take_error();
+  if (!*aside) co_return Status{};
+  auto used = co_await in_use();
+  if (!used || *used) {  // in doubt, the blob stays
+    auto put_back = [this, sha256, path = **aside] { return put_back_now(sha256, path); };
+    auto restored = co_await on_pool(std::move(put_back));
+    if (!used) co_return std::move(used).take_error();
+    co_return restored;
+  }
+  auto remove = [this, sha256, path = **aside] { return delete_aside_now(sha256, path); };
+  co_return co_await on_pool(std::move(remove));
 }
 
 }  // namespace chatd::store

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "store/blob_store.h"
@@ -12,7 +14,9 @@ namespace chatd::store {
 
 // Blobs as files under a data directory: `<dir>/ab/cdef...` (the first two hex digits name a
 // subdirectory, so that no directory holds more than a 256th of them), mode 0600, and `<dir>/tmp/`
-// for copies in progress. Blocking file I/O runs on a small thread pool of its own.
+// for copies in progress and blobs being removed. In a cluster every node names the same
+// directory (a shared file system: README.md, "Cluster"); renames and hard links are atomic there
+// too. Blocking file I/O runs on a small thread pool of its own.
 //
 // A blob gets its final name only once its bytes are on disk (fsync, then a hard link, which fails
 // rather than replaces when the name exists), so a name never points at partial content, and
@@ -32,7 +36,8 @@ class FileBlobStore final : public BlobStore {
   asio::awaitable<Result<std::uint64_t>> size(std::string sha256) override;
   asio::awaitable<Result<std::string>> read(std::string sha256, std::uint64_t offset,
                                             std::size_t length) override;
-  asio::awaitable<Status> remove(std::string sha256) override;
+  asio::awaitable<Status> remove_unused(
+      std::string sha256, std::function<asio::awaitable<Result<bool>>()> in_use) override;
 
   // The blocking forms, for the pool's threads and for tests.
   Status put_now(const std::string& sha256, const std::filesystem::path& staged_path) const;
@@ -40,7 +45,11 @@ class FileBlobStore final : public BlobStore {
   Result<std::uint64_t> size_now(const std::string& sha256) const;
   Result<std::string> read_now(const std::string& sha256, std::uint64_t offset,
                                std::size_t length) const;
-  Status remove_now(const std::string& sha256) const;
+  // remove_unused's steps: the blob renamed into tmp/ (none when absent), then either put back
+  // (unless a put stored it anew meanwhile) or deleted.
+  Result<std::optional<std::filesystem::path>> set_aside_now(const std::string& sha256) const;
+  Status put_back_now(const std::string& sha256, const std::filesystem::path& aside) const;
+  Status delete_aside_now(const std::string& sha256, const std::filesystem::path& aside) const;
 
  private:
   std::filesystem::path subdir_of(const std::string& sha256) const;

@@ -151,17 +151,57 @@ TEST_F(FileBlobStoreTest, OneReadHoldsAtMostTheReadLimit) {
   EXPECT_EQ(*whole, content.substr(0, kMaxBlobReadBytes));
 }
 
-TEST_F(FileBlobStoreTest, RemoveDeletesAndAbsentIsSuccess) {
+// remove_unused, run to its end, with `in_use` answering `used` (and calling `meanwhile` first,
+// as a put racing with the removal would).
+Status remove_unused(
+    FileBlobStore& store, const std::string& id, bool used,
+    const std::function<void()>& meanwhile = [] {}) {
+  boost::asio::io_context io;
+  auto in_use = [used, &meanwhile]() -> boost::asio::awaitable<Result<bool>> {
+    meanwhile();
+    co_return used;
+  };
+  return run_blocking(io, store.remove_unused(id, in_use));
+}
+
+TEST_F(FileBlobStoreTest, RemoveUnusedDeletesAndAbsentIsSuccess) {
   FileBlobStore store(blobs());
   const auto id = blob_id('5');
   ASSERT_TRUE(store.put_now(id, stage("x")).ok());
-  ASSERT_TRUE(store.remove_now(id).ok());
+  ASSERT_TRUE(remove_unused(store, id, false).ok());
   EXPECT_FALSE(*store.exists_now(id));
   EXPECT_EQ(store.size_now(id).error().code, Errc::not_found);
   EXPECT_EQ(store.read_now(id, 0, 1).error().code, Errc::not_found);
-  EXPECT_TRUE(store.remove_now(id).ok());
-  EXPECT_TRUE(store.remove_now(blob_id('6')).ok());  // never stored, its directory absent too
+  EXPECT_TRUE(remove_unused(store, id, false).ok());
+  EXPECT_TRUE(remove_unused(store, blob_id('6'), false).ok());  // never stored, nor its directory
   EXPECT_FALSE(*store.exists_now(blob_id('6')));
+  EXPECT_TRUE(fs::is_empty(blobs() / "tmp"));
+}
+
+TEST_F(FileBlobStoreTest, RemoveUnusedKeepsABlobThatIsInUseAgain) {
+  FileBlobStore store(blobs());
+  const auto id = blob_id('4');
+  ASSERT_TRUE(store.put_now(id, stage("kept")).ok());
+  ASSERT_TRUE(remove_unused(store, id, true).ok());
+  EXPECT_EQ(*store.read_now(id, 0, 10), "kept");
+  EXPECT_TRUE(fs::is_empty(blobs() / "tmp"));
+}
+
+// An upload of the same bytes during the removal finds the name free and stores them anew; its
+// row makes in_use true, and both copies being the same bytes, the blob is simply there.
+TEST_F(FileBlobStoreTest, APutDuringTheRemovalKeepsTheBlob) {
+  FileBlobStore store(blobs());
+  const auto id = blob_id('3');
+  ASSERT_TRUE(store.put_now(id, stage("same")).ok());
+  bool put_found_it_absent = false;
+  auto racing_put = [&] {
+    put_found_it_absent = !*store.exists_now(id);
+    EXPECT_TRUE(store.put_now(id, stage("same")).ok());
+  };
+  ASSERT_TRUE(remove_unused(store, id, true, racing_put).ok());
+  EXPECT_TRUE(put_found_it_absent);
+  EXPECT_EQ(*store.read_now(id, 0, 10), "same");
+  EXPECT_TRUE(fs::is_empty(blobs() / "tmp"));
 }
 
 TEST_F(FileBlobStoreTest, RefusesIdsThatAreNot64LowercaseHexDigits) {
@@ -185,7 +225,7 @@ TEST_F(FileBlobStoreTest, RefusesIdsThatAreNot64LowercaseHexDigits) {
     EXPECT_EQ(store.exists_now(id).error().code, Errc::invalid_input);
     EXPECT_EQ(store.size_now(id).error().code, Errc::invalid_input);
     EXPECT_EQ(store.read_now(id, 0, 10).error().code, Errc::invalid_input);
-    EXPECT_EQ(store.remove_now(id).error().code, Errc::invalid_input);
+    EXPECT_EQ(remove_unused(store, id, false).error().code, Errc::invalid_input);
   }
   EXPECT_TRUE(fs::exists(base_ / "secret"));
 }
@@ -248,7 +288,8 @@ asio::awaitable<std::string> round_trip(FileBlobStore& store, std::string id, st
   EXPECT_TRUE(length.ok() && *length == 6);
   auto read_id = id;
   auto bytes = co_await store.read(std::move(read_id), 2, 3);
-  auto removed = co_await store.remove(std::move(id));
+  auto unused = []() -> asio::awaitable<Result<bool>> { co_return false; };
+  auto removed = co_await store.remove_unused(std::move(id), std::move(unused));
   EXPECT_TRUE(removed.ok());
   co_return bytes.ok() ? *bytes : bytes.error().message;
 }

@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <charconv>
 #include <cstdint>
@@ -111,39 +112,40 @@ constexpr const char* kSetRetention =
 // (schema.cc, migration 3). The message as stored follows (kAppendedMessage).
 constexpr const char* kAppendMessage =
     "SELECT a.*, u.disabled, u.erased_at IS NOT NULL "
-    "FROM chatd_append_message($1, $2, $3, $4, $5, $6, $7) a LEFT JOIN users u ON u.id = $3";
+    "FROM chatd_append_message($1, $2, $3, $4, $5, $6, $7, $8::text[]) a "
+    "LEFT JOIN users u ON u.id = $3";
 constexpr const char* kAdvanceCursors = "SELECT * FROM chatd_advance_cursors($1, $2, $3, $4)";
 // Messages are read from message_rows (schema.cc, migration 5): the columns read_message reads.
 constexpr const char* kAppendedMessage =
     "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, edited_at, "
     "rev, quote_id, quote_seq, quote_sender_id, quote_sender_name, quote_sender_pic, "
-    "quote_content, quote_deleted, reaction_emojis, reaction_users FROM message_rows "
+    "quote_content, quote_deleted, reaction_emojis, reaction_users, attachments FROM message_rows "
     "WHERE id = $1 OR (sender_id = $2 AND client_msg_id = $3)";
 constexpr const char* kMessagesAfter =
     "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, edited_at, "
     "rev, quote_id, quote_seq, quote_sender_id, quote_sender_name, quote_sender_pic, "
-    "quote_content, quote_deleted, reaction_emojis, reaction_users FROM message_rows "
+    "quote_content, quote_deleted, reaction_emojis, reaction_users, attachments FROM message_rows "
     "WHERE chat_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 constexpr const char* kMessagesBefore =
     "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, edited_at, "
     "rev, quote_id, quote_seq, quote_sender_id, quote_sender_name, quote_sender_pic, "
-    "quote_content, quote_deleted, reaction_emojis, reaction_users FROM message_rows "
+    "quote_content, quote_deleted, reaction_emojis, reaction_users, attachments FROM message_rows "
     "WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
 constexpr const char* kSelectMessage =
     "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, edited_at, "
     "rev, quote_id, quote_seq, quote_sender_id, quote_sender_name, quote_sender_pic, "
-    "quote_content, quote_deleted, reaction_emojis, reaction_users FROM message_rows "
+    "quote_content, quote_deleted, reaction_emojis, reaction_users, attachments FROM message_rows "
     "WHERE id = $1 AND chat_id = $2";
 constexpr const char* kChangesAfter =
     "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, edited_at, "
     "rev, quote_id, quote_seq, quote_sender_id, quote_sender_name, quote_sender_pic, "
-    "quote_content, quote_deleted, reaction_emojis, reaction_users FROM message_rows "
+    "quote_content, quote_deleted, reaction_emojis, reaction_users, attachments FROM message_rows "
     "WHERE chat_id = $1 AND rev > $2 AND seq <= $3 ORDER BY rev LIMIT $4";
 // Ids compare as bytes (COLLATE "C"), as in SQLite: one range of messages_by_sender.
 constexpr const char* kSentMessages =
     "SELECT chat_id, seq, id, sender_id, content, client_msg_id, created_at, deleted, edited_at, "
     "rev, quote_id, quote_seq, quote_sender_id, quote_sender_name, quote_sender_pic, "
-    "quote_content, quote_deleted, reaction_emojis, reaction_users FROM message_rows "
+    "quote_content, quote_deleted, reaction_emojis, reaction_users, attachments FROM message_rows "
     "WHERE sender_id = $1 AND NOT deleted AND (chat_id, seq) > ($2, $3) "
     "ORDER BY chat_id, seq LIMIT $4";
 constexpr const char* kChangeMessage =
@@ -414,6 +416,37 @@ std::vector<Reaction> group_reactions(const std::vector<std::string>& emojis,
   return reactions;
 }
 
+// A message's attachments as message_rows aggregates them: a JSON array of rows, each an array
+// of the attachments table's columns (schema.cc, migration 7).
+std::vector<Attachment> read_attachments(std::string_view json_rows) {
+  std::vector<Attachment> attachments;
+  const auto rows = boost::json::parse(json_rows).as_array();
+  for (const auto& value : rows) {
+    const auto& r = value.as_array();
+    auto text = [&](std::size_t i) { return std::string(r.at(i).as_string()); };
+    auto optional_int = [&](std::size_t i) -> std::optional<int> {
+      if (r.at(i).is_null()) return std::nullopt;
+      return static_cast<int>(r.at(i).to_number<std::int64_t>());
+    };
+    Attachment a;
+    a.id = text(0);
+    a.uploader_id = text(1);
+    a.name = text(2);
+    a.size = r.at(3).to_number<std::uint64_t>();
+    a.mime = text(4);
+    a.sha256 = text(5);
+    a.width = optional_int(6);
+    a.height = optional_int(7);
+    if (!r.at(8).is_null()) {
+      a.thumbnail = AttachmentThumbnail{text(8), text(9), optional_int(10).value_or(0),
+                                        optional_int(11).value_or(0)};
+    }
+    a.created_at = r.at(12).to_number<std::int64_t>();
+    attachments.push_back(std::move(a));
+  }
+  return attachments;
+}
+
 // The columns of kSelectMessage (message_rows).
 Message read_message(const Row& row) {
   Message m{row.text(2), row.text(0),          row.int64(1), row.text(3),
@@ -425,6 +458,7 @@ Message read_message(const Row& row) {
                        row.text(14), row.text(15),  row.boolean(16)};
   }
   if (!row.is_null(17)) m.reactions = group_reactions(row.text_array(17), row.text_array(18));
+  if (!row.is_null(19)) m.attachments = read_attachments(row.view(19));
   return m;
 }
 
@@ -590,7 +624,7 @@ bool tombstone(Quote& quote) {
 
 bool tombstone(Message& message) {
   if (message.deleted && message.content.empty() && !message.client_msg_id && !message.reply_to &&
-      message.reactions.empty()) {
+      message.reactions.empty() && message.attachments.empty()) {
     return false;
   }
   message.content.clear();
@@ -599,6 +633,7 @@ bool tombstone(Message& message) {
   message.edited_at.reset();
   message.reply_to.reset();
   message.reactions.clear();
+  message.attachments.clear();
   return true;
 }
 
@@ -1041,8 +1076,9 @@ asio::awaitable<Result<AppendedMessage>> PostgresStore::append_message(NewMessag
   const auto id = new_object_id();
   std::vector<Statement> statements;
   statements.push_back(
-      {kAppendMessage, Params(id, message.chat_id, message.sender_id, message.content,
-                              message.client_msg_id, clock::now_ms(), message.reply_to)});
+      {kAppendMessage,
+       Params(id, message.chat_id, message.sender_id, message.content, message.client_msg_id,
+              clock::now_ms(), message.reply_to, message.attachments)});
   statements.push_back({kAppendedMessage, Params(id, message.sender_id, message.client_msg_id)});
   return write<AppendedMessage>(
       std::move(statements),
@@ -1073,6 +1109,11 @@ asio::awaitable<Result<AppendedMessage>> PostgresStore::append_message(NewMessag
         }
         if (status == "bad_reply") {
           return make_error(Errc::invalid_input, "replyTo must be a message of this chat");
+        }
+        if (status == "bad_attachment") {
+          return make_error(Errc::invalid_input,
+                            "Unknown attachment, or one listed twice, or more than " +
+                                std::to_string(kMaxMessageAttachments));
         }
         if (status == "chat_not_found") return chat_not_found();
         return user_not_found();
@@ -1195,7 +1236,7 @@ constexpr const char* kSearchMessages =
     "SELECT r.chat_id, r.seq, r.id, r.sender_id, r.content, r.client_msg_id, r.created_at, "
     "r.deleted, r.edited_at, r.rev, r.quote_id, r.quote_seq, r.quote_sender_id, "
     "r.quote_sender_name, r.quote_sender_pic, r.quote_content, r.quote_deleted, "
-    "r.reaction_emojis, r.reaction_users, c.name, "
+    "r.reaction_emojis, r.reaction_users, r.attachments, c.name, "
     "ts_headline('chatd_search', translate(r.content, chr(2) || chr(3) || chr(4) || chr(5) || "
     "'<>', '    ' || chr(4) || chr(5)), q.query, $9), "
     "p.score FROM page p JOIN message_rows r ON r.chat_id = p.chat_id AND r.seq = p.seq "
@@ -1238,10 +1279,10 @@ asio::awaitable<Result<std::vector<SearchHit>>> PostgresStore::search_messages(
         hits.reserve(static_cast<std::size_t>(rows.size()));
         for (int i = 0; i < rows.size(); ++i) {
           auto message = read_message(rows[i]);
-          SearchCursor cursor{parse_score(rows[i].text(21)), message.created_at, message.chat_id,
+          SearchCursor cursor{parse_score(rows[i].text(22)), message.created_at, message.chat_id,
                               message.seq};
-          hits.push_back(SearchHit{std::move(message), rows[i].text(19),
-                                   headline_text(rows[i].text(20)), std::move(cursor)});
+          hits.push_back(SearchHit{std::move(message), rows[i].text(20),
+                                   headline_text(rows[i].text(21)), std::move(cursor)});
         }
         return hits;
       });
@@ -1706,6 +1747,140 @@ asio::awaitable<Result<std::vector<Commit>>> PostgresStore::read_commits(std::in
       commits.push_back(Commit{rows[i].int64(0), std::move(*changes), std::move(body)});
     }
     return commits;
+  });
+}
+
+// ---- Attachments (store.h; schema.cc, migration 7) ----------------------------------------------
+
+namespace {
+
+constexpr const char* kInsertAttachment =
+    "INSERT INTO attachments (id, uploader_id, name, size, mime, sha256, width, height, "
+    "thumb_sha256, thumb_mime, thumb_width, thumb_height, created_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7::integer, $8::integer, $9, $10, $11::integer, "
+    "$12::integer, $13)";
+// One row's columns as read_attachments reads them.
+constexpr const char* kFindAttachment =
+    "SELECT json_build_array(a.id, a.uploader_id, a.name, a.size, a.mime, a.sha256, a.width, "
+    "a.height, a.thumb_sha256, a.thumb_mime, a.thumb_width, a.thumb_height, a.created_at) "
+    "FROM attachments a WHERE a.id = $1 AND ($2::text IS NULL OR a.uploader_id = $2 OR EXISTS "
+    "(SELECT FROM message_attachments ma JOIN chat_members cm ON cm.chat_id = ma.chat_id "
+    "AND cm.user_id = $2 WHERE ma.attachment_id = a.id))";
+constexpr const char* kListUploads =
+    "SELECT json_build_array(a.id, a.uploader_id, a.name, a.size, a.mime, a.sha256, a.width, "
+    "a.height, a.thumb_sha256, a.thumb_mime, a.thumb_width, a.thumb_height, a.created_at) "
+    "FROM attachments a WHERE a.uploader_id = $1 AND (a.created_at, a.id) > ($2, $3) "
+    "ORDER BY a.created_at, a.id LIMIT $4";
+// Rows no live message carries, old enough or of an erased user, are deleted (locked first, so
+// that a send linking one of them waits, and then finds it gone: chatd_append_message); the
+// blobs no remaining row refers to join the queue, which is returned.
+constexpr const char* kCollectAttachments =
+    "WITH doomed AS (DELETE FROM attachments a WHERE a.id IN ("
+    "SELECT x.id FROM attachments x JOIN users u ON u.id = x.uploader_id "
+    "WHERE (x.created_at < $1 OR u.erased_at IS NOT NULL) AND NOT EXISTS "
+    "(SELECT FROM message_attachments ma WHERE ma.attachment_id = x.id) "
+    "LIMIT $2 FOR UPDATE OF x SKIP LOCKED) RETURNING a.id, a.sha256, a.thumb_sha256), "
+    "blobs AS (SELECT sha256 AS blob FROM doomed UNION "
+    "SELECT thumb_sha256 FROM doomed WHERE thumb_sha256 IS NOT NULL), "
+    "queued AS (INSERT INTO orphan_blobs (sha256) SELECT b.blob FROM blobs b WHERE NOT EXISTS "
+    "(SELECT FROM attachments a WHERE (a.sha256 = b.blob OR a.thumb_sha256 = b.blob) "
+    "AND a.id NOT IN (SELECT id FROM doomed)) ON CONFLICT DO NOTHING RETURNING sha256) "
+    "SELECT sha256 FROM queued UNION SELECT sha256 FROM orphan_blobs LIMIT $2";
+constexpr const char* kBlobInUse =
+    "SELECT EXISTS (SELECT FROM attachments WHERE sha256 = $1) "
+    "OR EXISTS (SELECT FROM attachments WHERE thumb_sha256 = $1)";
+constexpr const char* kForgetBlobs = "DELETE FROM orphan_blobs WHERE sha256 = ANY ($1::text[])";
+
+std::optional<std::string> optional_number(const std::optional<int>& value) {
+  if (!value) return std::nullopt;
+  return std::to_string(*value);
+}
+
+std::vector<std::string> first_texts(const Rows& rows) {
+  std::vector<std::string> texts;
+  texts.reserve(static_cast<std::size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) texts.push_back(rows[i].text(0));
+  return texts;
+}
+
+// Rows of one json_build_array column each.
+std::vector<Attachment> read_attachment_rows(const Rows& rows) {
+  std::string array = "[";
+  for (int i = 0; i < rows.size(); ++i) {
+    if (i > 0) array += ',';
+    array += rows[i].view(0);
+  }
+  array += ']';
+  return read_attachments(array);
+}
+
+}  // namespace
+
+asio::awaitable<Status> PostgresStore::create_attachment(Attachment a) {
+  const auto& thumb = a.thumbnail;
+  std::optional<std::string> thumb_sha;
+  std::optional<std::string> thumb_mime;
+  std::optional<int> thumb_width;
+  std::optional<int> thumb_height;
+  if (thumb) {
+    thumb_sha = thumb->sha256;
+    thumb_mime = thumb->mime;
+    thumb_width = thumb->width;
+    thumb_height = thumb->height;
+  }
+  std::vector<Statement> statements;
+  statements.push_back(
+      {kInsertAttachment,
+       Params(a.id, a.uploader_id, a.name, static_cast<std::int64_t>(a.size), a.mime, a.sha256,
+              optional_number(a.width), optional_number(a.height), thumb_sha, thumb_mime,
+              optional_number(thumb_width), optional_number(thumb_height), a.created_at)});
+  return write<void>(std::move(statements), [](Pipeline& p, std::vector<Change>&) -> Status {
+    p.next();
+    return {};
+  });
+}
+
+asio::awaitable<Result<Attachment>> PostgresStore::find_attachment(
+    std::string attachment_id, std::optional<std::string> reader) {
+  return read<Attachment>([id = std::move(attachment_id),
+                           reader = std::move(reader)](Connection& c) -> Result<Attachment> {
+    auto found = read_attachment_rows(c.query(kFindAttachment, Params(id, reader)));
+    if (found.empty()) return make_error(Errc::not_found, "Attachment not found");
+    return std::move(found.front());
+  });
+}
+
+asio::awaitable<Result<std::vector<Attachment>>> PostgresStore::list_uploads(UploadsQuery query) {
+  return read<std::vector<Attachment>>(
+      [q = std::move(query)](Connection& c) -> Result<std::vector<Attachment>> {
+        return read_attachment_rows(
+            c.query(kListUploads, Params(q.user_id, q.after_created_at, q.after_id, q.limit)));
+      });
+}
+
+asio::awaitable<Result<std::vector<std::string>>> PostgresStore::collect_attachments(
+    AttachmentCollection collection) {
+  std::vector<Statement> statements;
+  statements.push_back({kCollectAttachments, Params(collection.uploaded_before, collection.limit)});
+  return write<std::vector<std::string>>(
+      std::move(statements),
+      [](Pipeline& p, std::vector<Change>&) -> Result<std::vector<std::string>> {
+        return first_texts(p.next());
+      });
+}
+
+asio::awaitable<Result<bool>> PostgresStore::blob_in_use(std::string sha256) {
+  return read<bool>([sha = std::move(sha256)](Connection& c) -> Result<bool> {
+    return c.query(kBlobInUse, Params(sha))[0].boolean(0);
+  });
+}
+
+asio::awaitable<Status> PostgresStore::forget_blobs(std::vector<std::string> sha256s) {
+  std::vector<Statement> statements;
+  statements.push_back({kForgetBlobs, Params(sha256s)});
+  return write<void>(std::move(statements), [](Pipeline& p, std::vector<Change>&) -> Status {
+    p.next();
+    return {};
   });
 }
 

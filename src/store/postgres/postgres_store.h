@@ -69,6 +69,14 @@ class PostgresStore final : public Store, public ChangeLog {
   asio::awaitable<Result<std::vector<Message>>> list_messages(HistoryQuery query) override;
   asio::awaitable<Result<std::string>> locate_message(std::string message_id) override;
   asio::awaitable<Result<std::vector<SearchHit>>> search_messages(MessageSearch search) override;
+  asio::awaitable<Status> create_attachment(Attachment attachment) override;
+  asio::awaitable<Result<Attachment>> find_attachment(std::string attachment_id,
+                                                      std::optional<std::string> reader) override;
+  asio::awaitable<Result<std::vector<Attachment>>> list_uploads(UploadsQuery query) override;
+  asio::awaitable<Result<std::vector<std::string>>> collect_attachments(
+      AttachmentCollection collection) override;
+  asio::awaitable<Result<bool>> blob_in_use(std::string sha256) override;
+  asio::awaitable<Status> forget_blobs(std::vector<std::string> sha256s) override;
   asio::awaitable<Result<ChangedMessage>> change_message(MessageChange change) override;
   asio::awaitable<Result<SyncPage>> sync_chat(SyncQuery query) override;
   asio::awaitable<Result<Message>> find_message(std::string chat_id,

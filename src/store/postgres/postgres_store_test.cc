@@ -135,10 +135,12 @@ std::unique_ptr<conformance::Backend> make_postgres_backend() {
   return std::make_unique<PostgresBackend>();
 }
 
+using conformance::Attachments;
 using conformance::RichMessages;
 using conformance::StoreConformance;
 INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformance, ::testing::Values(&make_postgres_backend));
 INSTANTIATE_TEST_SUITE_P(Postgres, RichMessages, ::testing::Values(&make_postgres_backend));
+INSTANTIATE_TEST_SUITE_P(Postgres, Attachments, ::testing::Values(&make_postgres_backend));
 
 // ---- Helpers of the tests below ----------------------------------------------------------------
 

@@ -1181,6 +1181,156 @@ END $$;
 CREATE TRIGGER users_search AFTER UPDATE OF name ON users
   FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION chatd_index_sender();
 )sql",
+    // 7: attachments (API.md, "Rich messages"), as in SQLite's migration 7: a row per upload (its
+    // bytes are a blob named by their SHA-256), message_attachments for what each live message
+    // carries (a tombstone carries nothing: a trigger, whatever made it), orphan_blobs for the
+    // bytes the collector must remove. message_rows gains the attachments (a JSON array of rows,
+    // in order); chatd_append_message gains an overload that checks and links them; a message's
+    // search document gains its attachments' names.
+    R"sql(
+CREATE TABLE attachments (
+  id           text COLLATE "C" PRIMARY KEY,
+  uploader_id  text COLLATE "C" NOT NULL,
+  name         text NOT NULL,
+  size         bigint NOT NULL,
+  mime         text NOT NULL,
+  sha256       text COLLATE "C" NOT NULL,
+  width        integer,
+  height       integer,
+  thumb_sha256 text COLLATE "C",
+  thumb_mime   text,
+  thumb_width  integer,
+  thumb_height integer,
+  created_at   bigint NOT NULL
+);
+CREATE INDEX attachments_by_uploader ON attachments (uploader_id, created_at, id);
+CREATE INDEX attachments_by_age ON attachments (created_at);
+CREATE INDEX attachments_by_blob ON attachments (sha256);
+CREATE INDEX attachments_by_thumbnail ON attachments (thumb_sha256)
+  WHERE thumb_sha256 IS NOT NULL;
+
+CREATE TABLE message_attachments (
+  message_id    text COLLATE "C" NOT NULL,
+  position      integer NOT NULL,
+  attachment_id text COLLATE "C" NOT NULL,
+  chat_id       text COLLATE "C" NOT NULL,
+  PRIMARY KEY (message_id, position)
+);
+CREATE INDEX message_attachments_by_attachment ON message_attachments (attachment_id, chat_id);
+
+CREATE TABLE orphan_blobs (sha256 text COLLATE "C" PRIMARY KEY);
+
+CREATE FUNCTION chatd_unlink_attachments() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM message_attachments WHERE message_id = NEW.id;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER messages_unlink_attachments AFTER UPDATE OF deleted ON messages
+  FOR EACH ROW WHEN (NEW.deleted) EXECUTE FUNCTION chatd_unlink_attachments();
+
+CREATE OR REPLACE VIEW message_rows AS
+SELECT m.chat_id, m.seq, m.id, m.sender_id, m.content, m.client_msg_id, m.created_at, m.deleted,
+       m.edited_at, m.rev, q.id AS quote_id, q.seq AS quote_seq, q.sender_id AS quote_sender_id,
+       qu.name AS quote_sender_name, qu.pic AS quote_sender_pic,
+       left(q.content, 200) AS quote_content, q.deleted AS quote_deleted,
+       CASE WHEN m.reactions > 0 THEN (SELECT array_agg(r.emoji ORDER BY r.rev)
+         FROM message_reactions r WHERE r.message_id = m.id) END AS reaction_emojis,
+       CASE WHEN m.reactions > 0 THEN (SELECT array_agg(r.user_id ORDER BY r.rev)
+         FROM message_reactions r WHERE r.message_id = m.id) END AS reaction_users,
+       (SELECT json_agg(json_build_array(a.id, a.uploader_id, a.name, a.size, a.mime, a.sha256,
+                                         a.width, a.height, a.thumb_sha256, a.thumb_mime,
+                                         a.thumb_width, a.thumb_height, a.created_at)
+                        ORDER BY ma.position)
+          FROM message_attachments ma JOIN attachments a ON a.id = ma.attachment_id
+         WHERE ma.message_id = m.id) AS attachments
+  FROM messages m
+  LEFT JOIN messages q ON q.id = m.reply_to
+  LEFT JOIN users qu ON qu.id = q.sender_id;
+
+-- As migration 5's, and the attachments (ids the sender uploaded, distinct, at most 10: else
+-- 'bad_attachment'), linked in order. Their rows are locked until the commit, so the collector
+-- (which locks what it deletes) cannot delete one that is being linked.
+CREATE FUNCTION chatd_append_message(
+    p_id text, p_chat_id text, p_sender_id text, p_content text, p_client_msg_id text,
+    p_now bigint, p_reply_to text, p_attachments text[],
+    OUT status text, OUT seq bigint, OUT original_chat_id text, OUT original_id text,
+    OUT original_content text, OUT original_created_at bigint, OUT member_ids text[],
+    OUT sender_name text, OUT sender_email text, OUT sender_pic text,
+    OUT sender_is_admin boolean, OUT sender_created_at bigint, OUT sender_updated_at bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  wanted integer := coalesce(cardinality(p_attachments), 0);
+  owned integer;
+BEGIN
+  IF wanted > 0 AND p_client_msg_id IS NOT NULL THEN
+    -- A retry finds its original first, whatever it carries.
+    PERFORM FROM messages m WHERE m.sender_id = p_sender_id AND m.client_msg_id = p_client_msg_id;
+  END IF;
+  IF wanted > 0 AND (p_client_msg_id IS NULL OR NOT FOUND) THEN
+    PERFORM FROM attachments a WHERE a.id = ANY (p_attachments) AND a.uploader_id = p_sender_id
+      FOR KEY SHARE;
+    GET DIAGNOSTICS owned = ROW_COUNT;
+    IF wanted > 10 OR owned <> wanted
+       OR (SELECT count(DISTINCT x) FROM unnest(p_attachments) x) <> wanted THEN
+      status := 'bad_attachment';
+      RETURN;
+    END IF;
+  END IF;
+  SELECT * INTO status, seq, original_chat_id, original_id, original_content,
+                original_created_at, member_ids, sender_name, sender_email, sender_pic,
+                sender_is_admin, sender_created_at, sender_updated_at
+    FROM chatd_append_message(p_id, p_chat_id, p_sender_id, p_content, p_client_msg_id, p_now,
+                              p_reply_to);
+  IF status = 'created' AND wanted > 0 THEN
+    INSERT INTO message_attachments (message_id, position, attachment_id, chat_id)
+      SELECT p_id, t.n - 1, t.x, p_chat_id FROM unnest(p_attachments) WITH ORDINALITY AS t(x, n);
+  END IF;
+END $$;
+
+CREATE FUNCTION chatd_files_doc(p_message_id text) RETURNS tsvector
+LANGUAGE sql STABLE AS $$
+  -- Punctuation splits words, as SQLite's unicode61 does: the parser would read "a-b.pdf" as one
+  -- file name, a token type chatd_search does not index.
+  SELECT to_tsvector('chatd_search',
+                     regexp_replace(coalesce(string_agg(a.name, ' ' ORDER BY ma.position), ''),
+                                    '[^[:alnum:]]+', ' ', 'g'))
+    FROM message_attachments ma JOIN attachments a ON a.id = ma.attachment_id
+   WHERE ma.message_id = p_message_id
+$$;
+
+CREATE OR REPLACE FUNCTION chatd_index_message() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.deleted THEN
+    DELETE FROM message_search WHERE chat_id = NEW.chat_id AND seq = NEW.seq;
+  ELSE
+    INSERT INTO message_search (chat_id, seq, doc)
+      VALUES (NEW.chat_id, NEW.seq,
+              chatd_search_doc(NEW.content, (SELECT name FROM users WHERE id = NEW.sender_id))
+                || chatd_files_doc(NEW.id))
+      ON CONFLICT (chat_id, seq) DO UPDATE SET doc = EXCLUDED.doc;
+  END IF;
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION chatd_index_sender() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE message_search s SET doc = chatd_search_doc(m.content, NEW.name) || chatd_files_doc(m.id)
+    FROM messages m
+   WHERE m.sender_id = NEW.id AND NOT m.deleted AND s.chat_id = m.chat_id AND s.seq = m.seq;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION chatd_index_files() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE message_search s
+     SET doc = chatd_search_doc(m.content, u.name) || chatd_files_doc(m.id)
+    FROM messages m JOIN users u ON u.id = m.sender_id
+   WHERE m.id = NEW.message_id AND NOT m.deleted AND s.chat_id = m.chat_id AND s.seq = m.seq;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER message_attachments_search AFTER INSERT ON message_attachments
+  FOR EACH ROW EXECUTE FUNCTION chatd_index_files();
+)sql",
 };
 
 int applied_version(Connection& connection) {

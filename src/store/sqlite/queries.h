@@ -15,8 +15,17 @@ namespace chatd::store::sqlite {
 // rev, reply_to, reactions. The quote holds only the id of the message it quotes, and reactions
 // are not read: read_messages reads both.
 Message read_message(const Statement& s);
-// Every row of `s` (columns as for read_message) with its quote and reactions.
+// Every row of `s` (columns as for read_message) with its quote, reactions and attachments.
 std::vector<Message> read_messages(Connection& c, Statement& s);
+// Columns: id, uploader_id, name, size, mime, sha256, width, height, thumb_sha256, thumb_mime,
+// thumb_width, thumb_height, created_at, from column `first` on.
+Attachment read_attachment(const Statement& s, int first = 0);
+// Links the attachments to a message being appended, in order, after checking that the sender
+// uploaded each of them (`invalid_input` if not).
+Status attach_to_message(Connection& c, const NewMessage& message, std::string_view message_id);
+// Deletes the user's uploads that no live message carries (queueing their blobs for the
+// collector): the last step of an account erasure.
+void delete_uploads_of(Connection& c, std::string_view user_id);
 // Moves the chat's change counter on: the rev of the change being made.
 std::int64_t next_rev(Connection& c, std::string_view chat_id);
 std::optional<User> select_user(Connection& c, std::string_view id);

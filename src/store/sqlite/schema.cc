@@ -190,6 +190,57 @@ CREATE TRIGGER message_search_rename AFTER UPDATE OF name ON users
                      WHERE sender_id = new.id AND NOT deleted AND search_id IS NOT NULL);
 END;
 )sql",
+    // 7: attachments (API.md, "Rich messages"). A row per upload; its bytes are a blob named by
+    // their SHA-256, shared by uploads of the same bytes. message_attachments says which live
+    // message carries which attachment: a tombstone carries none (a trigger, whatever made it),
+    // which is what takes a member's access away and lets the collector delete the upload.
+    // orphan_blobs queues the bytes the collector must remove. The names of a message's
+    // attachments are indexed for search with it.
+    R"sql(
+CREATE TABLE attachments (
+  id           TEXT PRIMARY KEY,
+  uploader_id  TEXT NOT NULL REFERENCES users (id),
+  name         TEXT NOT NULL,
+  size         INTEGER NOT NULL,
+  mime         TEXT NOT NULL,
+  sha256       TEXT NOT NULL,
+  width        INTEGER,
+  height       INTEGER,
+  thumb_sha256 TEXT,
+  thumb_mime   TEXT,
+  thumb_width  INTEGER,
+  thumb_height INTEGER,
+  created_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX attachments_by_uploader ON attachments (uploader_id, created_at, id);
+CREATE INDEX attachments_by_age ON attachments (created_at);
+CREATE INDEX attachments_by_blob ON attachments (sha256);
+CREATE INDEX attachments_by_thumbnail ON attachments (thumb_sha256)
+  WHERE thumb_sha256 IS NOT NULL;
+
+CREATE TABLE message_attachments (
+  message_id    TEXT NOT NULL,
+  position      INTEGER NOT NULL,
+  attachment_id TEXT NOT NULL REFERENCES attachments (id),
+  chat_id       TEXT NOT NULL,
+  PRIMARY KEY (message_id, position)
+) WITHOUT ROWID;
+CREATE INDEX message_attachments_by_attachment ON message_attachments (attachment_id, chat_id);
+
+-- Blobs no row refers to any more, until the collector has removed them from the BlobStore: a
+-- crash between deleting the rows and removing the bytes leaves them here, not leaked.
+CREATE TABLE orphan_blobs (sha256 TEXT PRIMARY KEY) WITHOUT ROWID;
+
+CREATE TRIGGER message_attachments_remove AFTER UPDATE OF deleted ON messages
+  WHEN new.deleted BEGIN
+  DELETE FROM message_attachments WHERE message_id = new.id;
+END;
+CREATE TRIGGER message_search_files AFTER INSERT ON message_attachments BEGIN
+  UPDATE message_search
+     SET files = ltrim(files || ' ' || (SELECT name FROM attachments WHERE id = new.attachment_id))
+   WHERE rowid = (SELECT search_id FROM messages WHERE id = new.message_id);
+END;
+)sql",
 };
 
 int user_version(Connection& connection) {

@@ -178,7 +178,11 @@ asio::awaitable<Result<int>> SqliteStore::erase_sent_messages(std::string user_i
     s.bind_all(user, limit);
     auto doomed = read_doomed(s);
     s.reset();
-    return tombstone(c, doomed, changes);
+    const int erased = tombstone(c, doomed, changes);
+    // The last page: no message carries the user's uploads any more, and their rows go before
+    // the file is rebuilt.
+    if (erased < limit) delete_uploads_of(c, user);
+    return erased;
   };
   auto erased = co_await write<int>(std::move(job));
   if (erased && *erased < limit) co_await rebuild_file();

@@ -102,6 +102,29 @@ void read_reactions(Connection& c, std::vector<Message>& messages,
   }
 }
 
+// Fills in the attachments of the live messages, in the order they were sent.
+void read_attachments(Connection& c, std::vector<Message>& messages) {
+  std::vector<std::string> ids;
+  for (const auto& m : messages) {
+    if (!m.deleted) ids.push_back(m.id);
+  }
+  if (ids.empty()) return;
+  auto s = c.prepare(
+      "SELECT ma.message_id, a.id, a.uploader_id, a.name, a.size, a.mime, a.sha256, a.width, "
+      "a.height, a.thumb_sha256, a.thumb_mime, a.thumb_width, a.thumb_height, a.created_at "
+      "FROM message_attachments ma JOIN attachments a ON a.id = ma.attachment_id "
+      "WHERE ma.message_id IN (SELECT value FROM json_each(?)) ORDER BY ma.message_id, "
+      "ma.position");
+  s.bind_all(json_ids(ids));
+  std::map<std::string, std::vector<Attachment>> by_message;
+  while (s.step()) by_message[s.text(0)].push_back(read_attachment(s, 1));
+  for (auto& m : messages) {
+    if (auto found = by_message.find(m.id); found != by_message.end()) {
+      m.attachments = std::move(found->second);
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<Message> read_messages(Connection& c, Statement& s) {
@@ -113,6 +136,7 @@ std::vector<Message> read_messages(Connection& c, Statement& s) {
   }
   read_quotes(c, messages);
   read_reactions(c, messages, reacted);
+  read_attachments(c, messages);
   return messages;
 }
 
@@ -728,6 +752,9 @@ asio::awaitable<Result<AppendedMessage>> SqliteStore::append_message(NewMessage 
     const auto id = new_object_id();
     insert.bind_all(m.chat_id, seq, id, m.sender_id, m.content, m.client_msg_id, now, m.reply_to)
         .run();
+    if (auto attached = attach_to_message(c, m, id); !attached) {
+      return std::move(attached).take_error();
+    }
     // The sender has seen what they wrote.
     auto cursors = c.prepare(
         "UPDATE chat_members SET delivered_seq = ?1, read_seq = ?1 WHERE chat_id = ?2 AND "

@@ -72,6 +72,14 @@ class SqliteStore final : public Store {
   asio::awaitable<Result<SyncPage>> sync_chat(SyncQuery query) override;
   asio::awaitable<Result<Message>> find_message(std::string chat_id,
                                                 std::string message_id) override;
+  asio::awaitable<Status> create_attachment(Attachment attachment) override;
+  asio::awaitable<Result<Attachment>> find_attachment(std::string attachment_id,
+                                                      std::optional<std::string> reader) override;
+  asio::awaitable<Result<std::vector<Attachment>>> list_uploads(UploadsQuery query) override;
+  asio::awaitable<Result<std::vector<std::string>>> collect_attachments(
+      AttachmentCollection collection) override;
+  asio::awaitable<Result<bool>> blob_in_use(std::string sha256) override;
+  asio::awaitable<Status> forget_blobs(std::vector<std::string> sha256s) override;
   asio::awaitable<Result<CursorUpdate>> advance_cursors(std::string chat_id, std::string user_id,
                                                         std::int64_t delivered_seq,
                                                         std::int64_t read_seq) override;

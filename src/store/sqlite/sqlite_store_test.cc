@@ -46,10 +46,12 @@ std::unique_ptr<conformance::Backend> make_sqlite_backend() {
   return std::make_unique<SqliteBackend>();
 }
 
+using conformance::Attachments;
 using conformance::RichMessages;
 using conformance::StoreConformance;
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values(&make_sqlite_backend));
 INSTANTIATE_TEST_SUITE_P(Sqlite, RichMessages, ::testing::Values(&make_sqlite_backend));
+INSTANTIATE_TEST_SUITE_P(Sqlite, Attachments, ::testing::Values(&make_sqlite_backend));
 
 TEST(SqliteStore, UsesWalAndTheConfiguredSynchronousMode) {
   TempDir dir;
