@@ -241,6 +241,56 @@ CREATE TRIGGER message_search_files AFTER INSERT ON message_attachments BEGIN
    WHERE rowid = (SELECT search_id FROM messages WHERE id = new.message_id);
 END;
 )sql",
+    // 8: the search index gains prefix indexes of 2 and 3 characters, so that `ab*` and `abc*`
+    // read one doclist instead of merging every term they cover (docs/BENCHMARKS.md, "Search").
+    // FTS5 sets prefixes at creation only: the table is rebuilt under the same name (rows keep
+    // their rowids, which messages.search_id names), and its triggers, which name it, are
+    // dropped first and made again as migrations 6 and 7 made them.
+    R"sql(
+DROP TRIGGER message_search_add;
+DROP TRIGGER message_search_edit;
+DROP TRIGGER message_search_remove;
+DROP TRIGGER message_search_rename;
+DROP TRIGGER message_search_files;
+
+CREATE VIRTUAL TABLE message_search_rebuilt USING fts5 (
+  content, sender, files, chat_id UNINDEXED, seq UNINDEXED,
+  tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+);
+INSERT INTO message_search_rebuilt (rowid, content, sender, files, chat_id, seq)
+  SELECT rowid, content, sender, files, chat_id, seq FROM message_search;
+DROP TABLE message_search;
+ALTER TABLE message_search_rebuilt RENAME TO message_search;
+
+CREATE TRIGGER message_search_add AFTER INSERT ON messages WHEN NOT new.deleted BEGIN
+  INSERT INTO message_search (content, sender, files, chat_id, seq)
+    VALUES (replace(replace(new.content, char(2), ' '), char(3), ' '),
+            (SELECT name FROM users WHERE id = new.sender_id), '', new.chat_id, new.seq);
+  UPDATE messages SET search_id = last_insert_rowid()
+    WHERE chat_id = new.chat_id AND seq = new.seq;
+END;
+CREATE TRIGGER message_search_edit AFTER UPDATE OF content ON messages
+  WHEN NOT new.deleted AND new.search_id IS NOT NULL BEGIN
+  UPDATE message_search SET content = replace(replace(new.content, char(2), ' '), char(3), ' ')
+    WHERE rowid = new.search_id;
+END;
+CREATE TRIGGER message_search_remove AFTER UPDATE OF deleted ON messages
+  WHEN new.deleted AND old.search_id IS NOT NULL BEGIN
+  DELETE FROM message_search WHERE rowid = old.search_id;
+  UPDATE messages SET search_id = NULL WHERE chat_id = new.chat_id AND seq = new.seq;
+END;
+CREATE TRIGGER message_search_rename AFTER UPDATE OF name ON users
+  WHEN new.name IS NOT old.name BEGIN
+  UPDATE message_search SET sender = new.name
+    WHERE rowid IN (SELECT search_id FROM messages
+                     WHERE sender_id = new.id AND NOT deleted AND search_id IS NOT NULL);
+END;
+CREATE TRIGGER message_search_files AFTER INSERT ON message_attachments BEGIN
+  UPDATE message_search
+     SET files = ltrim(files || ' ' || (SELECT name FROM attachments WHERE id = new.attachment_id))
+   WHERE rowid = (SELECT search_id FROM messages WHERE id = new.message_id);
+END;
+)sql",
 };
 
 int user_version(Connection& connection) {
