@@ -151,12 +151,12 @@ TEST_F(FileBlobStoreTest, OneReadHoldsAtMostTheReadLimit) {
   EXPECT_EQ(*whole, content.substr(0, kMaxBlobReadBytes));
 }
 
-// remove_unused, run to its end, with `in_use` answering `used` (and calling `meanwhile` first,
-// as a put racing with the removal would).
+// remove_unused, run to its end on `io`, with `in_use` answering `used` (and calling `meanwhile`
+// first, as a put racing with the removal would). `io` must outlive the store, whose pool threads
+// may still be returning from posting to it.
 Status remove_unused(
-    FileBlobStore& store, const std::string& id, bool used,
+    boost::asio::io_context& io, FileBlobStore& store, const std::string& id, bool used,
     const std::function<void()>& meanwhile = [] {}) {
-  boost::asio::io_context io;
   auto in_use = [used, &meanwhile]() -> boost::asio::awaitable<Result<bool>> {
     meanwhile();
     co_return used;
@@ -165,24 +165,27 @@ Status remove_unused(
 }
 
 TEST_F(FileBlobStoreTest, RemoveUnusedDeletesAndAbsentIsSuccess) {
+  boost::asio::io_context io;
   FileBlobStore store(blobs());
   const auto id = blob_id('5');
   ASSERT_TRUE(store.put_now(id, stage("x")).ok());
-  ASSERT_TRUE(remove_unused(store, id, false).ok());
+  ASSERT_TRUE(remove_unused(io, store, id, false).ok());
   EXPECT_FALSE(*store.exists_now(id));
   EXPECT_EQ(store.size_now(id).error().code, Errc::not_found);
   EXPECT_EQ(store.read_now(id, 0, 1).error().code, Errc::not_found);
-  EXPECT_TRUE(remove_unused(store, id, false).ok());
-  EXPECT_TRUE(remove_unused(store, blob_id('6'), false).ok());  // never stored, nor its directory
+  EXPECT_TRUE(remove_unused(io, store, id, false).ok());
+  EXPECT_TRUE(
+      remove_unused(io, store, blob_id('6'), false).ok());  // never stored, nor its directory
   EXPECT_FALSE(*store.exists_now(blob_id('6')));
   EXPECT_TRUE(fs::is_empty(blobs() / "tmp"));
 }
 
 TEST_F(FileBlobStoreTest, RemoveUnusedKeepsABlobThatIsInUseAgain) {
+  boost::asio::io_context io;
   FileBlobStore store(blobs());
   const auto id = blob_id('4');
   ASSERT_TRUE(store.put_now(id, stage("kept")).ok());
-  ASSERT_TRUE(remove_unused(store, id, true).ok());
+  ASSERT_TRUE(remove_unused(io, store, id, true).ok());
   EXPECT_EQ(*store.read_now(id, 0, 10), "kept");
   EXPECT_TRUE(fs::is_empty(blobs() / "tmp"));
 }
@@ -190,6 +193,7 @@ TEST_F(FileBlobStoreTest, RemoveUnusedKeepsABlobThatIsInUseAgain) {
 // An upload of the same bytes during the removal finds the name free and stores them anew; its
 // row makes in_use true, and both copies being the same bytes, the blob is simply there.
 TEST_F(FileBlobStoreTest, APutDuringTheRemovalKeepsTheBlob) {
+  boost::asio::io_context io;
   FileBlobStore store(blobs());
   const auto id = blob_id('3');
   ASSERT_TRUE(store.put_now(id, stage("same")).ok());
@@ -198,13 +202,14 @@ TEST_F(FileBlobStoreTest, APutDuringTheRemovalKeepsTheBlob) {
     put_found_it_absent = !*store.exists_now(id);
     EXPECT_TRUE(store.put_now(id, stage("same")).ok());
   };
-  ASSERT_TRUE(remove_unused(store, id, true, racing_put).ok());
+  ASSERT_TRUE(remove_unused(io, store, id, true, racing_put).ok());
   EXPECT_TRUE(put_found_it_absent);
   EXPECT_EQ(*store.read_now(id, 0, 10), "same");
   EXPECT_TRUE(fs::is_empty(blobs() / "tmp"));
 }
 
 TEST_F(FileBlobStoreTest, RefusesIdsThatAreNot64LowercaseHexDigits) {
+  boost::asio::io_context io;
   FileBlobStore store(blobs());
   std::ofstream(base_ / "secret") << "secret";
   const std::vector<std::string> bad = {
@@ -225,7 +230,7 @@ TEST_F(FileBlobStoreTest, RefusesIdsThatAreNot64LowercaseHexDigits) {
     EXPECT_EQ(store.exists_now(id).error().code, Errc::invalid_input);
     EXPECT_EQ(store.size_now(id).error().code, Errc::invalid_input);
     EXPECT_EQ(store.read_now(id, 0, 10).error().code, Errc::invalid_input);
-    EXPECT_EQ(remove_unused(store, id, false).error().code, Errc::invalid_input);
+    EXPECT_EQ(remove_unused(io, store, id, false).error().code, Errc::invalid_input);
   }
   EXPECT_TRUE(fs::exists(base_ / "secret"));
 }
