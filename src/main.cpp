@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -577,6 +578,9 @@ int serve(Config& config) {
   // The server owns the event loops, so it is built first and destroyed last: everything that
   // completes onto them (store, hasher) is gone before they are.
   chatd::net::Router router;
+  // Attachment file I/O: an upload cut short by the shutdown closes its staging file here when
+  // its coroutine is destroyed with the server's loops, so this pool outlives them.
+  boost::asio::thread_pool attachment_io(2);
   chatd::net::HttpServer server(config.http, router);
 
   auto store = open_store(config);
@@ -606,7 +610,8 @@ int serve(Config& config) {
                                            std::chrono::seconds(config.attachment_link_s));
   config.attachments.grace = std::chrono::seconds(config.attachment_grace_s);
   config.attachments.staging_dir = attachment_dir / "staging";
-  chatd::chat::AttachmentService attachments(*store, blobs, links, config.attachments);
+  chatd::chat::AttachmentService attachments(*store, blobs, links, attachment_io.get_executor(),
+                                             config.attachments);
   chats.set_attachment_links(links);
   privacy.set_attachments(attachments);
   boost::asio::co_spawn(

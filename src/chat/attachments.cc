@@ -59,23 +59,21 @@ std::string clean_file_name(std::string_view name) {
 // ---- The service -------------------------------------------------------------------------------
 
 AttachmentService::AttachmentService(store::Store& store, store::BlobStore& blobs,
-                                     const AttachmentLinks& links, AttachmentOptions options)
+                                     const AttachmentLinks& links, asio::any_io_executor file_io,
+                                     AttachmentOptions options)
     : store_(store),
       blobs_(blobs),
       links_(links),
       options_(std::move(options)),
+      file_io_(std::move(file_io)),
       thumbnail_workers_(options_.thumbnail_threads, options_.thumbnail_backlog),
       thumbnailer_(thumbnail_workers_, options_.thumbnails) {
   media::prepare_staging_dir(options_.staging_dir);
 }
 
-AttachmentService::~AttachmentService() {
-  file_io_.join();
-}
-
 asio::awaitable<Result<Upload>> AttachmentService::begin_upload() {
-  auto staged = co_await media::StagedUpload::create(file_io_.get_executor(), options_.staging_dir,
-                                                     options_.max_bytes);
+  auto staged =
+      co_await media::StagedUpload::create(file_io_, options_.staging_dir, options_.max_bytes);
   if (!staged) co_return std::move(staged).take_error();
   co_return Upload(std::move(*staged));
 }
@@ -98,8 +96,8 @@ asio::awaitable<Result<AttachmentService::StagedThumbnail>> AttachmentService::m
     }
     co_return std::move(made).take_error();
   }
-  auto staged = co_await media::StagedUpload::create(file_io_.get_executor(), options_.staging_dir,
-                                                     options_.max_bytes);
+  auto staged =
+      co_await media::StagedUpload::create(file_io_, options_.staging_dir, options_.max_bytes);
   if (!staged) co_return std::move(staged).take_error();
   auto bytes = std::move(made->bytes);
   if (auto appended = co_await staged->append(std::move(bytes)); !appended) {
@@ -127,7 +125,7 @@ asio::awaitable<Result<AttachmentView>> AttachmentService::finish_upload(store::
   auto file = co_await upload.staged_.finish();
   if (!file) co_return std::move(file).take_error();
   if (file->size == 0) co_return make_error(Errc::invalid_input, "The file is empty");
-  auto mime = co_await media::detect_file_type(file_io_.get_executor(), file->path);
+  auto mime = co_await media::detect_file_type(file_io_, file->path);
   if (!mime) co_return std::move(mime).take_error();
 
   store::Attachment attachment;

@@ -2,7 +2,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -61,13 +60,15 @@ class Upload {
 
 class AttachmentService {
  public:
-  // `blobs` and `store` must outlive the service. Creates the staging directory (start-up code:
-  // throws when it cannot).
+  // `blobs` and `store` must outlive the service. `file_io` (staging writes, hashing, type
+  // detection) is a thread pool's executor that must outlive the event loops uploads run on: an
+  // upload's coroutine destroyed with its loop (a shutdown cutting it short) still hands its
+  // staging file to that pool to close. Creates the staging directory (start-up code: throws
+  // when it cannot).
   AttachmentService(store::Store& store, store::BlobStore& blobs, const AttachmentLinks& links,
-                    AttachmentOptions options);
+                    asio::any_io_executor file_io, AttachmentOptions options);
   AttachmentService(const AttachmentService&) = delete;
   AttachmentService& operator=(const AttachmentService&) = delete;
-  ~AttachmentService();
 
   const AttachmentLinks& links() const { return links_; }
   std::uint64_t max_bytes() const { return options_.max_bytes; }
@@ -101,7 +102,7 @@ class AttachmentService {
   store::BlobStore& blobs_;
   const AttachmentLinks& links_;
   AttachmentOptions options_;
-  asio::thread_pool file_io_{2};  // staging writes, hashing, type detection
+  asio::any_io_executor file_io_;
   media::WorkerPool thumbnail_workers_;
   media::Thumbnailer thumbnailer_;
 };

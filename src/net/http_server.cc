@@ -41,9 +41,12 @@ using boost::asio::ip::tcp;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 struct HttpServer::Worker {
+  // Touched only on this worker's thread. Declared before the loop, so that it outlives it: the
+  // loop's destruction destroys the coroutines of connections still open after the shutdown's
+  // grace period, and each one takes itself out of this set.
+  std::set<Connection*> connections;
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
-  std::set<Connection*> connections;  // touched only on this worker's thread
 };
 
 // A connection as the shutdown sees it: idle ones (between requests) are closed at once.

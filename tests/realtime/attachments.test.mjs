@@ -794,6 +794,29 @@ describe('server limits', () => {
     });
   });
 
+  test('a shutdown in the middle of an upload: chatd exits 0 and no staging file is left', async () => {
+    const srv = await startServer(['--shutdown-grace-ms', '300']);
+    let stopped = false;
+    try {
+      const { a } = await pair(srv.url);
+      const { hostname, port } = new URL(srv.url);
+      // Half of a declared 4 MB body, then silence: the upload is still open when chatd stops.
+      const request = http.request({
+        hostname, port, method: 'POST', path: '/api/attachment?name=cut.bin',
+        headers: { Authorization: `Bearer ${a.token}`, 'Content-Length': 4_000_000 },
+      });
+      request.on('error', () => {});
+      request.write(crypto.randomBytes(2_000_000));
+      await waitUntil(() => stagingFiles(srv).length === 1, { timeout: ms(3000), message: 'the upload is being staged' });
+      stopped = true;
+      await stopClean(srv);
+      request.destroy();
+      assert.deepEqual(stagingFiles(srv), [], 'the staging file of the upload cut short is gone');
+    } finally {
+      if (!stopped) await stopClean(srv);
+    }
+  });
+
   test('--attachment-url-ttl-s: a signed url stops working once expired; the token still works', async () => {
     await withServer(['--attachment-url-ttl-s', '1'], async (srv) => {
       const { a, b, chat } = await pair(srv.url);
