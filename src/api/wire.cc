@@ -277,6 +277,11 @@ json::object exported_attachment(const store::Attachment& a) {
 json::object exported_message(const store::Message& m) {
   json::object object{{"_id", m.id}, {"chatId", m.chat_id}, {"seq", m.seq}, {"content", m.content}};
   if (m.client_msg_id) object["clientMsgId"] = *m.client_msg_id;
+  if (!m.attachments.empty()) {
+    json::array ids;
+    for (const auto& a : m.attachments) ids.emplace_back(a.id);
+    object["attachments"] = std::move(ids);
+  }
   object["createdAt"] = clock::iso8601(m.created_at);
   return object;
 }

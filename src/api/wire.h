@@ -69,7 +69,8 @@ boost::json::object exported_chat(const chat::ChatView& chat, const std::string&
 boost::json::object exported_receipt(const std::string& chat_id, const store::Member& member);
 // {_id, name, size, mime, width?, height?, sha256, createdAt}: an upload of the user's.
 boost::json::object exported_attachment(const store::Attachment& attachment);
-// {_id, chatId, seq, content, clientMsgId?, createdAt}: a message the user sent.
+// {_id, chatId, seq, content, clientMsgId?, attachments?: [id], createdAt}: a message the user
+// sent (its files are in the export's attachments).
 boost::json::object exported_message(const store::Message& message);
 
 // ---- Socket.IO, native protocol ----

@@ -725,13 +725,14 @@ describe('attachments in messages', () => {
   });
 
   test('the data export lists the caller\'s uploads: {_id, name, size, mime, sha256, createdAt}', async () => {
-    const { a, b } = await pair();
+    const { a, b, chat } = await pair();
     const png = makePng(64, 48);
     const mine = [
       await uploadOk(fx.url, a, png, 'export.png', PNG_IMAGE(64, 48)),
       await uploadOk(fx.url, a, makePdf(), 'export.pdf', PDF),
     ];
     const theirs = await uploadOk(fx.url, b, makePdf(), 'theirs.pdf', PDF);
+    await send(fx.url, a, chat._id, 'with files', { attachments: mine.map((x) => x._id) });
     const r = await api(fx.url, 'GET', '/api/user/me/export', { token: a.token });
     assert.equal(r.status, 200, short(r));
     assert.ok(Array.isArray(r.json?.attachments), `export.attachments is an array: ${r.text.slice(0, 300)}`);
@@ -742,6 +743,8 @@ describe('attachments in messages', () => {
       assert.match(entry.createdAt, ISO_RE, `export of ${att.name}: createdAt`);
     }
     assert.ok(!r.json.attachments.some((x) => x._id === theirs._id), 'not another user\'s uploads');
+    const sent = r.json.messages.find((x) => x.content === 'with files');
+    assert.deepEqual(sent?.attachments, mine.map((x) => x._id), 'the exported message names its files');
   });
 
   test('erasing the account deletes the bytes of its attachments at once', async () => {

@@ -130,9 +130,7 @@ asio::awaitable<Result<std::vector<Message>>> SqliteStore::list_sent_messages(
             "FROM messages WHERE sender_id = ? AND NOT deleted AND (chat_id, seq) > (?, ?) "
             "ORDER BY chat_id, seq LIMIT ?");
         s.bind_all(q.user_id, q.after_chat_id, q.after_seq, q.limit);
-        std::vector<Message> page;
-        while (s.step()) page.push_back(read_message(s));
-        return page;
+        return read_messages(c, s);
       });
 }
 
