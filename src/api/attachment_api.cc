@@ -151,17 +151,19 @@ AttachmentApi::Response AttachmentApi::upload(Request& request) {
   // never sends it to be refused).
   auto caller = co_await authenticate(accounts_, request);
   if (!caller) co_return error(caller.error());
-  // A declared length over the limit is refused at once; a chunked body is counted as it comes.
+  // A raw body declared over the limit is refused at once (a multipart body's length also counts
+  // its headers and delimiters); anything else is counted as it comes.
+  const bool multipart = is_multipart(request.header("Content-Type"));
   std::uint64_t declared = 0;
   const auto length = request.header("Content-Length");
   const auto parsed = std::from_chars(length.data(), length.data() + length.size(), declared);
-  if (parsed.ec == std::errc() && declared > attachments_.max_bytes()) {
+  if (!multipart && parsed.ec == std::errc() && declared > attachments_.max_bytes()) {
     co_return error(make_error(Errc::too_large, "The file is larger than the upload limit"));
   }
   auto upload = co_await attachments_.begin_upload();
   if (!upload) co_return error(upload.error());
   Result<std::string> name = make_error(Errc::internal, "no body read");
-  if (is_multipart(request.header("Content-Type"))) {
+  if (multipart) {
     name = co_await receive_multipart(request, *upload);
   } else {
     name = co_await receive_raw(request, *upload);
