@@ -44,14 +44,6 @@ AttachmentView AttachmentLinks::view(store::Attachment attachment) const {
   return view;
 }
 
-std::vector<AttachmentView> AttachmentLinks::views(
-    std::vector<store::Attachment> attachments) const {
-  std::vector<AttachmentView> all;
-  all.reserve(attachments.size());
-  for (auto& attachment : attachments) all.push_back(view(std::move(attachment)));
-  return all;
-}
-
 bool AttachmentLinks::verify(std::string_view attachment_id, AttachmentPart part,
                              std::string_view expires, std::string_view signature) const {
   const auto at = parse_seconds(expires);
@@ -62,8 +54,11 @@ bool AttachmentLinks::verify(std::string_view attachment_id, AttachmentPart part
 
 std::vector<AttachmentView> attachment_views(const AttachmentLinks* links,
                                              const std::vector<store::Attachment>& attachments) {
-  if (links == nullptr || attachments.empty()) return {};
-  return links->views(attachments);
+  std::vector<AttachmentView> views;
+  if (links == nullptr) return views;
+  views.reserve(attachments.size());
+  for (const auto& attachment : attachments) views.push_back(links->view(attachment));
+  return views;
 }
 
 }  // namespace chatd::chat

@@ -32,7 +32,6 @@ class AttachmentLinks {
   AttachmentLinks(std::string_view secret, std::chrono::seconds lifetime);
 
   AttachmentView view(store::Attachment attachment) const;
-  std::vector<AttachmentView> views(std::vector<store::Attachment> attachments) const;
   // Whether `signature` signs this part of the attachment until `expires` (unix seconds), which
   // has not passed.
   bool verify(std::string_view attachment_id, AttachmentPart part, std::string_view expires,

@@ -416,34 +416,35 @@ std::vector<Reaction> group_reactions(const std::vector<std::string>& emojis,
   return reactions;
 }
 
-// A message's attachments as message_rows aggregates them: a JSON array of rows, each an array
-// of the attachments table's columns (schema.cc, migration 7).
-std::vector<Attachment> read_attachments(std::string_view json_rows) {
-  std::vector<Attachment> attachments;
-  const auto rows = boost::json::parse(json_rows).as_array();
-  for (const auto& value : rows) {
-    const auto& r = value.as_array();
-    auto text = [&](std::size_t i) { return std::string(r.at(i).as_string()); };
-    auto optional_int = [&](std::size_t i) -> std::optional<int> {
-      if (r.at(i).is_null()) return std::nullopt;
-      return static_cast<int>(r.at(i).to_number<std::int64_t>());
-    };
-    Attachment a;
-    a.id = text(0);
-    a.uploader_id = text(1);
-    a.name = text(2);
-    a.size = r.at(3).to_number<std::uint64_t>();
-    a.mime = text(4);
-    a.sha256 = text(5);
-    a.width = optional_int(6);
-    a.height = optional_int(7);
-    if (!r.at(8).is_null()) {
-      a.thumbnail = AttachmentThumbnail{text(8), text(9), optional_int(10).value_or(0),
-                                        optional_int(11).value_or(0)};
-    }
-    a.created_at = r.at(12).to_number<std::int64_t>();
-    attachments.push_back(std::move(a));
+// One attachment row as a JSON array of the attachments table's columns (schema.cc, migration 7).
+Attachment read_attachment(const boost::json::array& r) {
+  auto text = [&](std::size_t i) { return std::string(r.at(i).as_string()); };
+  auto optional_int = [&](std::size_t i) -> std::optional<int> {
+    if (r.at(i).is_null()) return std::nullopt;
+    return static_cast<int>(r.at(i).to_number<std::int64_t>());
+  };
+  Attachment a;
+  a.id = text(0);
+  a.uploader_id = text(1);
+  a.name = text(2);
+  a.size = r.at(3).to_number<std::uint64_t>();
+  a.mime = text(4);
+  a.sha256 = text(5);
+  a.width = optional_int(6);
+  a.height = optional_int(7);
+  if (!r.at(8).is_null()) {
+    a.thumbnail = AttachmentThumbnail{text(8), text(9), optional_int(10).value_or(0),
+                                      optional_int(11).value_or(0)};
   }
+  a.created_at = r.at(12).to_number<std::int64_t>();
+  return a;
+}
+
+// A message's attachments as message_rows aggregates them: a JSON array of rows.
+std::vector<Attachment> read_attachments(std::string_view json_rows) {
+  const auto rows = boost::json::parse(json_rows);
+  std::vector<Attachment> attachments;
+  for (const auto& row : rows.as_array()) attachments.push_back(read_attachment(row.as_array()));
   return attachments;
 }
 
@@ -1805,13 +1806,13 @@ std::vector<std::string> first_texts(const Rows& rows) {
 
 // Rows of one json_build_array column each.
 std::vector<Attachment> read_attachment_rows(const Rows& rows) {
-  std::string array = "[";
+  std::vector<Attachment> attachments;
+  attachments.reserve(static_cast<std::size_t>(rows.size()));
   for (int i = 0; i < rows.size(); ++i) {
-    if (i > 0) array += ',';
-    array += rows[i].view(0);
+    const auto row = boost::json::parse(rows[i].view(0));
+    attachments.push_back(read_attachment(row.as_array()));
   }
-  array += ']';
-  return read_attachments(array);
+  return attachments;
 }
 
 }  // namespace

@@ -26,6 +26,8 @@ Status attach_to_message(Connection& c, const NewMessage& message, std::string_v
 // Deletes the user's uploads that no live message carries (queueing their blobs for the
 // collector): the last step of an account erasure.
 void delete_uploads_of(Connection& c, std::string_view user_id);
+// The first column of every row of `s`, as text.
+std::vector<std::string> first_texts(Statement& s);
 // Moves the chat's change counter on: the rev of the change being made.
 std::int64_t next_rev(Connection& c, std::string_view chat_id);
 std::optional<User> select_user(Connection& c, std::string_view id);

@@ -78,12 +78,6 @@ void delete_attachments(Connection& c, const std::vector<std::string>& ids) {
   }
 }
 
-std::vector<std::string> first_column(Statement& s) {
-  std::vector<std::string> values;
-  while (s.step()) values.push_back(s.text(0));
-  return values;
-}
-
 }  // namespace
 
 void delete_uploads_of(Connection& c, std::string_view user_id) {
@@ -91,7 +85,7 @@ void delete_uploads_of(Connection& c, std::string_view user_id) {
       "SELECT id FROM attachments a WHERE uploader_id = ? AND NOT EXISTS "
       "(SELECT 1 FROM message_attachments ma WHERE ma.attachment_id = a.id)");
   s.bind_all(user_id);
-  const auto ids = first_column(s);
+  const auto ids = first_texts(s);
   s.reset();
   delete_attachments(c, ids);
 }
@@ -158,12 +152,12 @@ asio::awaitable<Result<std::vector<std::string>>> SqliteStore::collect_attachmen
         "WHERE (a.created_at < ? OR u.erased_at IS NOT NULL) AND NOT EXISTS "
         "(SELECT 1 FROM message_attachments ma WHERE ma.attachment_id = a.id) LIMIT ?");
     unreferenced.bind_all(collection.uploaded_before, collection.limit);
-    const auto ids = first_column(unreferenced);
+    const auto ids = first_texts(unreferenced);
     unreferenced.reset();
     delete_attachments(c, ids);
     auto queued = c.prepare("SELECT sha256 FROM orphan_blobs LIMIT ?");
     queued.bind_all(collection.limit);
-    return first_column(queued);
+    return first_texts(queued);
   };
   co_return co_await write<std::vector<std::string>>(std::move(job));
 }

@@ -61,13 +61,6 @@ int tombstone(Connection& c, const std::vector<Doomed>& doomed, std::vector<Chan
   return static_cast<int>(doomed.size());
 }
 
-// The first column of every row, as text.
-std::vector<std::string> first_texts(Statement& s) {
-  std::vector<std::string> texts;
-  while (s.step()) texts.push_back(s.text(0));
-  return texts;
-}
-
 // The shortest retention in effect anywhere (days), if any.
 std::optional<std::int64_t> shortest_retention(Connection& c, std::optional<int> server_days) {
   auto s = c.prepare("SELECT min(retention_days) FROM chats");

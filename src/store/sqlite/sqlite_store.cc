@@ -140,6 +140,12 @@ std::vector<Message> read_messages(Connection& c, Statement& s) {
   return messages;
 }
 
+std::vector<std::string> first_texts(Statement& s) {
+  std::vector<std::string> texts;
+  while (s.step()) texts.push_back(s.text(0));
+  return texts;
+}
+
 std::int64_t next_rev(Connection& c, std::string_view chat_id) {
   auto s = c.prepare("UPDATE chats SET last_rev = last_rev + 1 WHERE id = ? RETURNING last_rev");
   s.bind_all(chat_id);
